@@ -1,0 +1,30 @@
+# Two entry points: `make demo` runs the main job on the embedded default, `make test` runs the test suite.
+# Both create the virtual environment when it is missing, with a CPU build of torch.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A CPU-only torch wheel: the PyTorch CPU index serves it; where a local wheel house is configured
+# (PIP_FIND_LINKS), pip takes it from there. Set TORCH_SPEC/TORCH_INDEX to get a CUDA build instead.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+DEMO_OUT ?= cache/demo
+
+.PHONY: demo test env clean-env
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --retries 1 --extra-index-url $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+env: $(BIN)/.installed
+
+demo: env
+	$(BIN)/neurokit demo --out $(DEMO_OUT)
+
+test: env
+	$(BIN)/python -m pytest -n 2 -q
+
+clean-env:
+	rm -rf $(VENV)
