@@ -1,0 +1,220 @@
+"""One adapter per architecture family: where neurons are, how the prompt is prepended, how classes are scored.
+
+Every family prepends the soft prompt at the embedding level in front of the tokenized input (T5: to the encoder
+input only, never the decoder), so the prompt occupies sequence positions ``0..P-1`` of the stack that reads it
+and the input tokens follow at ``P..P+length-1``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neurokit.errors import NeurokitError
+from neurokit.models.sites import NeuronSite, Stack
+
+
+class Family(str, Enum):
+    BERT = "bert"
+    ROBERTA = "roberta"
+    T5 = "t5"
+    GPT2 = "gpt2"
+    LLAMA = "llama"
+
+
+class Scoring(str, Enum):
+    """How class scores are read from the model (the verbaliser's read-out)."""
+
+    MLM_HEAD = "mlm-head"  # MLM logits at the mask slot (position 0) over the label words (Wang et al.)
+    TIED_EMBEDDING = "tied-embedding"  # mask-slot hidden state · frozen input embeddings of the label words
+    FIRST_TOKEN = "first-token"  # T5: first decoder step's logits over the label words' first tokens
+    SEQUENCE_LOGLIK = "sequence-loglik"  # T5: log-likelihood of each label's whole token sequence
+    NEXT_TOKEN = "next-token"  # decoder-only: next-token logits after the input over the label words' first tokens
+
+
+@dataclass(frozen=True)
+class Verbalizer:
+    """Label words and their token ids; ``token_ids[c]`` is the token sequence of class ``c``'s word."""
+
+    label_words: tuple[str, ...]
+    token_ids: tuple[tuple[int, ...], ...]
+    scoring: Scoring
+
+    def first_token_ids(self) -> torch.Tensor:
+        firsts = [ids[0] for ids in self.token_ids]
+        if len(set(firsts)) != len(firsts):
+            raise NeurokitError(
+                f"label words {self.label_words} share a first token; first-token scoring cannot tell them apart"
+            )
+        return torch.tensor(firsts)
+
+    def describe(self) -> dict:
+        return {"label_words": list(self.label_words), "token_ids": [list(t) for t in self.token_ids],
+                "scoring": self.scoring.value}
+
+
+def _prepend(prompt: torch.Tensor, token_embeds: torch.Tensor, attention_mask: torch.Tensor):
+    """Concatenate a (P, d) prompt in front of (B, T, d) token embeddings; the mask grows by P ones."""
+    batch = token_embeds.shape[0]
+    prompt = prompt.to(token_embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
+    prompt_mask = attention_mask.new_ones(batch, prompt.shape[1])
+    return torch.cat([prompt, token_embeds], dim=1), torch.cat([prompt_mask, attention_mask], dim=1)
+
+
+class ArchitectureAdapter(ABC):
+    """What neurokit needs to know about one architecture family."""
+
+    family: Family
+    model_types: tuple[str, ...]
+    default_scoring: Scoring
+    allowed_scorings: tuple[Scoring, ...]
+    #: MLM backbones keep a frozen mask-token embedding at prompt position 0 (Wang et al.).
+    uses_mask_slot: bool = False
+
+    @abstractmethod
+    def sites(self, model: nn.Module) -> list[NeuronSite]:
+        """All FFN neuron sites of ``model``, encoder stack first, in layer order."""
+
+    @abstractmethod
+    def class_scores(self, model: nn.Module, prompt: torch.Tensor, input_ids: torch.Tensor,
+                     attention_mask: torch.Tensor, verbalizer: Verbalizer) -> torch.Tensor:
+        """Class scores (batch, classes), unnormalised, for inputs (batch, T) behind a (P, d) prompt."""
+
+    def prepared_inputs(self, model: nn.Module, prompt: torch.Tensor, input_ids: torch.Tensor,
+                        attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``inputs_embeds`` (batch, P + T, d) and ``attention_mask`` (batch, P + T) of the prompted input."""
+        token_embeds = model.get_input_embeddings()(input_ids)
+        return _prepend(prompt, token_embeds, attention_mask)
+
+    @staticmethod
+    def _sites_from(stack: Stack, layers: nn.ModuleList, layers_path: str, projection: str,
+                    width_of) -> list[NeuronSite]:
+        return [
+            NeuronSite(stack, index, width_of(block.get_submodule(projection)),
+                       f"{layers_path}.{index}.{projection}")
+            for index, block in enumerate(layers)
+        ]
+
+
+class EncoderMLMAdapter(ArchitectureAdapter):
+    """BERT and RoBERTa: neurons are the ``intermediate`` output after GELU, the input of ``output.dense``."""
+
+    default_scoring = Scoring.MLM_HEAD
+    allowed_scorings = (Scoring.MLM_HEAD, Scoring.TIED_EMBEDDING)
+    uses_mask_slot = True
+
+    def __init__(self, family: Family, model_types: tuple[str, ...]):
+        self.family = family
+        self.model_types = model_types
+
+    def sites(self, model):
+        prefix = model.base_model_prefix
+        encoder = model.base_model.encoder
+        path = f"{prefix}.encoder.layer" if model is not model.base_model else "encoder.layer"
+        return self._sites_from(Stack.ENCODER, encoder.layer, path, "output.dense", lambda m: m.in_features)
+
+    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
+        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
+        if verbalizer.scoring is Scoring.MLM_HEAD:
+            logits = model(inputs_embeds=inputs_embeds, attention_mask=mask).logits[:, 0, :]  # (B, V)
+            return torch.stack([logits[:, list(ids)].mean(dim=1) for ids in verbalizer.token_ids], dim=1)
+        # Tied-embedding read-out: the model needs no MLM head; the label vectors are frozen input embeddings.
+        hidden = model.base_model(inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state[:, 0, :]
+        embedding = model.get_input_embeddings().weight
+        label_vectors = torch.stack([embedding[list(ids)].mean(dim=0) for ids in verbalizer.token_ids])
+        return hidden @ label_vectors.to(hidden.dtype).T
+
+
+class T5Adapter(ArchitectureAdapter):
+    """T5 v1.0 (ReLU ``wi``) and v1.1 / LM-adapted (gated ``act(wi_0 x) * wi_1 x``): neurons are ``wo``'s input.
+
+    The prompt goes to the encoder only; the decoder starts from ``decoder_start_token_id``.
+    """
+
+    family = Family.T5
+    model_types = ("t5",)
+    default_scoring = Scoring.FIRST_TOKEN
+    allowed_scorings = (Scoring.FIRST_TOKEN, Scoring.SEQUENCE_LOGLIK)
+
+    def sites(self, model):
+        width = lambda wo: wo.in_features  # noqa: E731 - same rule for both stacks
+        sites = self._sites_from(Stack.ENCODER, model.encoder.block, "encoder.block", "layer.1.DenseReluDense.wo",
+                                 width)
+        decoder = getattr(model, "decoder", None)
+        if decoder is not None:  # the decoder's FFN is the third sub-layer (after cross-attention)
+            sites += self._sites_from(Stack.DECODER, decoder.block, "decoder.block", "layer.2.DenseReluDense.wo",
+                                      width)
+        return sites
+
+    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
+        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
+        encoder_out = model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=mask)
+        batch = input_ids.shape[0]
+        start = torch.full((batch, 1), model.config.decoder_start_token_id, dtype=torch.long,
+                           device=input_ids.device)
+        if verbalizer.scoring is Scoring.FIRST_TOKEN:
+            logits = model(encoder_outputs=encoder_out, attention_mask=mask, decoder_input_ids=start).logits
+            return logits[:, 0, verbalizer.first_token_ids().to(logits.device)]
+        scores = []
+        for ids in verbalizer.token_ids:  # teacher-forced log-likelihood of each label sequence
+            target = torch.tensor(ids, device=input_ids.device).unsqueeze(0).expand(batch, -1)
+            decoder_input = torch.cat([start, target[:, :-1]], dim=1)
+            logits = model(encoder_outputs=encoder_out, attention_mask=mask, decoder_input_ids=decoder_input).logits
+            log_probs = F.log_softmax(logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+            scores.append(log_probs.sum(dim=1))
+        return torch.stack(scores, dim=1)
+
+
+class DecoderOnlyAdapter(ArchitectureAdapter):
+    """GPT-2 (neurons: ``mlp.c_proj`` input after GELU) and Llama (``down_proj`` input, ``act(gate) * up``).
+
+    Inputs are right-padded; the class is read from the next-token logits at the last real input token.
+    """
+
+    default_scoring = Scoring.NEXT_TOKEN
+    allowed_scorings = (Scoring.NEXT_TOKEN,)
+
+    def __init__(self, family: Family, model_types: tuple[str, ...], layers_attr: str, projection: str):
+        self.family = family
+        self.model_types = model_types
+        self._layers_attr = layers_attr
+        self._projection = projection
+
+    def sites(self, model):
+        base = model.base_model
+        path = f"{model.base_model_prefix}.{self._layers_attr}" if model is not base else self._layers_attr
+
+        def width(projection):  # GPT-2's Conv1D stores (in, out); nn.Linear has in_features
+            return projection.in_features if hasattr(projection, "in_features") else projection.weight.shape[0]
+
+        return self._sites_from(Stack.DECODER, getattr(base, self._layers_attr), path, self._projection, width)
+
+    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
+        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
+        logits = model(inputs_embeds=inputs_embeds, attention_mask=mask).logits
+        last = mask.sum(dim=1) - 1  # right padding: the last real token
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        return logits[rows, last][:, verbalizer.first_token_ids().to(logits.device)]
+
+
+ADAPTERS: tuple[ArchitectureAdapter, ...] = (
+    EncoderMLMAdapter(Family.BERT, ("bert",)),
+    EncoderMLMAdapter(Family.ROBERTA, ("roberta",)),
+    T5Adapter(),
+    DecoderOnlyAdapter(Family.GPT2, ("gpt2",), "h", "mlp.c_proj"),
+    DecoderOnlyAdapter(Family.LLAMA, ("llama",), "layers", "mlp.down_proj"),
+)
+
+
+def adapter_for(model_type: str) -> ArchitectureAdapter:
+    """The adapter for a Hugging Face ``config.model_type``; unsupported types raise NeurokitError."""
+    for adapter in ADAPTERS:
+        if model_type in adapter.model_types:
+            return adapter
+    supported = ", ".join(t for a in ADAPTERS for t in a.model_types)
+    raise NeurokitError(f"unsupported model type {model_type!r}; supported: {supported}")
