@@ -1,0 +1,127 @@
+"""Soft prompts: P trainable vectors prepended to a frozen model's input embeddings (Lester et al. 2021)."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+import torch
+from torch import nn
+
+from neurokit.errors import ConfigError
+from neurokit.models import Backbone
+
+#: Lester et al. sample initial prompt vectors from the 5,000 most frequent vocabulary items.
+FREQUENT_VOCABULARY_SIZE = 5000
+
+
+class PromptInit(str, Enum):
+    UNIFORM = "uniform"  # U[-0.5, 0.5] (Lester et al.)
+    NORMAL = "normal"  # N(0, 0.03²) (Wang et al.'s released code)
+    VOCAB = "vocab"  # embeddings of tokens sampled from the 5,000 most frequent vocabulary items
+    LABELS = "labels"  # class-label embeddings (multi-token labels averaged), remaining slots from vocabulary
+    TEXT = "text"  # embeddings of a text's tokens, repeated to fill the prompt
+
+
+class SoftPrompt(nn.Module):
+    """A prompt of ``length`` positions of width ``dim``.
+
+    On MLM backbones position 0 is the frozen mask-token embedding (the slot whose output is read, as in
+    Wang et al.), so ``length - 1`` vectors are trained; elsewhere all ``length`` are. ``forward()`` returns the
+    full prompt (length, dim) in the order it is prepended.
+    """
+
+    def __init__(self, vectors: torch.Tensor, mask_slot: torch.Tensor | None = None):
+        super().__init__()
+        self.vectors = nn.Parameter(vectors.detach().clone().float())
+        # A buffer, not a parameter: the mask slot is never trained and never receives gradients.
+        self.register_buffer("mask_slot", None if mask_slot is None else mask_slot.detach().clone().float()[None])
+
+    @property
+    def length(self) -> int:
+        return self.vectors.shape[0] + (0 if self.mask_slot is None else 1)
+
+    @property
+    def has_mask_slot(self) -> bool:
+        return self.mask_slot is not None
+
+    def forward(self) -> torch.Tensor:
+        if self.mask_slot is None:
+            return self.vectors
+        return torch.cat([self.mask_slot, self.vectors], dim=0)
+
+    def position_roles(self) -> list[str]:
+        """Role of each prompt position: ``"mask"`` for the mask slot, ``"prompt_k"`` for trained vector k."""
+        roles = [f"prompt_{k}" for k in range(self.vectors.shape[0])]
+        return (["mask"] + roles) if self.has_mask_slot else roles
+
+    @classmethod
+    def from_full_prompt(cls, prompt: torch.Tensor, backbone: Backbone) -> SoftPrompt:
+        """Wrap a full (P, d) prompt; on MLM backbones row 0 is replaced by the frozen mask slot."""
+        check_prompt_fits(prompt, backbone)
+        if backbone.adapter.uses_mask_slot:
+            return cls(prompt[1:], backbone.mask_slot_embedding())
+        return cls(prompt)
+
+    @classmethod
+    def initialise(cls, backbone: Backbone, length: int, init: PromptInit | str = PromptInit.NORMAL,
+                   seed: int = 0, label_words: tuple[str, ...] = (), text: str | None = None) -> SoftPrompt:
+        """A new prompt of ``length`` positions (mask slot included on MLM backbones)."""
+        init = PromptInit(init)
+        mask_slot = backbone.mask_slot_embedding() if backbone.adapter.uses_mask_slot else None
+        trained = length - (1 if mask_slot is not None else 0)
+        if trained < 1:
+            raise ConfigError(f"prompt length {length} leaves no trainable vector on {backbone.model_id}")
+        generator = torch.Generator().manual_seed(seed)
+        dim = backbone.embedding_dim
+        embedding = backbone.model.get_input_embeddings().weight.detach().float().cpu()
+        if init is PromptInit.UNIFORM:
+            vectors = torch.rand(trained, dim, generator=generator) - 0.5
+        elif init is PromptInit.NORMAL:
+            vectors = torch.randn(trained, dim, generator=generator) * 0.03
+        elif init is PromptInit.VOCAB:
+            vectors = embedding[_sample_frequent(backbone, trained, generator)]
+        elif init is PromptInit.LABELS:
+            if not label_words:
+                raise ConfigError("init 'labels' needs the task's label words")
+            labels = [embedding[list(backbone.label_token_ids(w))].mean(dim=0) for w in label_words][:trained]
+            rest = embedding[_sample_frequent(backbone, trained - len(labels), generator)]
+            vectors = torch.cat([torch.stack(labels), rest]) if labels else rest
+        else:
+            if not text:
+                raise ConfigError("init 'text' needs a non-empty text")
+            ids = backbone.tokenizer.encode(text, add_special_tokens=False)
+            if not ids:
+                raise ConfigError(f"init text {text!r} has no tokens")
+            vectors = embedding[torch.tensor(ids).repeat(trained // len(ids) + 1)[:trained]]
+        return cls(vectors, mask_slot)
+
+
+def check_prompt_fits(prompt: torch.Tensor, backbone: Backbone) -> None:
+    if prompt.ndim != 2 or prompt.shape[1] != backbone.embedding_dim:
+        raise ConfigError(f"prompt of shape {tuple(prompt.shape)} does not fit {backbone.model_id}, whose "
+                          f"embeddings have width {backbone.embedding_dim}")
+
+
+_WORD_TOKEN = re.compile(r"^[▁Ġ]?[A-Za-z]{2,}$")
+
+
+def frequent_token_ids(backbone: Backbone, count: int = FREQUENT_VOCABULARY_SIZE) -> torch.Tensor:
+    """Ids of the ``count`` most frequent whole-word vocabulary tokens.
+
+    Frequency is known from the vocabulary's own order: sentencepiece (T5, Llama) stores pieces by decreasing
+    unigram probability, byte-level BPE (GPT-2, RoBERTa) by merge rank, and BERT's WordPiece lists whole words
+    after its special, unused and single-character entries in corpus-frequency order. Keeping only alphabetic
+    tokens of two or more letters (optionally with the word-start mark) drops special, unused, byte and
+    continuation pieces, and the first ``count`` of those in id order are taken.
+    """
+    vocab = backbone.tokenizer.get_vocab()
+    special = set(backbone.tokenizer.all_special_ids)
+    ordered = sorted((index, token) for token, index in vocab.items() if index not in special)
+    words = [index for index, token in ordered if _WORD_TOKEN.match(token)]
+    return torch.tensor(words[:count])
+
+
+def _sample_frequent(backbone: Backbone, count: int, generator: torch.Generator) -> torch.Tensor:
+    pool = frequent_token_ids(backbone)
+    return pool[torch.randint(len(pool), (count,), generator=generator)]

@@ -1,0 +1,170 @@
+"""Prompt tuning: only the soft prompt learns; the backbone stays frozen and bit-identical."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from neurokit.models import Backbone, Verbalizer
+from neurokit.prompts.checkpoint import save_checkpoint
+from neurokit.prompts.config import PromptTuningConfig
+from neurokit.prompts.data import EncodedSplit
+from neurokit.prompts.soft_prompt import SoftPrompt
+from neurokit.provenance import package_versions, utc_now
+
+
+@dataclass
+class Evaluation:
+    """``accuracy`` in [0, 1]; ``logits`` (examples, classes); ``predictions`` and ``labels`` (examples,)."""
+
+    accuracy: float
+    logits: torch.Tensor
+    predictions: torch.Tensor
+    labels: torch.Tensor
+    ids: list[str]
+
+
+def _autocast(backbone: Backbone, bf16: bool | None):
+    use = backbone.device.type == "cuda" if bf16 is None else bf16
+    return torch.autocast(device_type=backbone.device.type, dtype=torch.bfloat16) if use else nullcontext()
+
+
+@torch.no_grad()
+def evaluate(backbone: Backbone, prompt: SoftPrompt, verbalizer: Verbalizer, split: EncodedSplit,
+             batch_size: int = 64, bf16: bool | None = None, progress: bool = False) -> Evaluation:
+    """Class scores of every example of ``split`` in order, and the accuracy of their arg-max."""
+    full_prompt = prompt().to(backbone.device)
+    logits = []
+    for batch in tqdm(split.batches(batch_size), total=math.ceil(len(split) / batch_size), disable=not progress,
+                      desc="evaluate", leave=False):
+        with _autocast(backbone, bf16):
+            scores = backbone.class_scores(full_prompt, batch.input_ids, batch.attention_mask, verbalizer)
+        logits.append(scores.float().cpu())
+    logits = torch.cat(logits)
+    predictions = logits.argmax(dim=1)
+    return Evaluation(float((predictions == split.labels).float().mean()), logits, predictions, split.labels,
+                      split.ids)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class PromptTrainer:
+    """Prompt-tune ``backbone`` on ``task`` (a TaskSpec) with ``config``.
+
+    ``fit(train, dev)`` takes ``datasets.Dataset`` splits and learns ``prompt_`` (the best-dev SoftPrompt),
+    ``best_dev_accuracy_``, ``best_step_`` and ``history_`` (one dict per evaluation). With ``output_dir`` the
+    best prompt is checkpointed whenever it improves and metrics go to ``metrics.jsonl`` as JSON lines.
+    """
+
+    def __init__(self, backbone: Backbone, task, config: PromptTuningConfig | None = None,
+                 output_dir: str | Path | None = None, progress: bool = True):
+        self.backbone = backbone
+        self.task = task
+        self.config = config or PromptTuningConfig()
+        self.output_dir = output_dir
+        self.progress = progress
+
+    def _metadata(self, verbalizer: Verbalizer, dev_accuracy: float, step: int, started_at: str) -> dict:
+        backbone = self.backbone
+        return {
+            "model_id": backbone.model_id, "revision": backbone.revision,
+            "weights_sha256": backbone.weights_sha256, "family": backbone.adapter.family.value,
+            "task": self.task.name, "task_type": self.task.task_type.value, "template": self.task.template,
+            "label_names": list(self.task.label_names), "verbalizer": verbalizer.describe(),
+            "init": self.config.init.value, "seed": self.config.seed, "dev_accuracy": dev_accuracy,
+            "best_step": step, "config": self.config.to_dict(), "versions": package_versions(),
+            "started_at": started_at, "saved_at": utc_now(),
+        }
+
+    def fit(self, train, dev) -> PromptTrainer:
+        config, backbone = self.config, self.backbone
+        started_at = utc_now()
+        seed_everything(config.seed)
+        verbalizer = backbone.verbalizer(self.task.label_words)
+        prompt = SoftPrompt.initialise(backbone, config.prompt_length, config.init, config.seed,
+                                       self.task.label_words, config.init_text).to(backbone.device)
+        train_split = EncodedSplit(backbone, self.task, train, config.max_length)
+        dev_split = EncodedSplit(backbone, self.task, dev, config.max_length)
+
+        per_epoch = math.ceil(len(train_split) / (config.batch_size * config.gradient_accumulation))
+        total_steps = config.max_steps or config.epochs * per_epoch
+        eval_every = config.eval_every or per_epoch
+        warmup = int(config.warmup_ratio * total_steps)
+        optimizer = torch.optim.AdamW([prompt.vectors], lr=config.learning_rate, weight_decay=config.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min((step + 1) / max(warmup, 1), max(total_steps - step, 0) /
+                                        max(total_steps - warmup, 1)))
+        shuffle = torch.Generator().manual_seed(config.seed)
+        metrics_file = None
+        if self.output_dir is not None:
+            Path(self.output_dir).mkdir(parents=True, exist_ok=True)
+            metrics_file = open(Path(self.output_dir) / "metrics.jsonl", "w")
+
+        self.best_dev_accuracy_, self.best_step_, self.history_ = -1.0, 0, []
+        self.prompt_ = copy.deepcopy(prompt)
+        step, micro, correct, seen, started = 0, 0, 0, 0, time.perf_counter()
+        bar = tqdm(total=total_steps, desc=f"prompt-tune {self.task.name}", disable=not self.progress)
+        try:
+            while step < total_steps:
+                for batch in train_split.batches(config.batch_size, torch.randperm(len(train_split),
+                                                                                    generator=shuffle)):
+                    with _autocast(backbone, config.bf16):
+                        scores = backbone.class_scores(prompt(), batch.input_ids, batch.attention_mask, verbalizer)
+                    loss = F.cross_entropy(scores.float(), batch.labels)
+                    (loss / config.gradient_accumulation).backward()
+                    correct += int((scores.argmax(dim=1) == batch.labels).sum())
+                    seen += len(batch.ids)
+                    micro += 1
+                    if micro % config.gradient_accumulation:
+                        continue
+                    torch.nn.utils.clip_grad_norm_([prompt.vectors], config.max_grad_norm)
+                    optimizer.step()
+                    schedule.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss.item():.3f}", train_acc=f"{correct / seen:.3f}")
+                    if step % eval_every == 0 or step == total_steps:
+                        record = {"step": step, "loss": loss.item(), "train_accuracy": correct / seen,
+                                  "learning_rate": schedule.get_last_lr()[0],
+                                  "elapsed_s": round(time.perf_counter() - started, 3)}
+                        self._evaluate(record, prompt, verbalizer, dev_split, metrics_file, started_at)
+                        correct = seen = 0
+                    if step >= total_steps:
+                        break
+        finally:
+            bar.close()
+            if metrics_file is not None:
+                metrics_file.close()
+        return self
+
+    def _evaluate(self, record: dict, prompt, verbalizer, dev_split, metrics_file, started_at) -> None:
+        """Score ``prompt`` on dev, log ``record`` with the dev accuracy, keep and save the prompt if it is best."""
+        dev = evaluate(self.backbone, prompt, verbalizer, dev_split, self.config.eval_batch_size, self.config.bf16)
+        record["dev_accuracy"] = dev.accuracy
+        step = record["step"]
+        self.history_.append(record)
+        if metrics_file is not None:
+            metrics_file.write(json.dumps(record) + "\n")
+            metrics_file.flush()
+        if dev.accuracy > self.best_dev_accuracy_:
+            self.best_dev_accuracy_, self.best_step_ = dev.accuracy, step
+            self.prompt_ = copy.deepcopy(prompt)
+            if self.output_dir is not None:
+                save_checkpoint(self.output_dir, self.prompt_,
+                                self._metadata(verbalizer, dev.accuracy, step, started_at))
