@@ -41,6 +41,8 @@ class Backbone:
     model_id: str
     revision: str | None = None
     scoring: Scoring = field(default=None)  # type: ignore[assignment]
+    #: What the user passed to load it (Hub id, folder or "embedded"): loads the same backbone again.
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if self.scoring is None:
@@ -211,7 +213,7 @@ def load_backbone(
     tokenizer = _prepare_tokenizer(transformers.AutoTokenizer.from_pretrained(
         source, revision=revision, trust_remote_code=trust_remote_code))
     resolved_revision = revision or getattr(config, "_commit_hash", None)
-    return Backbone(network, tokenizer, adapter, model_id, resolved_revision, scoring)
+    return Backbone(network, tokenizer, adapter, model_id, resolved_revision, scoring, source=model)
 
 
 def backbone_from_config(config, tokenizer, scoring: Scoring | str | None = None, seed: int = 0,

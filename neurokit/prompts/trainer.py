@@ -82,7 +82,7 @@ class PromptTrainer:
     def _metadata(self, verbalizer: Verbalizer, dev_accuracy: float, step: int, started_at: str) -> dict:
         backbone = self.backbone
         return {
-            "model_id": backbone.model_id, "revision": backbone.revision,
+            "model_id": backbone.model_id, "model_source": backbone.source, "revision": backbone.revision,
             "weights_sha256": backbone.weights_sha256, "family": backbone.adapter.family.value,
             "task": self.task.name, "task_type": self.task.task_type.value, "template": self.task.template,
             "label_names": list(self.task.label_names), "verbalizer": verbalizer.describe(),

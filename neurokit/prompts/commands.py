@@ -1,0 +1,120 @@
+"""`neurokit train` and `neurokit prompt import|export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from neurokit.models import EMBEDDED_MODEL, Scoring
+from neurokit.prompts.config import PromptTuningConfig
+from neurokit.prompts.soft_prompt import PromptInit
+
+
+def add_model_arguments(parser) -> None:
+    """``--model``, ``--revision``, ``--scoring``, ``--device``, ``--trust-remote-code``: shared by every stage."""
+    parser.add_argument("--model", default=EMBEDDED_MODEL,
+                        help=f"Hub id or local folder (default: {EMBEDDED_MODEL}, the offline MiniLM-L6)")
+    parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    parser.add_argument("--scoring", choices=[s.value for s in Scoring], default=None,
+                        help="class read-out (default: the family's own)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow the checkpoint's own Python code (off by default)")
+
+
+def backbone_from_args(args):
+    import torch
+
+    from neurokit.models import load_backbone
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return load_backbone(args.model, revision=args.revision, scoring=args.scoring,
+                         trust_remote_code=args.trust_remote_code, device=device)
+
+
+def _train(args) -> int:
+    from neurokit.prompts.trainer import PromptTrainer
+    from neurokit.tasks import get_task, load_split
+
+    task = get_task(args.task)  # fail fast on an unknown task, before the model loads
+    config = PromptTuningConfig(
+        prompt_length=args.prompt_length, init=args.init, init_text=args.init_text,
+        learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
+        batch_size=args.batch_size, gradient_accumulation=args.gradient_accumulation,
+        eval_every=args.eval_every, max_length=args.max_length, seed=args.seed, bf16=args.bf16)
+    train = load_split(task, "train", size=args.train_size, seed=args.data_seed)
+    dev = load_split(task, "dev", size=args.dev_size, seed=args.data_seed)
+    backbone = backbone_from_args(args)
+    out = Path(args.out)
+    trainer = PromptTrainer(backbone, task, config, output_dir=out).fit(train, dev)
+    print(json.dumps({"task": task.name, "best_dev_accuracy": trainer.best_dev_accuracy_,
+                      "best_step": trainer.best_step_, "checkpoint": str(out)}))
+    return 0
+
+
+def _import_prompt(args) -> int:
+    from neurokit.prompts.checkpoint import save_checkpoint
+    from neurokit.prompts.interop import import_npy, import_peft
+
+    backbone = backbone_from_args(args)
+    source = Path(args.source)
+    prompt = import_npy(source, backbone) if source.suffix == ".npy" else import_peft(source, backbone)
+    save_checkpoint(args.out, prompt, {"model_id": backbone.model_id, "model_source": backbone.source,
+                                       "revision": backbone.revision,
+                                       "weights_sha256": backbone.weights_sha256, "imported_from": str(source),
+                                       "task": args.task})
+    print(f"imported {prompt.length}-position prompt from {source} into {args.out}")
+    return 0
+
+
+def _export_prompt(args) -> int:
+    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.interop import export_peft
+
+    checkpoint = load_checkpoint(args.prompt)
+    if args.model is None:
+        args.model = checkpoint.metadata.get("model_source") or EMBEDDED_MODEL
+    backbone = backbone_from_args(args)
+    export_peft(checkpoint.soft_prompt(backbone), backbone, args.out, checkpoint.metadata)
+    print(f"wrote PEFT prompt-tuning adapter to {args.out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser("train", help="prompt-tune a frozen backbone on a task")
+    add_model_arguments(train)
+    train.add_argument("--task", required=True, help="task name (see `neurokit tasks`)")
+    train.add_argument("--out", required=True, help="checkpoint folder (prompt.safetensors, prompt.json, metrics)")
+    defaults = PromptTuningConfig()
+    train.add_argument("--prompt-length", type=int, default=defaults.prompt_length)
+    train.add_argument("--init", choices=[i.value for i in PromptInit], default=defaults.init.value)
+    train.add_argument("--init-text", default=None, help="text for --init text")
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--max-steps", type=int, default=None, help="optimizer steps; overrides --epochs")
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--gradient-accumulation", type=int, default=defaults.gradient_accumulation)
+    train.add_argument("--eval-every", type=int, default=None, help="steps between dev evaluations")
+    train.add_argument("--max-length", type=int, default=defaults.max_length, help="max input tokens")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (default: on CUDA)")
+    train.add_argument("--train-size", type=int, default=None, help="examples of train (built-in tasks: size)")
+    train.add_argument("--dev-size", type=int, default=None)
+    train.add_argument("--data-seed", type=int, default=0, help="seed of the built-in tasks' generator")
+    train.set_defaults(handler=_train)
+
+    prompt = subparsers.add_parser("prompt", help="import or export prompts (PEFT adapters, .npy)")
+    actions = prompt.add_subparsers(dest="prompt_command", required=True)
+    importer = actions.add_parser("import", help="PEFT adapter folder or google-research .npy -> checkpoint")
+    add_model_arguments(importer)
+    importer.add_argument("source", help="PEFT adapter folder or .npy file")
+    importer.add_argument("--task", default=None, help="task the prompt was trained on (recorded)")
+    importer.add_argument("--out", required=True, help="neurokit checkpoint folder to write")
+    importer.set_defaults(handler=_import_prompt)
+    exporter = actions.add_parser("export", help="checkpoint -> PEFT prompt-tuning adapter")
+    add_model_arguments(exporter)
+    exporter.set_defaults(model=None)
+    exporter.add_argument("--prompt", required=True, help="neurokit checkpoint folder")
+    exporter.add_argument("--out", required=True, help="PEFT adapter folder to write")
+    exporter.set_defaults(handler=_export_prompt)
+
