@@ -1,0 +1,121 @@
+"""Reading stores as lazy xarray Datasets: :func:`open_run` and :func:`open_runs`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from neurokit.errors import ConfigError, StoreError
+from neurokit.extract.progress import covered_blocks
+from neurokit.extract.schema import (
+    ACTIVATION,
+    STRING_DTYPE,
+    TRUE_DTYPE_ATTR,
+    decode_stored,
+    n_blocks,
+    read_store_attrs,
+)
+from neurokit.extract.spec import StoredDtype
+
+# Runs can only be stacked when their neurons are the same neurons.
+_SAME_MODEL_ATTRS = ("model_id", "model_revision", "weights_sha256")
+_SAME_COORDS = ("layer", "site", "position", "position_role", "neuron", "class")
+
+
+def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False) -> xr.Dataset:
+    """One store as a lazy Dataset (Dask arrays, one chunk per block and layer).
+
+    bfloat16 activations (stored as uint16 bits) come back as float32, decoded lazily; float16 and float32
+    come back as stored. An incomplete store (extraction still running or killed) raises StoreError unless
+    ``allow_incomplete``; its unwritten examples then read as NaN activations and label -1.
+    """
+    path = Path(path)
+    attrs = read_store_attrs(path)
+    if not attrs["complete"] and not allow_incomplete:
+        done = len(covered_blocks(path))
+        raise StoreError(
+            f"{path} is incomplete ({done} of {n_blocks(attrs)} blocks written); finish or resume the "
+            "extraction, or pass allow_incomplete=True"
+        )
+    dataset = xr.open_zarr(path, chunks={})
+    # The label coordinates are tiny: load them so that selecting by site or role needs no computation.
+    dataset = dataset.assign_coords(site=dataset["site"].load(), position_role=dataset["position_role"].load())
+    if ACTIVATION in dataset and dataset[ACTIVATION].attrs.get(TRUE_DTYPE_ATTR) == StoredDtype.BFLOAT16.value:
+        stored = dataset[ACTIVATION]
+        decoded = stored.data.map_blocks(decode_stored, StoredDtype.BFLOAT16, dtype=np.float32)
+        var_attrs = {key: value for key, value in stored.attrs.items() if key != TRUE_DTYPE_ATTR}
+        dataset[ACTIVATION] = xr.Variable(stored.dims, decoded, var_attrs)
+    return dataset
+
+
+def _as_coordinate_value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def open_runs(
+    paths: Sequence[str | os.PathLike],
+    *,
+    join: Literal["exact", "inner", "outer"] = "exact",
+    allow_incomplete: bool = False,
+) -> xr.Dataset:
+    """Several stores of one model, stacked lazily along a new ``run`` dimension.
+
+    The runs must share the model (id, revision, weights) and the layer, position, neuron and class
+    coordinates; otherwise StoreError names the first difference. ``join`` decides what happens when the
+    runs hold different examples: ``"exact"`` refuses, ``"inner"`` keeps the common examples, ``"outer"``
+    keeps all (missing entries become NaN, so integer variables turn float).
+
+    Coordinates along ``run``: ``run`` (0..R-1), ``store`` (path) and, for every attribute whose value
+    differs between the runs (e.g. ``prompt_sha256``, ``task``, ``split``), one string coordinate of that
+    name; attributes shared by all runs stay in ``attrs``.
+    """
+    if join not in ("exact", "inner", "outer"):
+        raise ConfigError(f"join must be 'exact', 'inner' or 'outer', got {join!r}")
+    paths = [Path(path) for path in paths]
+    if not paths:
+        raise ConfigError("open_runs needs at least one store")
+    datasets = [open_run(path, allow_incomplete=allow_incomplete) for path in paths]
+    first, first_path = datasets[0], paths[0]
+    for dataset, path in zip(datasets[1:], paths[1:]):
+        for name in _SAME_MODEL_ATTRS:
+            if dataset.attrs.get(name) != first.attrs.get(name):
+                raise StoreError(
+                    f"cannot combine runs of different models: {name} is {first.attrs.get(name)!r} in "
+                    f"{first_path} but {dataset.attrs.get(name)!r} in {path}"
+                )
+        for name in _SAME_COORDS:
+            if not np.array_equal(dataset[name].values, first[name].values):
+                raise StoreError(f"cannot combine {first_path} and {path}: their {name} coordinates differ")
+        if join == "exact" and not np.array_equal(dataset["example"].values, first["example"].values):
+            raise StoreError(
+                f"{first_path} and {path} hold different examples; pass join='inner' or join='outer' to align them"
+            )
+    names = sorted(set().union(*(dataset.attrs for dataset in datasets)))
+    differing = {
+        name: [_as_coordinate_value(dataset.attrs.get(name)) for dataset in datasets]
+        for name in names
+        if any(dataset.attrs.get(name) != first.attrs.get(name) for dataset in datasets)
+    }
+    shared = {name: first.attrs[name] for name in names if name not in differing}
+    combined = xr.concat(
+        [dataset.drop_attrs(deep=False) for dataset in datasets],
+        dim="run",
+        join=join,
+        data_vars="all",
+        coords="minimal",
+        compat="override",
+        combine_attrs="drop",
+    )
+    run_coords = {
+        name: ("run", np.array(values, dtype=STRING_DTYPE))
+        for name, values in {"store": [str(path) for path in paths], **differing}.items()
+    }
+    combined = combined.assign_coords(run=np.arange(len(datasets)), **run_coords)
+    combined.attrs = shared
+    return combined
