@@ -1,0 +1,46 @@
+"""Lazy xarray/Dask statistics of activation stores: predictivity and skill neurons (Wang et al. 2022),
+their robustness (Ackermann & Ohmer 2024), AUROC, resampling tests, selectivity and prompt interpretation.
+
+Importing this package registers the ``ds.neuro`` accessor. See ``docs/analysis.md``.
+"""
+
+from neurokit.analysis._common import PositionSet, RunAggregation, RunInfo, Selection, describe
+from neurokit.analysis.accessor import NeuroAccessor
+from neurokit.analysis.auc import auroc
+from neurokit.analysis.compare import (
+    ADVERSARIAL_FRACTIONS,
+    binomial_p_value,
+    chance_threshold,
+    clean_vs_adversarial,
+    model_accuracy,
+    null_comparison,
+    pairwise_agreement,
+    spearman,
+    stack_scores,
+    task_selectivity,
+)
+from neurokit.analysis.prompt_tokens import prompt_neighbours
+from neurokit.analysis.resampling import benjamini_hochberg, bootstrap_interval, permutation_p_values
+from neurokit.analysis.results import compute_results, load_results, save_results, tidy_table, write_tables
+from neurokit.analysis.skill import (
+    DEFAULT_FRACTIONS,
+    SkillNeurons,
+    accuracy,
+    class_statistics,
+    neuron_score,
+    predictivity,
+    subtask_baselines,
+    top_fraction,
+)
+from neurokit.analysis.stores import open_by_task
+from neurokit.analysis.subtasks import SubTask, subtasks_for
+
+__all__ = [
+    "ADVERSARIAL_FRACTIONS", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet", "RunAggregation", "RunInfo",
+    "Selection", "SkillNeurons", "SubTask", "accuracy", "auroc", "benjamini_hochberg", "binomial_p_value",
+    "bootstrap_interval", "chance_threshold", "class_statistics", "clean_vs_adversarial",
+    "compute_results", "describe", "load_results", "model_accuracy", "neuron_score", "null_comparison",
+    "open_by_task", "pairwise_agreement", "permutation_p_values", "predictivity", "prompt_neighbours",
+    "save_results", "spearman", "stack_scores", "subtask_baselines", "subtasks_for", "task_selectivity",
+    "tidy_table", "top_fraction", "write_tables",
+]

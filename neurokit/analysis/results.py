@@ -1,0 +1,144 @@
+"""Persisting analysis results: one Zarr store with a group per result, tidy tables (CSV, LaTeX), progress.
+
+Results are small (per-neuron scores at most), so they are computed once, together — a single pass over the
+activation stores, since dask shares the reads of all requested results — and then written. Writes go to a
+temporary sibling that is renamed into place at the end, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import dask
+import pandas as pd
+import xarray as xr
+from dask.callbacks import Callback
+from tqdm.auto import tqdm
+
+from neurokit.errors import StoreError
+
+#: Tables longer than this get a CSV only: a LaTeX table is meant for a paper, not for every neuron.
+LATEX_MAX_ROWS = 200
+
+
+class _TqdmCallback(Callback):
+    """A tqdm bar over the tasks of a dask computation (local schedulers)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__()
+        self._description = description
+        self._bar: tqdm | None = None
+
+    def _start_state(self, graph, state) -> None:
+        total = sum(len(state[key]) for key in ("ready", "waiting", "running", "finished"))
+        self._bar = tqdm(total=total, desc=self._description, unit="task")
+
+    def _posttask(self, key, result, graph, state, worker_id) -> None:
+        self._bar.update(1)
+
+    def _finish(self, graph, state, errored) -> None:
+        if self._bar is not None:  # None when the computation failed before it started
+            self._bar.close()
+
+
+def compute_results(results: Mapping[str, xr.Dataset], description: str = "analysis") -> dict[str, xr.Dataset]:
+    """Compute all results in one dask computation (shared reads) with a progress bar.
+
+    The variables' dask arrays are computed directly rather than the Datasets: ``dask.compute`` on Datasets
+    whose variables depend on each other loses graph dependencies in the installed xarray/dask
+    (pydata/xarray#11329), while the arrays themselves compute correctly.
+    """
+    computed = {name: ds.copy(deep=False) for name, ds in results.items()}
+    lazy = [variable for ds in computed.values() for variable in ds.variables.values()
+            if dask.is_dask_collection(variable.data)]
+    with _TqdmCallback(description):
+        values = dask.compute(*(variable.data for variable in lazy))
+    for variable, value in zip(lazy, values):
+        variable.data = value
+    return computed
+
+
+def _storable(ds: xr.Dataset) -> xr.Dataset:
+    """Strings as Python objects, which Zarr v3 stores as variable-length strings (it has no spec for numpy's
+    fixed-width unicode, kind "U", nor a mapping for numpy's StringDType, kind "T", that pandas indexes use)."""
+    def convert(variable: xr.DataArray) -> xr.DataArray:
+        return variable.astype(object) if variable.dtype.kind in "UT" else variable
+
+    ds = ds.map(convert, keep_attrs=True)
+    return ds.assign_coords({name: convert(coord) for name, coord in ds.coords.items()})
+
+
+def check_writable(path: str | Path, overwrite: bool) -> Path:
+    """Refuse an existing results path unless ``overwrite`` (checked before long computations start)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise StoreError(f"{path} exists: choose another output or allow overwriting")
+    return path
+
+
+def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite: bool = False,
+                 attrs: Mapping[str, str] | None = None) -> Path:
+    """Write results to one Zarr store, one group per key (keys may nest: ``"sst2/skill"``); ``attrs`` go to
+    the root group (provenance).
+
+    Lazy results are computed first. Refuses an existing path unless ``overwrite``; the store appears only
+    when complete. Read it back with :func:`load_results`.
+    """
+    path = check_writable(path, overwrite)
+    computed = compute_results(results, description="computing results")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
+        tree.attrs.update(attrs or {})
+        tree.to_zarr(partial, mode="w", consolidated=False)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(partial, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return path
+
+
+def load_results(path: str | Path) -> xr.DataTree:
+    """Open a results store written by :func:`save_results` (lazily, as a tree of groups)."""
+    if not Path(path).exists():
+        raise StoreError(f"no results store at {path}")
+    return xr.open_datatree(path, engine="zarr", consolidated=False)
+
+
+def tidy_table(values: xr.DataArray) -> pd.DataFrame:
+    """One row per element, one column per dim and coordinate, the value in a column named after the array."""
+    name = values.name or "value"
+    if values.ndim == 0:  # a single number: one row, its scalar coordinates as columns
+        return pd.DataFrame([{**{key: coord.item() for key, coord in values.coords.items()}, name: values.item()}])
+    return values.to_dataframe(name=name).reset_index()
+
+
+def write_tables(results: Mapping[str, xr.Dataset], directory: str | Path,
+                 latex_max_rows: int = LATEX_MAX_ROWS) -> list[Path]:
+    """One tidy CSV per result variable, ``<group>__<variable>.csv`` (``/`` in group names becomes ``__``),
+    and a LaTeX table beside it when it has at most ``latex_max_rows`` rows. Each file is written under a
+    temporary name and renamed, so no table is ever half-written. Returns the files written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for group, ds in results.items():
+        for name, values in ds.data_vars.items():
+            table = tidy_table(values.compute())
+            stem = f"{group.replace('/', '__')}__{name}"
+            written.append(_write_atomically(directory / f"{stem}.csv", table.to_csv(index=False)))
+            if len(table) <= latex_max_rows:
+                latex = table.to_latex(index=False, float_format="%.4f", na_rep="--", escape=True)
+                written.append(_write_atomically(directory / f"{stem}.tex", latex))
+    return written
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+    return path
