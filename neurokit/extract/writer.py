@@ -11,6 +11,7 @@ keeps working while host memory stays bounded by a few blocks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
 from neurokit.extract.progress import (
@@ -127,8 +129,24 @@ def _build_in_place_of(path: Path, spec: StoreSpec) -> None:
             shutil.rmtree(retired)
         else:
             os.rename(building, path)
+    except BaseException:
+        _await_pending_zarr_writes()
+        raise
     finally:
         shutil.rmtree(building, ignore_errors=True)
+
+
+def _await_pending_zarr_writes() -> None:
+    """Wait until zarr's event loop has no write left in flight.
+
+    zarr gathers the writes of one call without cancelling the others when one fails, so after an error
+    some may still be running and would recreate files in a folder being removed.
+    """
+    async def settle() -> None:
+        current = asyncio.current_task()
+        await asyncio.gather(*(task for task in asyncio.all_tasks() if task is not current), return_exceptions=True)
+
+    sync(settle())
 
 
 class ActivationStoreWriter:

@@ -1,11 +1,11 @@
-"""Shared fixtures: every test gets its own `datasets` cache, a private copy of the registry and no mirror."""
+"""Shared fixtures: every task test gets its own `datasets` cache and no mirror (the registry copy is global)."""
 
 from __future__ import annotations
 
 import datasets
 import pytest
 
-from neurokit.tasks import MIRROR_ENV, registry
+from neurokit.tasks import MIRROR_ENV
 
 
 @pytest.fixture(autouse=True)
@@ -13,5 +13,3 @@ def isolated_tasks(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Tem
     # `datasets` caches every file it reads; keep those copies out of the user's cache.
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf_datasets_cache")))
     monkeypatch.delenv(MIRROR_ENV, raising=False)
-    # Tests register user tasks; a copy keeps them from leaking into other tests.
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
