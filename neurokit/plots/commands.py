@@ -1,0 +1,204 @@
+"""``neurokit plot RESULTS --out DIR``: publication figures from a results store of ``neurokit analyze``.
+
+Every figure the store supports is drawn, per task and across tasks; figures whose inputs are absent are
+skipped with a note on stderr. Written paths go to stdout, one per line. Files are named
+``<task>__<figure>.<format>`` (``tasks__…`` for figures across tasks), like the analysis's tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurokit.errors import ConfigError, NeurokitError
+
+FIGURES = ("predictivity_by_layer", "skill_map", "task_overlap", "prompt_consistency", "clean_vs_adversarial",
+           "null_comparison")
+#: The group of a results store holding comparisons across tasks.
+ACROSS_TASKS = "tasks"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plot", help="publication figures from a results store of 'neurokit analyze'",
+        description="Draw every figure a results store supports (predictivity by layer, skill maps, task "
+                    "overlap, prompt consistency, clean vs adversarial, tuned vs untuned prompt) as PDF, SVG "
+                    "and PNG files sized for one or two paper columns.",
+    )
+    parser.add_argument("results", metavar="RESULTS", help="results store (Zarr) written by 'neurokit analyze'")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the figure files")
+    parser.add_argument("--formats", default="pdf,svg,png", help="comma-separated file formats (default pdf,svg,png)")
+    parser.add_argument("--width", default="one", choices=["one", "two"],
+                        help="figure width: one column (~3.3 in) or two columns (~6.9 in)")
+    parser.add_argument("--figures", default="all",
+                        help=f"comma-separated figures to draw (default all): {', '.join(FIGURES)}")
+    parser.add_argument("--fraction", type=float, default=None,
+                        help="top fraction marked as skill neurons in skill maps and scatter plots (default: the "
+                             "analysis's --fraction)")
+    parser.add_argument("--dpi", type=int, default=300, help="resolution of PNG output (default 300)")
+    parser.set_defaults(handler=handler)
+
+
+@dataclass(frozen=True)
+class PlannedFigure:
+    stem: str
+    figure: str
+    draw: Callable[[], object]
+
+
+def _split(text: str, what: str) -> list[str]:
+    items = [item.strip().lower() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"--{what} is empty")
+    return items
+
+
+def parse_figures(text: str) -> list[str]:
+    names = _split(text, "figures")
+    if names == ["all"]:
+        return list(FIGURES)
+    unknown = [name for name in names if name not in FIGURES]
+    if unknown:
+        raise ConfigError(f"unknown figure {unknown[0]!r}: choose from {', '.join(FIGURES)} (or all)")
+    return [name for name in FIGURES if name in names]
+
+
+def parse_formats(text: str) -> list[str]:
+    from matplotlib.figure import Figure
+
+    formats = list(dict.fromkeys(item.lstrip(".") for item in _split(text, "formats")))
+    supported = Figure().canvas.get_supported_filetypes()
+    unknown = [fmt for fmt in formats if fmt not in supported]
+    if unknown:
+        raise ConfigError(f"unsupported figure format {unknown[0]!r}: choose from {', '.join(sorted(supported))}")
+    return formats
+
+
+def task_groups(tree) -> dict[str, dict[str, object]]:
+    """Result groups by their parent: {"sst2": {"skill": node, ...}, "tasks": {"agreement": node, ...}}."""
+    groups: dict[str, dict[str, object]] = {}
+    for node in tree.subtree:
+        if node.parent is None or not node.has_data:
+            continue
+        parent = node.parent.path.strip("/")
+        if parent:
+            groups.setdefault(parent, {})[node.name] = node
+    return groups
+
+
+def _default_fraction(tree, given: float | None) -> float:
+    if given is not None:
+        return given
+    try:
+        return float(json.loads(tree.attrs.get("settings", "{}")).get("fraction", 0.05))
+    except (TypeError, ValueError):
+        return 0.05
+
+
+def _skill_for_fraction(skill, fraction: float):
+    """The skill result for a skill map at ``fraction``: without its stored masks when they lack that fraction
+    (the map then selects the top fraction from the scores, as the analysis does)."""
+    import numpy as np
+
+    ds = skill
+    if "skill" in ds and "fraction" in ds["skill"].dims and \
+            not np.isclose(np.asarray(ds["fraction"].values, dtype=float), fraction, rtol=0, atol=1e-9).any():
+        return ds.drop_vars("skill")
+    return ds
+
+
+def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[PlannedFigure], list[str]]:
+    """The figures to draw from a results tree, and a note for each requested figure that cannot be drawn."""
+    from neurokit.plots import agreement, neurons, robustness
+
+    groups = task_groups(tree)
+    across = groups.get(ACROSS_TASKS, {}) if "skill" not in groups.get(ACROSS_TASKS, {}) else {}
+    tasks = {task: found for task, found in groups.items() if "skill" in found}
+    planned: list[PlannedFigure] = []
+    notes: list[str] = []
+    if not tasks and not across:
+        raise NeurokitError("the results store has no analysis results to plot (no '<task>/skill' group)")
+
+    def add(stem: str, figure: str, draw: Callable[[], object]) -> None:
+        if figure in names:
+            planned.append(PlannedFigure(stem, figure, draw))
+
+    def skip(figure: str, where: str, reason: str) -> None:
+        if figure in names:
+            notes.append(f"skipped {figure} for {where}: {reason}")
+
+    for task, found in tasks.items():
+        stem = task.replace("/", "__")
+        skill = found["skill"].to_dataset()
+        hue = "prompt" if "run_score" in skill.data_vars and skill.sizes.get("run", 1) > 1 else None
+        add(f"{stem}__predictivity_by_layer", "predictivity_by_layer",
+            lambda skill=skill, hue=hue: neurons.predictivity_by_layer(skill, hue=hue, width=width))
+        add(f"{stem}__skill_map", "skill_map",
+            lambda skill=skill: neurons.skill_map(_skill_for_fraction(skill, fraction), fraction=fraction,
+                                                  width=width))
+        if "prompt_agreement" in found:
+            add(f"{stem}__prompt_consistency", "prompt_consistency",
+                lambda result=found["prompt_agreement"]: agreement.prompt_consistency(result, width=width))
+        else:
+            skip("prompt_consistency", task, f"no group {task}/prompt_agreement (needs several prompts)")
+        if "clean_vs_adversarial" in found:
+            attacked = found.get("adversarial_skill")
+            add(f"{stem}__clean_vs_adversarial", "clean_vs_adversarial",
+                lambda result=found["clean_vs_adversarial"], clean=skill, attacked=attacked:
+                robustness.clean_vs_adversarial(result, clean=clean if attacked is not None else None,
+                                                adversarial=attacked, fraction=fraction, width=width))
+        else:
+            skip("clean_vs_adversarial", task, f"no group {task}/clean_vs_adversarial (analyze with --adversarial)")
+        if "null" in found:
+            add(f"{stem}__null_comparison", "null_comparison",
+                lambda result=found["null"]: robustness.null_comparison(result, width=width))
+        else:
+            skip("null_comparison", task, f"no group {task}/null (analyze with --null)")
+    if len(tasks) > 1:
+        add(f"{ACROSS_TASKS}__predictivity_by_layer", "predictivity_by_layer",
+            lambda: neurons.predictivity_by_layer({task: found["skill"] for task, found in tasks.items()},
+                                                  hue="task", width=width))
+    if "agreement" in across:
+        add(f"{ACROSS_TASKS}__task_overlap", "task_overlap",
+            lambda: agreement.task_overlap(across["agreement"], width=width))
+    else:
+        skip("task_overlap", "the tasks", f"no group {ACROSS_TASKS}/agreement (needs results of several tasks)")
+    return planned, notes
+
+
+def handler(args: argparse.Namespace) -> int:
+    from neurokit.analysis.results import load_results
+    from neurokit.plots._inputs import PlotInputError
+    from neurokit.plots.style import as_width, save_figure
+
+    names = parse_figures(args.figures)
+    formats = parse_formats(args.formats)
+    width = as_width(args.width)
+    if args.dpi <= 0:
+        raise ConfigError(f"--dpi must be positive, got {args.dpi}")
+    if args.fraction is not None and not 0.0 < args.fraction <= 1.0:
+        raise ConfigError(f"--fraction must be in (0, 1], got {args.fraction}")
+    tree = load_results(args.results)
+    planned, notes = plan(tree, names, _default_fraction(tree, args.fraction), width.value)
+    out = Path(args.out)
+    written = 0
+    for item in planned:
+        try:
+            figure = item.draw()
+        except PlotInputError as error:
+            if item.stem.startswith(f"{ACROSS_TASKS}__") and item.figure == "predictivity_by_layer":
+                notes.append(f"skipped predictivity_by_layer across tasks: {error}")
+                continue
+            raise
+        for path in save_figure(figure, out / item.stem, formats=formats, dpi=args.dpi):
+            print(path)
+            written += 1
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not written:
+        raise NeurokitError(f"no figure drawn from {args.results}: the requested figures need results it lacks")
+    return 0
