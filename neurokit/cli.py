@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "neurokit.prompts.commands",
     "neurokit.extract.commands",
     "neurokit.analysis.commands",
+    "neurokit.interventions.commands",
     "neurokit.plots.commands",
     "neurokit.demo",
 )

@@ -7,7 +7,8 @@ import json
 import math
 import random
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 from neurokit.models import Backbone, Verbalizer
 from neurokit.prompts.checkpoint import save_checkpoint
 from neurokit.prompts.config import PromptTuningConfig
-from neurokit.prompts.data import EncodedSplit
+from neurokit.prompts.data import EncodedBatch, EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.provenance import package_versions, utc_now
 
@@ -42,13 +43,19 @@ def _autocast(backbone: Backbone, bf16: bool | None):
 
 @torch.no_grad()
 def evaluate(backbone: Backbone, prompt: SoftPrompt, verbalizer: Verbalizer, split: EncodedSplit,
-             batch_size: int = 64, bf16: bool | None = None, progress: bool = False) -> Evaluation:
-    """Class scores of every example of ``split`` in order, and the accuracy of their arg-max."""
+             batch_size: int = 64, bf16: bool | None = None, progress: bool = False,
+             batch_context: Callable[[EncodedBatch], AbstractContextManager] | None = None) -> Evaluation:
+    """Class scores of every example of ``split`` in order, and the accuracy of their arg-max.
+
+    ``batch_context(batch)``, when given, is entered around each batch's forward pass (batches come in split
+    order); interventions use it to set per-example state such as seeded noise.
+    """
     full_prompt = prompt().to(backbone.device)
     logits = []
     for batch in tqdm(split.batches(batch_size), total=math.ceil(len(split) / batch_size), disable=not progress,
                       desc="evaluate", leave=False):
-        with _autocast(backbone, bf16):
+        context = batch_context(batch) if batch_context is not None else nullcontext()
+        with _autocast(backbone, bf16), context:
             scores = backbone.class_scores(full_prompt, batch.input_ids, batch.attention_mask, verbalizer)
         logits.append(scores.float().cpu())
     logits = torch.cat(logits)

@@ -1,0 +1,22 @@
+"""Interventions on prompted models: perturbing (skill) neurons at the prompt positions and prompt transfer.
+
+See ``docs/interventions.md``.
+"""
+
+from neurokit.interventions.ablation import (
+    DEFAULT_NOISE_STD,
+    AblationMethod,
+    Perturbation,
+    SkillAblation,
+    evaluate_perturbed,
+    perturbed,
+    train_mean,
+)
+from neurokit.interventions.masks import as_masks, check_masks, load_skill, random_masks, skill_masks
+from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
+
+__all__ = [
+    "AblationMethod", "DEFAULT_NOISE_STD", "Perturbation", "SkillAblation", "as_masks", "by_source_task",
+    "check_masks", "evaluate_perturbed", "load_skill", "perturbed", "plan_transfer", "random_masks", "skill_masks",
+    "train_mean", "transfer_matrix",
+]

@@ -1,0 +1,76 @@
+"""Prompted tiny random models (bert, t5, gpt2) and the embedded MiniLM, with a small split of a toy task.
+
+A module of its own name (not ``conftest``) so that tests import it unambiguously beside other test folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from neurokit.models import Backbone, Verbalizer
+from neurokit.prompts import EncodedSplit, PromptCheckpoint, SoftPrompt, load_checkpoint, save_checkpoint
+from neurokit.tasks import get_task, load_split
+
+TASK = MOVIES = get_task("toy_sentiment_movies")
+PRODUCTS = get_task("toy_sentiment_products")
+PROMPT_LENGTH = 4
+ARCHITECTURES = ["bert", "t5", "gpt2", "embedded"]
+
+
+@dataclass
+class Prompted:
+    backbone: Backbone
+    prompt: SoftPrompt
+    verbalizer: Verbalizer
+    split: EncodedSplit
+
+    @property
+    def layers(self) -> list[int]:
+        return [site.layer for site in self.backbone.sites()]
+
+    @property
+    def width(self) -> int:
+        return self.backbone.sites()[0].width
+
+    def mask(self, selected: dict[int, list[int]] | None = None) -> xr.DataArray:
+        """Boolean (layer, neuron) mask with the given neurons per layer selected."""
+        values = np.zeros((len(self.layers), self.width), dtype=bool)
+        for layer, neurons in (selected or {}).items():
+            values[self.layers.index(layer), neurons] = True
+        return xr.DataArray(values, dims=("layer", "neuron"),
+                            coords={"layer": self.layers, "neuron": np.arange(self.width)})
+
+    def scores(self, seed: int = 0) -> xr.DataArray:
+        rng = np.random.default_rng(seed)
+        return xr.DataArray(rng.random((len(self.layers), self.width)), dims=("layer", "neuron"),
+                            coords={"layer": self.layers})
+
+    def values(self, seed: int = 0, per_position: bool = True) -> xr.DataArray:
+        """Random replacement values (layer, [position,] neuron), as the train mean would be."""
+        rng = np.random.default_rng(seed)
+        shape = (len(self.layers), PROMPT_LENGTH, self.width) if per_position else (len(self.layers), self.width)
+        dims = ("layer", "position", "neuron") if per_position else ("layer", "neuron")
+        return xr.DataArray(rng.normal(size=shape), dims=dims, coords={"layer": self.layers})
+
+
+def make_prompted(architecture: str, size: int = 12) -> Prompted:
+    from neurokit.models import load_backbone
+    from neurokit.models.random import random_backbone
+
+    backbone = load_backbone() if architecture == "embedded" else random_backbone(architecture)
+    prompt = SoftPrompt.initialise(backbone, PROMPT_LENGTH, "vocab", seed=3)
+    split = EncodedSplit(backbone, TASK, load_split(TASK, "test", size=size), max_length=24)
+    return Prompted(backbone, prompt, backbone.verbalizer(TASK.label_words), split)
+
+
+def save_prompt(backbone: Backbone, task, folder, seed: int) -> PromptCheckpoint:
+    """A random prompt saved as a checkpoint with the metadata the trainer writes."""
+    prompt = SoftPrompt.initialise(backbone, PROMPT_LENGTH, "vocab", seed=seed)
+    save_checkpoint(folder, prompt, {
+        "model_id": backbone.model_id, "model_source": backbone.source, "weights_sha256": backbone.weights_sha256,
+        "task": task.name, "label_names": list(task.label_names),
+        "verbalizer": backbone.verbalizer(task.label_words).describe()})
+    return load_checkpoint(folder)
