@@ -63,6 +63,8 @@ class RunInfo:
     model_id: str
     weights_sha256: str
     task_name: str
+    #: The task whose train baselines apply: the clean task of an adversarial task, else ``task_name``.
+    clean_task_name: str
     task_type: str
     label_names: tuple[str, ...]
     prompts: tuple[str, ...]
@@ -134,6 +136,7 @@ def describe(ds: xr.Dataset) -> RunInfo:
         model_id=_single(_per_run_values(ds, ["model_id"], "model_id"), "model_id"),
         weights_sha256=_single(_per_run_values(ds, ["weights_sha256"], "weights_sha256"), "weights_sha256"),
         task_name=task_name,
+        clean_task_name=str(task.get("adversarial_of") or task_name),
         task_type=str(task.get("task_type", "")),
         label_names=tuple(label_names),
         prompts=tuple(prompts),
@@ -150,8 +153,9 @@ def check_same_model(*infos: RunInfo) -> None:
 
 
 def check_same_task(train: RunInfo, other: RunInfo, role: str = "eval") -> None:
-    """Refuse baselines of one task applied to another task's data (or to differently ordered labels)."""
-    if train.task_name != other.task_name:
+    """Refuse baselines of one task applied to another task's data (or to differently ordered labels); an
+    adversarial variant of the train task is the same task (Ackermann & Ohmer score it with clean baselines)."""
+    if train.task_name != other.clean_task_name:
         raise StoreError(f"train store is task {train.task_name!r} but the {role} store is task {other.task_name!r}")
     if train.label_names != other.label_names:
         raise StoreError(

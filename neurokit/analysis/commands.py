@@ -11,24 +11,10 @@ Everything is computed in one pass over the stores and written to one Zarr store
 from __future__ import annotations
 
 import argparse
-import json
-import xarray as xr
 
-from neurokit.analysis._common import RUN, PositionSet, RunAggregation, Selection, as_position_set
-from neurokit.analysis.auc import auroc
-from neurokit.analysis.compare import (
-    clean_vs_adversarial,
-    model_accuracy,
-    null_comparison,
-    pairwise_agreement,
-    stack_scores,
-    task_selectivity,
-)
+from neurokit.analysis._common import PositionSet, RunAggregation, Selection
+from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import check_writable, compute_results, save_results, write_tables
-from neurokit.analysis.skill import SkillNeurons
-from neurokit.analysis.stores import open_by_task, open_null_runs
-from neurokit.errors import ConfigError, StoreError
-from neurokit.provenance import command_line, package_versions, utc_now
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,79 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handler)
 
 
-def _positions(text: str) -> PositionSet | tuple[str, ...]:
-    return as_position_set(text if text in {item.value for item in PositionSet} else text.split(","))
-
-
-def _per_prompt(skill: xr.Dataset) -> xr.DataArray:
-    """Neuron scores per prompt: ``run_score`` with several runs, else the one run's ``score``."""
-    return skill["run_score"] if "run_score" in skill else skill["score"]
-
-
-def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, args: argparse.Namespace,
-                  adversarial: xr.Dataset | None, null: tuple[xr.Dataset, xr.Dataset] | None) -> dict[str, xr.Dataset]:
-    skill = model.score(data)
-    results = {
-        f"{task}/skill": skill,
-        f"{task}/model_accuracy": model_accuracy(data),
-        f"{task}/control": model.control_selectivity(data, seed=args.seed),
-    }
-    if RUN in data.dims and data.sizes[RUN] > 1:
-        results[f"{task}/prompt_agreement"] = pairwise_agreement(
-            _per_prompt(skill), dim=RUN, fraction=args.fraction, selection=model.selection)
-    if args.auroc:
-        results[f"{task}/auroc"] = auroc(data, positions=model.positions).to_dataset(name="auroc")
-    if args.bootstrap:
-        results[f"{task}/bootstrap"] = model.bootstrap(
-            data, n_resamples=args.bootstrap, seed=args.seed).to_dataset(name="score_interval")
-    if args.permutations:
-        results[f"{task}/permutation"] = model.permutation_test(data, n_permutations=args.permutations, seed=args.seed)
-    if adversarial is not None:
-        attacked = model.score(adversarial)
-        results[f"{task}/adversarial_skill"] = attacked
-        results[f"{task}/adversarial_accuracy"] = model_accuracy(adversarial)
-        results[f"{task}/clean_vs_adversarial"] = clean_vs_adversarial(
-            _per_prompt(skill), _per_prompt(attacked), selection=model.selection)
-    if null is not None:
-        null_train, null_eval = null
-        untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions).fit(null_train)
-        results[f"{task}/null"] = null_comparison(skill["score"], untuned.score(null_eval)["score"],
-                                                  selection=model.selection)
-    return results
-
-
 def handler(args: argparse.Namespace) -> int:
-    if not 0.0 < args.fraction <= 1.0:
-        raise ConfigError(f"--fraction must be in (0, 1], got {args.fraction}")
-    if args.bootstrap < 0 or args.permutations < 0:
-        raise ConfigError("--bootstrap and --permutations must be ≥ 0")
+    positions = args.positions if args.positions in {item.value for item in PositionSet} else args.positions.split(",")
+    options = AnalysisOptions(positions=positions, over_runs=args.over_runs, selection=args.selection,
+                              fraction=args.fraction, auroc=args.auroc, bootstrap=args.bootstrap,
+                              permutations=args.permutations, seed=args.seed)
     check_writable(args.out, args.overwrite)
-    settings = {"positions": _positions(args.positions), "over_runs": args.over_runs, "selection": args.selection}
-    train, evaluation = open_by_task(args.train), open_by_task(args.eval)
-    adversarial, null = open_by_task(args.adversarial), open_null_runs(args.null)
-    for task in [*adversarial, *null]:
-        if task not in evaluation:
-            raise StoreError(f"adversarial or null stores of task {task!r} but no eval store of that task")
-    results: dict[str, xr.Dataset] = {}
-    skills = {}
-    for task, data in evaluation.items():
-        if task not in train:
-            raise StoreError(f"no train store for task {task!r}")
-        model = SkillNeurons(**settings).fit(train[task])
-        task_results = _task_results(task, model, data, args, adversarial.get(task), null.get(task))
-        skills[task] = task_results[f"{task}/skill"]
-        results |= task_results
-    if len(skills) > 1:
-        scores = stack_scores({task: skill["score"] for task, skill in skills.items()})
-        results["tasks/selectivity"] = task_selectivity(scores).to_dataset(name="selectivity")
-        results["tasks/agreement"] = pairwise_agreement(scores, dim="task", fraction=args.fraction,
-                                                        selection=args.selection)
+    results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options)
     computed = compute_results(results)
-    provenance = {"command": command_line(), "created": utc_now(), "versions": json.dumps(package_versions()),
-                  "settings": json.dumps({"positions": args.positions, "over_runs": args.over_runs,
-                                          "selection": args.selection, "fraction": args.fraction,
-                                          "seed": args.seed})}
-    save_results(computed, args.out, overwrite=args.overwrite, attrs=provenance)
+    save_results(computed, args.out, overwrite=args.overwrite, attrs=analysis_provenance(options))
     if args.tables:
         write_tables(computed, args.tables)
     print(f"wrote {len(computed)} results to {args.out}")

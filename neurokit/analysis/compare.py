@@ -27,6 +27,7 @@ from neurokit.analysis._common import (
     single_chunk,
     task_level,
     top_count,
+    with_runs,
 )
 from neurokit.analysis.skill import top_fraction
 from neurokit.errors import ConfigError, StoreError
@@ -250,12 +251,14 @@ def chance_threshold(trials: int, alpha: float = 0.05, chance: float = 0.5) -> f
 
 
 def model_accuracy(data: xr.Dataset, chance: float | None = None) -> xr.Dataset:
-    """The backbone+prompt's own accuracy on a store, tested against chance: per run when runs are combined.
+    """The backbone+prompt's own accuracy on a store, tested against chance, per run (prompt).
 
     ``correct`` and ``n_examples`` (counts of labelled examples), ``accuracy`` (share), ``p_value`` (exact
-    one-sided binomial test against ``chance``, default 1 / number of classes).
+    one-sided binomial test against ``chance``, default 1 / number of classes): each (run,), runs labelled by
+    their ``prompt`` (a single store is one run).
     """
     info = describe(data)
+    data = with_runs(data, info)
     chance = 1.0 / len(info.label_names) if chance is None else chance
     labelled = data["label"] >= 0
     correct = ((data["prediction"] == data["label"]) & labelled).sum(EXAMPLE)

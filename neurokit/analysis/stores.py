@@ -15,14 +15,16 @@ from neurokit.analysis._common import describe
 from neurokit.errors import StoreError
 
 
-def open_by_task(paths: Sequence[str | Path]) -> dict[str, xr.Dataset]:
+def open_by_task(paths: Sequence[str | Path], by_clean_task: bool = False) -> dict[str, xr.Dataset]:
     """The stores at ``paths`` grouped by task; a task's several stores (prompts) stacked along ``run`` in the
-    order given, lazily. Raises :class:`~neurokit.errors.StoreError` for unreadable or unrelated stores."""
+    order given, lazily. With ``by_clean_task``, adversarial stores are keyed by the clean task they attack.
+    Raises :class:`~neurokit.errors.StoreError` for unreadable or unrelated stores."""
     from neurokit.extract import open_run, open_runs
 
     groups: dict[str, list[str | Path]] = {}
     for path in paths:
-        groups.setdefault(describe(open_run(path)).task_name, []).append(path)
+        info = describe(open_run(path))
+        groups.setdefault(info.clean_task_name if by_clean_task else info.task_name, []).append(path)
     return {task: open_run(group[0]) if len(group) == 1 else open_runs(group) for task, group in groups.items()}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
-from conftest import THREE_WAY, chunked, combine_runs, make_store, prompt_positions, reference_subtasks
+from synthetic_stores import THREE_WAY, chunked, combine_runs, make_store, prompt_positions, reference_subtasks
 
 from neurokit.analysis import SkillNeurons, benjamini_hochberg
 from neurokit.errors import NeurokitError

@@ -7,7 +7,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import THREE_WAY, combine_runs, make_store
+from synthetic_stores import THREE_WAY, combine_runs, make_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
-from conftest import make_store, reference_top
+from synthetic_stores import make_store, reference_top
 
 from neurokit.analysis import (
     binomial_p_value,
@@ -157,10 +157,11 @@ def test_binomial_p_value_is_exact_tail():
 
 def test_model_accuracy():
     data = make_store(3, n_examples=50)
-    result = data.neuro.model_accuracy()
+    result = data.neuro.model_accuracy().squeeze("run")
     correct = int((data.prediction.values == data.label.values).sum())
     assert float(result["accuracy"]) == pytest.approx(correct / 50)
     assert float(result["p_value"]) == pytest.approx(_upper_tail(correct, 50))
+    assert result["prompt"].item() == data.attrs["prompt_sha256"]
     assert isinstance(model_accuracy(data), xr.Dataset)
 
 

@@ -8,7 +8,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import (
+from synthetic_stores import (
     BINARY,
     THREE_WAY,
     chunked,

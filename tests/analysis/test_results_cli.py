@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import THREE_WAY, make_store
+from synthetic_stores import THREE_WAY, make_store
 
 from neurokit.analysis import SkillNeurons, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.commands import register
@@ -59,8 +59,9 @@ def stores(tmp_path):
                                      tmp_path / f"train-{prompt}.zarr", raw=False))
         paths["eval"].append(_write(make_store(10 + index, prompt=prompt, labels=labels),
                                     tmp_path / f"dev-{prompt}.zarr"))
-        paths["adversarial"].append(_write(make_store(20 + index, prompt=prompt, split="adversarial", n_examples=30,
-                                                      labels=adversarial_labels), tmp_path / f"adv-{prompt}.zarr"))
+        paths["adversarial"].append(_write(make_store(20 + index, prompt=prompt, split="test", n_examples=30,
+                                                      labels=adversarial_labels, task="adv_sst2",
+                                                      adversarial_of="sst2"), tmp_path / f"adv-{prompt}.zarr"))
     paths["train"].append(_write(make_store(3, split="train", task="mnli", label_names=THREE_WAY, n_examples=60),
                                  tmp_path / "train-mnli.zarr"))
     paths["eval"].append(_write(make_store(13, task="mnli", label_names=THREE_WAY), tmp_path / "dev-mnli.zarr"))

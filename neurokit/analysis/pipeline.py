@@ -1,0 +1,133 @@
+"""Every analysis of one study in one call: the engine behind ``neurokit analyze`` and ``neurokit demo``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from neurokit.analysis._common import RUN, PositionSet, RunAggregation, Selection, as_position_set, choice
+from neurokit.analysis.auc import auroc
+from neurokit.analysis.compare import (
+    clean_vs_adversarial,
+    model_accuracy,
+    null_comparison,
+    pairwise_agreement,
+    stack_scores,
+    task_selectivity,
+)
+from neurokit.analysis.skill import SkillNeurons
+from neurokit.analysis.stores import open_by_task, open_null_runs
+from neurokit.errors import ConfigError, StoreError
+from neurokit.provenance import command_line, package_versions, utc_now
+
+
+def _per_prompt(skill: xr.Dataset) -> xr.DataArray:
+    """Neuron scores per prompt: ``run_score`` with several runs, else the one run's ``score``."""
+    return skill["run_score"] if "run_score" in skill else skill["score"]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Settings of :func:`analyze_stores` (the ``neurokit analyze`` flags), validated on construction."""
+
+    positions: PositionSet | str | tuple[str, ...] = PositionSet.PROMPT
+    over_runs: RunAggregation | str = RunAggregation.MEAN
+    selection: Selection | str = Selection.PER_LAYER
+    fraction: float = 0.05
+    auroc: bool = False
+    bootstrap: int = 0
+    permutations: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "positions", as_position_set(self.positions))
+        object.__setattr__(self, "over_runs", choice(RunAggregation, self.over_runs))
+        object.__setattr__(self, "selection", choice(Selection, self.selection))
+        if not 0.0 < self.fraction <= 1.0:
+            raise ConfigError(f"fraction must be in (0, 1], got {self.fraction}")
+        if self.bootstrap < 0 or self.permutations < 0:
+            raise ConfigError("bootstrap and permutations must be ≥ 0")
+
+    def describe(self) -> dict:
+        positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
+        return {"positions": positions, "over_runs": self.over_runs.value, "selection": self.selection.value,
+                "fraction": self.fraction, "seed": self.seed}
+
+
+def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: AnalysisOptions,
+                  adversarial: xr.Dataset | None, null: tuple[xr.Dataset, xr.Dataset] | None) -> dict[str, xr.Dataset]:
+    skill = model.score(data)
+    results = {
+        f"{task}/skill": skill,
+        f"{task}/model_accuracy": model_accuracy(data),
+        f"{task}/control": model.control_selectivity(data, seed=options.seed),
+    }
+    if RUN in data.dims and data.sizes[RUN] > 1:
+        results[f"{task}/prompt_agreement"] = pairwise_agreement(
+            _per_prompt(skill), dim=RUN, fraction=options.fraction, selection=model.selection)
+    if options.auroc:
+        results[f"{task}/auroc"] = auroc(data, positions=model.positions).to_dataset(name="auroc")
+    if options.bootstrap:
+        results[f"{task}/bootstrap"] = model.bootstrap(
+            data, n_resamples=options.bootstrap, seed=options.seed).to_dataset(name="score_interval")
+    if options.permutations:
+        results[f"{task}/permutation"] = model.permutation_test(data, n_permutations=options.permutations,
+                                                                seed=options.seed)
+    if adversarial is not None:
+        attacked = model.score(adversarial)
+        results[f"{task}/adversarial_skill"] = attacked
+        results[f"{task}/adversarial_accuracy"] = model_accuracy(adversarial)
+        results[f"{task}/clean_vs_adversarial"] = clean_vs_adversarial(
+            _per_prompt(skill), _per_prompt(attacked), selection=model.selection)
+    if null is not None:
+        null_train, null_eval = null
+        untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions).fit(null_train)
+        results[f"{task}/null"] = null_comparison(skill["score"], untuned.score(null_eval)["score"],
+                                                  selection=model.selection)
+    return results
+
+
+def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path],
+                   adversarial: Sequence[str | Path] = (), null: Sequence[str | Path] = (),
+                   options: AnalysisOptions | None = None) -> dict[str, xr.Dataset]:
+    """Every analysis of ``neurokit analyze`` over extraction stores, lazily: results by group name.
+
+    Stores are grouped by task (several prompts of a task stack along ``run``). For each task with eval
+    stores: ``<task>/skill``, ``model_accuracy``, ``control`` and, where the inputs allow, ``prompt_agreement``
+    (several prompts), ``adversarial_skill``/``adversarial_accuracy``/``clean_vs_adversarial``
+    (``adversarial`` stores), ``null`` (an untuned prompt's train and eval stores), ``auroc``, ``bootstrap``,
+    ``permutation``; with several tasks ``tasks/selectivity`` and ``tasks/agreement``. Pass the result to
+    :func:`~neurokit.analysis.save_results` (which computes it in one pass).
+    """
+    options = options or AnalysisOptions()
+    settings = {"positions": options.positions, "over_runs": options.over_runs, "selection": options.selection}
+    train_runs, evaluation_runs = open_by_task(train), open_by_task(evaluation)
+    adversarial_runs, null_runs = open_by_task(adversarial, by_clean_task=True), open_null_runs(null)
+    for task in [*adversarial_runs, *null_runs]:
+        if task not in evaluation_runs:
+            raise StoreError(f"adversarial or null stores of task {task!r} but no eval store of that task")
+    results: dict[str, xr.Dataset] = {}
+    skills = {}
+    for task, data in evaluation_runs.items():
+        if task not in train_runs:
+            raise StoreError(f"no train store for task {task!r}")
+        model = SkillNeurons(**settings).fit(train_runs[task])
+        task_results = _task_results(task, model, data, options, adversarial_runs.get(task), null_runs.get(task))
+        skills[task] = task_results[f"{task}/skill"]
+        results |= task_results
+    if len(skills) > 1:
+        scores = stack_scores({task: skill["score"] for task, skill in skills.items()})
+        results["tasks/selectivity"] = task_selectivity(scores).to_dataset(name="selectivity")
+        results["tasks/agreement"] = pairwise_agreement(scores, dim="task", fraction=options.fraction,
+                                                        selection=options.selection)
+    return results
+
+
+def analysis_provenance(options: AnalysisOptions) -> dict[str, str]:
+    """Root attributes of a results store: command line, time, package versions and settings (JSON)."""
+    return {"command": command_line(), "created": utc_now(), "versions": json.dumps(package_versions()),
+            "settings": json.dumps(options.describe())}

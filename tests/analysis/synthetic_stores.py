@@ -1,0 +1,161 @@
+"""In-memory stores that follow the extraction contract, and plain-numpy reference computations.
+
+The reference functions here are written independently of ``neurokit.analysis`` (loops and direct numpy /
+scipy calls) so that every statistic is checked against its definition, not against itself.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+BINARY = ("negative", "positive")
+THREE_WAY = ("negative", "neutral", "positive")
+
+
+def position_roles(prompt_length: int) -> list[str]:
+    """Mask slot, P − 1 soft vectors, then the input summaries (as the extractor lays them out)."""
+    return ["mask"] + [f"prompt_{index}" for index in range(prompt_length - 1)] + [
+        "input_mean", "input_max", "last_token"]
+
+
+def make_store(seed: int, *, label_names=BINARY, n_examples: int = 40, n_layers: int = 2, n_neurons: int = 12,
+               prompt_length: int = 4, prompt: str = "prompt-a", split: str = "dev", model_id: str = "tiny-lm",
+               weights: str = "w" * 64, task: str = "sst2", raw: bool = True, statistics: bool = False,
+               dtype=np.float16, labels: np.ndarray | None = None, adversarial_of: str | None = None) -> xr.Dataset:
+    """One extraction run with numpy-backed data; a few neurons carry the label (signal), others noise.
+
+    Activations are multiples of 1/8 so that ties (between examples, and with a baseline) really occur.
+    """
+    rng = np.random.default_rng(seed)
+    roles = position_roles(prompt_length)
+    n_classes = len(label_names)
+    if labels is None:
+        labels = rng.integers(0, n_classes, n_examples)
+    shape = (n_examples, n_layers, len(roles), n_neurons)
+    activation = rng.normal(size=shape)
+    # Neurons 0..2 of every layer respond to class 1, neuron 3 is inhibited by it, at random positions.
+    strength = rng.uniform(0.5, 2.5, size=(n_layers, len(roles), 4))
+    activation[..., :3] += (labels == 1)[:, None, None, None] * strength[None, ..., :3]
+    activation[..., 3] -= (labels == 1)[:, None, None] * strength[None, ..., 3]
+    if n_classes > 2:
+        activation[..., 4] += (labels == 2)[:, None, None] * 1.5
+    activation = (np.round(activation * 8) / 8).astype(dtype)
+    ds = xr.Dataset(
+        {
+            "label": ("example", labels.astype(np.int64)),
+            "prediction": ("example", rng.integers(0, n_classes, n_examples).astype(np.int64)),
+            "logits": (("example", "class"), rng.normal(size=(n_examples, n_classes)).astype(np.float32)),
+            "input_length": ("example", rng.integers(5, 30, n_examples)),
+        },
+        coords={
+            "example": [f"{split}-{index}" for index in range(n_examples)],
+            "layer": np.arange(n_layers),
+            "site": ("layer", [f"layer.{index}.ffn" for index in range(n_layers)]),
+            "position": np.arange(len(roles)),
+            "position_role": ("position", roles),
+            "neuron": np.arange(n_neurons),
+            "class": list(label_names),
+        },
+        attrs={
+            "model_id": model_id, "weights_sha256": weights, "prompt_sha256": prompt, "split": split,
+            "task": json.dumps({"name": task, "task_type": "sentiment", "label_names": list(label_names),
+                                "adversarial_of": adversarial_of}),
+        },
+    )
+    if raw:
+        ds["activation"] = (("example", "layer", "position", "neuron"), activation)
+    if statistics:
+        values = activation.astype(np.float64)
+        onehot = labels[:, None] == np.arange(n_classes)[None, :]
+        ds["train_count"] = ("class", onehot.sum(axis=0).astype(np.int64))
+        ds["train_sum"] = (("class", "layer", "position", "neuron"), np.einsum("ec,elpn->clpn", onehot, values))
+        ds["train_sumsq"] = (("class", "layer", "position", "neuron"),
+                             np.einsum("ec,elpn->clpn", onehot, values**2))
+    return ds
+
+
+def combine_runs(stores: list[xr.Dataset]) -> xr.Dataset:
+    """Runs stacked along a leading ``run`` dim as ``neurokit.extract.open_runs`` returns them: attributes that
+    differ between the runs (prompt_sha256, split, task, …) become string coordinates on ``run`` named after
+    the attribute, shared ones stay attributes, and ``store`` names each run's path."""
+    names = sorted(set().union(*(store.attrs for store in stores)))
+    differing = [name for name in names if len({store.attrs.get(name) for store in stores}) > 1]
+    combined = xr.concat([store.drop_attrs(deep=False) for store in stores], dim="run", data_vars="all",
+                         coords="minimal", compat="override", join="exact", combine_attrs="drop")
+    coords = {name: ("run", np.array([str(store.attrs.get(name)) for store in stores], dtype=np.dtypes.StringDType()))
+              for name in differing}
+    coords["store"] = ("run", np.array([f"store-{index}.zarr" for index in range(len(stores))],
+                                       dtype=np.dtypes.StringDType()))
+    combined = combined.assign_coords(run=np.arange(len(stores)), **coords)
+    combined.attrs = {name: stores[0].attrs[name] for name in names if name not in differing}
+    return combined
+
+
+def chunked(ds: xr.Dataset, **chunks) -> xr.Dataset:
+    return ds.chunk(chunks or {"example": 7, "neuron": 5})
+
+
+# ----- independent reference computations (numpy / scipy, loops where that is clearer) -----
+
+def reference_subtasks(label_names):
+    """(positive classes, negative classes) per sub-task, from the paper's rules written out by hand."""
+    if len(label_names) == 2:
+        return [((1,), (0,))]
+    if len(label_names) == 3 and sum("neutral" in name for name in label_names) == 1:
+        middle = [i for i, name in enumerate(label_names) if "neutral" in name][0]
+        low, high = [i for i in range(3) if i != middle]
+        return [((high,), (low,)), ((middle,), (low, high))]
+    return [((c,), tuple(i for i in range(len(label_names)) if i != c)) for c in range(len(label_names))]
+
+
+def reference_accuracy(train_act, train_labels, eval_act, eval_labels, positive, negative):
+    """Acc (layer, position, neuron) for one sub-task: baseline = plain mean over the sub-task's train examples."""
+    train_keep = np.isin(train_labels, positive + negative)
+    baseline = train_act[train_keep].astype(np.float64).mean(axis=0)
+    eval_keep = np.isin(eval_labels, positive + negative)
+    values = eval_act[eval_keep].astype(np.float64)
+    target = np.isin(eval_labels[eval_keep], positive)
+    _, n_layers, n_positions, n_neurons = values.shape
+    acc = np.empty((n_layers, n_positions, n_neurons))
+    for layer in range(n_layers):
+        for position in range(n_positions):
+            for neuron in range(n_neurons):
+                fired = values[:, layer, position, neuron] > baseline[layer, position, neuron]
+                acc[layer, position, neuron] = np.mean(fired == target)
+    return acc
+
+
+def prompt_positions(ds: xr.Dataset) -> np.ndarray:
+    roles = list(ds["position_role"].values)
+    return np.array([i for i, role in enumerate(roles) if role == "mask" or role.startswith("prompt_")])
+
+
+def reference_scores(train_runs, eval_runs, aggregate=np.mean):
+    """Neuron score (subtask, layer, neuron): max over prompt positions of Pred, aggregated over runs."""
+    label_names = json.loads(eval_runs[0].attrs["task"])["label_names"]
+    per_subtask = []
+    for positive, negative in reference_subtasks(label_names):
+        per_run = []
+        for train, data in zip(train_runs, eval_runs):
+            keep = prompt_positions(data)
+            acc = reference_accuracy(train.activation.values[:, :, keep], train.label.values,
+                                     data.activation.values[:, :, keep], data.label.values, positive, negative)
+            per_run.append(np.maximum(acc, 1 - acc).max(axis=1))
+        per_subtask.append(aggregate(np.stack(per_run), axis=0))
+    return np.stack(per_subtask)
+
+
+def reference_top(scores_2d: np.ndarray, fraction: float, per_layer: bool = True) -> np.ndarray:
+    """Top ⌊fraction·N⌋ by score (ties → lower layer/neuron index), per layer or over all neurons."""
+    mask = np.zeros(scores_2d.shape, dtype=bool)
+    groups = [[(layer, n) for n in range(scores_2d.shape[1])] for layer in range(scores_2d.shape[0])] if per_layer \
+        else [[(layer, n) for layer in range(scores_2d.shape[0]) for n in range(scores_2d.shape[1])]]
+    for group in groups:
+        count = int(np.floor(fraction * len(group) + 1e-9))
+        ranked = sorted(group, key=lambda index: (-scores_2d[index], index))
+        for index in ranked[:count]:
+            mask[index] = True
+    return mask
