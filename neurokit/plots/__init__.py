@@ -22,7 +22,11 @@ _EXPORTS = {
     "prompt_consistency": "neurokit.plots.agreement",
     "clean_vs_adversarial": "neurokit.plots.robustness",
     "null_comparison": "neurokit.plots.robustness",
+    "ablation_curve": "neurokit.plots.interventions",
+    "transfer_heatmap": "neurokit.plots.interventions",
     "PlotInputError": "neurokit.plots._inputs",
+    "draw_figures": "neurokit.plots.commands",
+    "FIGURES": "neurokit.plots.commands",
     "DIVERGING_CMAP": "neurokit.plots.style",
     "FONT_SIZES": "neurokit.plots.style",
     "PALETTE": "neurokit.plots.style",
@@ -40,6 +44,8 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names are imported lazily
     from neurokit.plots._inputs import PlotInputError
     from neurokit.plots.agreement import prompt_consistency, task_overlap
+    from neurokit.plots.commands import FIGURES, draw_figures
+    from neurokit.plots.interventions import ablation_curve, transfer_heatmap
     from neurokit.plots.neurons import predictivity_by_layer, skill_map
     from neurokit.plots.robustness import clean_vs_adversarial, null_comparison
     from neurokit.plots.style import (

@@ -10,16 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurokit.errors import ConfigError, NeurokitError
 
 FIGURES = ("predictivity_by_layer", "skill_map", "task_overlap", "prompt_consistency", "clean_vs_adversarial",
-           "null_comparison")
+           "null_comparison", "ablation_curve", "transfer_heatmap")
 #: The group of a results store holding comparisons across tasks.
 ACROSS_TASKS = "tasks"
+#: The group of a results store holding intervention results (``ablation``, ``transfer``), e.g. from the demo.
+INTERVENTIONS = "interventions"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -113,7 +115,7 @@ def _skill_for_fraction(skill, fraction: float):
 
 def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[PlannedFigure], list[str]]:
     """The figures to draw from a results tree, and a note for each requested figure that cannot be drawn."""
-    from neurokit.plots import agreement, neurons, robustness
+    from neurokit.plots import agreement, interventions, neurons, robustness
 
     groups = task_groups(tree)
     across = groups.get(ACROSS_TASKS, {}) if "skill" not in groups.get(ACROSS_TASKS, {}) else {}
@@ -167,25 +169,36 @@ def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[Plan
             lambda: agreement.task_overlap(across["agreement"], width=width))
     else:
         skip("task_overlap", "the tasks", f"no group {ACROSS_TASKS}/agreement (needs results of several tasks)")
+    performed = groups.get(INTERVENTIONS, {})
+    if "ablation" in performed:
+        add(f"{INTERVENTIONS}__ablation_curve", "ablation_curve",
+            lambda: interventions.ablation_curve(performed["ablation"], width=width))
+    if "transfer" in performed:
+        add(f"{INTERVENTIONS}__transfer_heatmap", "transfer_heatmap",
+            lambda: interventions.transfer_heatmap(performed["transfer"], width=width))
     return planned, notes
 
 
-def handler(args: argparse.Namespace) -> int:
+def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = FIGURES,
+                 formats: Sequence[str] = ("pdf", "svg", "png"), width: str = "one", fraction: float | None = None,
+                 dpi: int = 300) -> tuple[list[Path], list[str]]:
+    """Draw every requested figure that the results store at ``results`` supports into the folder ``out``.
+
+    ``fraction`` marks skill neurons (default: the analysis's). Returns the files written and a note for each
+    figure that could not be drawn; raises :class:`~neurokit.errors.NeurokitError` when none could.
+    """
     from neurokit.analysis.results import load_results
     from neurokit.plots._inputs import PlotInputError
     from neurokit.plots.style import as_width, save_figure
 
-    names = parse_figures(args.figures)
-    formats = parse_formats(args.formats)
-    width = as_width(args.width)
-    if args.dpi <= 0:
-        raise ConfigError(f"--dpi must be positive, got {args.dpi}")
-    if args.fraction is not None and not 0.0 < args.fraction <= 1.0:
-        raise ConfigError(f"--fraction must be in (0, 1], got {args.fraction}")
-    tree = load_results(args.results)
-    planned, notes = plan(tree, names, _default_fraction(tree, args.fraction), width.value)
-    out = Path(args.out)
-    written = 0
+    width = as_width(width)
+    if dpi <= 0:
+        raise ConfigError(f"--dpi must be positive, got {dpi}")
+    if fraction is not None and not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"--fraction must be in (0, 1], got {fraction}")
+    tree = load_results(results)
+    planned, notes = plan(tree, list(figures), _default_fraction(tree, fraction), width.value)
+    written: list[Path] = []
     for item in planned:
         try:
             figure = item.draw()
@@ -194,11 +207,17 @@ def handler(args: argparse.Namespace) -> int:
                 notes.append(f"skipped predictivity_by_layer across tasks: {error}")
                 continue
             raise
-        for path in save_figure(figure, out / item.stem, formats=formats, dpi=args.dpi):
-            print(path)
-            written += 1
+        written += save_figure(figure, Path(out) / item.stem, formats=formats, dpi=dpi)
+    if not written:
+        raise NeurokitError(f"no figure drawn from {results}: the requested figures need results it lacks")
+    return written, notes
+
+
+def handler(args: argparse.Namespace) -> int:
+    written, notes = draw_figures(args.results, args.out, parse_figures(args.figures), parse_formats(args.formats),
+                                  args.width, args.fraction, args.dpi)
+    for path in written:
+        print(path)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    if not written:
-        raise NeurokitError(f"no figure drawn from {args.results}: the requested figures need results it lacks")
     return 0

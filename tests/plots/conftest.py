@@ -13,9 +13,9 @@ import xarray as xr
 
 
 def _analysis_helpers():
-    """The synthetic-store builders of tests/analysis/conftest.py, imported under a name of their own (a bare
-    ``import conftest`` would find whichever conftest was imported last)."""
-    path = Path(__file__).resolve().parents[1] / "analysis" / "conftest.py"
+    """The synthetic-store builders of tests/analysis/synthetic_stores.py, imported from their file (that folder
+    is not on sys.path when only these tests run)."""
+    path = Path(__file__).resolve().parents[1] / "analysis" / "synthetic_stores.py"
     spec = importlib.util.spec_from_file_location("neurokit_plot_tests_analysis_helpers", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,0 +1,76 @@
+"""Figures of interventions: skill-neuron ablation (Wang et al. 2022) and prompt transfer (Ackermann & Ohmer 2024)."""
+
+from __future__ import annotations
+
+import numpy as np
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from neurokit.plots import _inputs as inputs
+from neurokit.plots.style import (
+    PALETTE,
+    SEQUENTIAL_CMAP,
+    Width,
+    as_width,
+    legend_above,
+    new_figure,
+    paper_style,
+    root_figure,
+)
+
+
+def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = None) -> Figure:
+    """Accuracy after perturbing the top-n % skill neurons vs as many random neurons, against n.
+
+    ``result``: the Dataset of :meth:`neurokit.interventions.SkillAblation.score` (``accuracy`` (selection,
+    fraction, draw), ``reference_accuracy``). Lines are means over draws, bands their min–max; the dashed line
+    is the unperturbed accuracy.
+    """
+    figure_name = "ablation_curve"
+    ds = inputs.as_dataset(result, figure_name)
+    accuracy = inputs.variable(ds, "accuracy", figure_name, group="ablation results")
+    inputs.require_dims(accuracy, ("selection", "fraction", "draw"), figure_name)
+    percents = np.asarray(accuracy["fraction"].values, dtype=float) * 100
+    with paper_style():
+        axes = inputs.axes_for(ax, 1, figure_name)
+        figure, (target,) = (root_figure(axes[0]), axes) if axes is not None else new_figure(width)
+        for color, selection in zip(PALETTE, ("skill", "random")):
+            values = accuracy.sel(selection=selection)
+            label = "skill neurons" if selection == "skill" else "random neurons"
+            target.plot(percents, values.mean("draw").values, marker="o", markersize=3, color=color, label=label)
+            target.fill_between(percents, values.min("draw").values, values.max("draw").values, color=color,
+                                alpha=0.2, linewidth=0)
+        if "reference_accuracy" in ds:
+            target.axhline(float(ds["reference_accuracy"]), color="0.4", linestyle="--", linewidth=0.8,
+                           label="unperturbed")
+        target.set_xlabel("perturbed neurons per layer (top n %)")
+        target.set_ylabel("accuracy")
+        legend_above(target)
+    return figure
+
+
+def transfer_heatmap(result, *, value: str = "relative", width: Width | str = Width.ONE,
+                     ax: Axes | None = None) -> Figure:
+    """Source prompt × target task matrix of transfer ``value`` (``relative`` or ``accuracy``).
+
+    ``result``: the Dataset of :func:`neurokit.interventions.transfer_matrix` (variables (source, target)).
+    Rows are labelled by prompt, columns by target task.
+    """
+    figure_name = "transfer_heatmap"
+    ds = inputs.as_dataset(result, figure_name)
+    values = inputs.variable(ds, value, figure_name, group="transfer results")
+    inputs.require_dims(values, ("source", "target"), figure_name)
+    rows, columns = ([str(label) for label in values[dim].values] for dim in ("source", "target"))
+    width = as_width(width)
+    with paper_style():
+        axes = inputs.axes_for(ax, 1, figure_name)
+        height = max(width.panel_height, 0.28 * len(rows) + 1.2)
+        figure, (target,) = (root_figure(axes[0]), axes) if axes is not None else new_figure(width, height=height)
+        sns.heatmap(values.transpose("source", "target").values, ax=target, cmap=SEQUENTIAL_CMAP, annot=True,
+                    fmt=".2f", xticklabels=columns, yticklabels=rows, cbar_kws={"label": value.replace("_", " ")},
+                    annot_kws={"fontsize": 6})
+        target.set_xlabel("target task")
+        target.set_ylabel("source prompt")
+        target.tick_params(axis="x", labelrotation=30)
+    return figure

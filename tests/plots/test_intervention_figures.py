@@ -1,0 +1,48 @@
+"""Ablation and transfer figures: drawn from the intervention results' layout, refusing other inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+from neurokit.plots import ablation_curve, transfer_heatmap
+from neurokit.plots._inputs import PlotInputError
+
+
+def ablation_result() -> xr.Dataset:
+    accuracy = xr.DataArray(np.array([[[0.8, 0.8], [0.6, 0.62]], [[0.9, 0.88], [0.89, 0.87]]]),
+                            dims=("selection", "fraction", "draw"),
+                            coords={"selection": ["skill", "random"], "fraction": [0.02, 0.1], "draw": [0, 1]})
+    return xr.Dataset({"accuracy": accuracy, "reference_accuracy": 0.9})
+
+
+def transfer_result() -> xr.Dataset:
+    relative = xr.DataArray([[1.0, 0.9], [0.5, 1.0]], dims=("source", "target"),
+                            coords={"source": ["movies-seed0", "nli-seed0"], "target": ["movies", "nli"]})
+    return xr.Dataset({"relative": relative, "accuracy": relative * 0.9})
+
+
+def test_ablation_curve_draws_means_bands_and_reference():
+    figure = ablation_curve(ablation_result())
+    assert isinstance(figure, Figure)
+    (ax,) = figure.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["skill neurons"].get_ydata(), [0.8, 0.61])
+    np.testing.assert_allclose(lines["random neurons"].get_xdata(), [2.0, 10.0])
+    assert lines["unperturbed"].get_ydata()[0] == pytest.approx(0.9)
+
+
+def test_transfer_heatmap_labels_rows_by_prompt_and_columns_by_task():
+    figure = transfer_heatmap(transfer_result())
+    heatmap_ax = figure.axes[0]
+    assert [label.get_text() for label in heatmap_ax.get_yticklabels()] == ["movies-seed0", "nli-seed0"]
+    assert [label.get_text() for label in heatmap_ax.get_xticklabels()] == ["movies", "nli"]
+    assert sorted(text.get_text() for text in heatmap_ax.texts) == ["0.50", "0.90", "1.00", "1.00"]
+
+
+@pytest.mark.parametrize("draw, result", [(ablation_curve, transfer_result()), (transfer_heatmap, ablation_result())])
+def test_wrong_results_are_refused_with_one_line(draw, result):
+    with pytest.raises(PlotInputError):
+        draw(result)
