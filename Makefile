@@ -24,7 +24,7 @@ demo: env
 	$(BIN)/neurokit demo --out $(DEMO_OUT)
 
 test: env
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 clean-env:
 	rm -rf $(VENV)

@@ -70,6 +70,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def prompt_metadata(backbone: Backbone, task, config: PromptTuningConfig, verbalizer: Verbalizer,
+                    dev_accuracy: float, step: int, started_at: str) -> dict:
+    """What a prompt checkpoint records for reuse: model identity, task, verbaliser, settings, versions, and the
+    dev accuracy reached at optimizer step ``step`` (0 for an untuned prompt)."""
+    return {
+        "model_id": backbone.model_id, "model_source": backbone.source, "revision": backbone.revision,
+        "weights_sha256": backbone.weights_sha256, "family": backbone.adapter.family.value,
+        "task": task.name, "task_type": task.task_type.value, "template": task.template,
+        "label_names": list(task.label_names), "verbalizer": verbalizer.describe(),
+        "init": config.init.value, "seed": config.seed, "dev_accuracy": dev_accuracy,
+        "best_step": step, "config": config.to_dict(), "versions": package_versions(),
+        "started_at": started_at, "saved_at": utc_now(),
+    }
+
+
 class PromptTrainer:
     """Prompt-tune ``backbone`` on ``task`` (a TaskSpec) with ``config``.
 
@@ -85,18 +100,6 @@ class PromptTrainer:
         self.config = config or PromptTuningConfig()
         self.output_dir = output_dir
         self.progress = progress
-
-    def _metadata(self, verbalizer: Verbalizer, dev_accuracy: float, step: int, started_at: str) -> dict:
-        backbone = self.backbone
-        return {
-            "model_id": backbone.model_id, "model_source": backbone.source, "revision": backbone.revision,
-            "weights_sha256": backbone.weights_sha256, "family": backbone.adapter.family.value,
-            "task": self.task.name, "task_type": self.task.task_type.value, "template": self.task.template,
-            "label_names": list(self.task.label_names), "verbalizer": verbalizer.describe(),
-            "init": self.config.init.value, "seed": self.config.seed, "dev_accuracy": dev_accuracy,
-            "best_step": step, "config": self.config.to_dict(), "versions": package_versions(),
-            "started_at": started_at, "saved_at": utc_now(),
-        }
 
     def fit(self, train, dev) -> PromptTrainer:
         config, backbone = self.config, self.backbone
@@ -173,5 +176,5 @@ class PromptTrainer:
             self.best_dev_accuracy_, self.best_step_ = dev.accuracy, step
             self.prompt_ = copy.deepcopy(prompt)
             if self.output_dir is not None:
-                save_checkpoint(self.output_dir, self.prompt_,
-                                self._metadata(verbalizer, dev.accuracy, step, started_at))
+                save_checkpoint(self.output_dir, self.prompt_, prompt_metadata(
+                    self.backbone, self.task, self.config, verbalizer, dev.accuracy, step, started_at))

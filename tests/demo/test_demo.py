@@ -1,0 +1,75 @@
+"""The one-command demo end to end at its quick size on the embedded MiniLM, and its refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from neurokit.cli import main
+from neurokit.demo import DemoConfig, run_demo
+from neurokit.demo.summary import FAILS, HOLDS, UNTESTED
+from neurokit.errors import ConfigError
+
+# One worker runs the whole module, so the quick demo below runs once per test session.
+pytestmark = pytest.mark.xdist_group("demo")
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_demo_writes_every_stage_into_one_folder(demo_folder):
+    quick = DemoConfig.quick()
+    prompts = sorted(path.name for path in (demo_folder / "prompts").iterdir())
+    assert prompts == ["toy_sentiment_movies-seed0", "toy_sentiment_movies-seed1", "toy_sentiment_movies-untuned",
+                       "toy_sentiment_products-seed0", "toy_sentiment_products-untuned"]
+    tuned_stores = sorted(path.name for path in (demo_folder / "stores" / "toy_sentiment_movies-seed0").iterdir())
+    assert tuned_stores == ["adversarial.zarr", "test.zarr", "train.zarr"]
+    assert sorted(p.name for p in (demo_folder / "stores" / "toy_sentiment_movies-untuned").iterdir()) == [
+        "test.zarr", "train.zarr"]
+    figures = {path.name for path in (demo_folder / "figures").iterdir()}
+    assert {"toy_sentiment_movies__skill_map.png", "tasks__task_overlap.png", "interventions__ablation_curve.png",
+            "interventions__transfer_heatmap.png", "toy_sentiment_movies__null_comparison.png"} <= figures
+    assert all(name.endswith(tuple(quick.figure_formats)) for name in figures)
+    assert any((demo_folder / "tables").glob("toy_sentiment_movies__skill__score.csv"))
+
+
+def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder):
+    summary = json.loads((demo_folder / "summary.json").read_text())
+    findings = summary["findings"]
+    assert len(findings) == 9
+    assert all(finding["verdict"] in (HOLDS, FAILS, UNTESTED) and finding["evidence"] and finding["criterion"]
+               for finding in findings)
+    # Two sentiment tasks only: nothing of another type to compare with.
+    by_claim = {finding["claim"]: finding["verdict"] for finding in findings}
+    assert by_claim["Prompts transfer within a task type, not across types"] == UNTESTED
+    assert [row["prompt"] for row in summary["prompts"]] == [
+        "toy_sentiment_movies-seed0", "toy_sentiment_movies-seed1", "toy_sentiment_products-seed0"]
+    text = (demo_folder / "summary.md").read_text()
+    assert text.count("| ") > 20 and "## Findings" in text
+
+
+def test_rerun_reuses_finished_prompts_and_stores(demo_folder):
+    checkpoint = demo_folder / "prompts" / "toy_sentiment_movies-seed0" / "prompt.safetensors"
+    store_attrs = demo_folder / "stores" / "toy_sentiment_movies-seed0" / "test.zarr" / "zarr.json"
+    before = checkpoint.stat().st_mtime_ns, store_attrs.read_bytes()
+    run_demo(demo_folder, DemoConfig.quick(), progress=False)
+    assert (checkpoint.stat().st_mtime_ns, store_attrs.read_bytes()) == before
+
+
+def test_a_foreign_non_empty_folder_is_refused(tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="not written by 'neurokit demo'"):
+        run_demo(tmp_path, DemoConfig.quick(), progress=False)
+    assert [path.name for path in tmp_path.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("changes, message", [({"seeds": 0}, "seeds"), ({"tasks": ()}, "at least one task"),
+                                              ({"steps": 0}, "steps must be positive")])
+def test_invalid_settings_are_one_line_errors(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        DemoConfig(**changes)
