@@ -134,9 +134,7 @@ def _finished(folder: Path, settings: dict) -> dict | None:
 def _make_prompt(backbone, config: DemoConfig, task_name: str, seed: int, tuned: bool, out: Path,
                  progress: bool) -> _Prompt:
     """Tune a prompt (or keep an untuned one, the null) unless one with the same settings is finished."""
-    from neurokit.prompts import PromptTrainer, SoftPrompt, evaluate, prompt_metadata, save_checkpoint
-    from neurokit.prompts.data import EncodedSplit
-    from neurokit.provenance import utc_now
+    from neurokit.prompts import PromptTrainer, save_untuned_prompt
     from neurokit.tasks import get_task, load_split
 
     task = get_task(task_name)
@@ -155,13 +153,7 @@ def _make_prompt(backbone, config: DemoConfig, task_name: str, seed: int, tuned:
         trainer = PromptTrainer(backbone, task, tuning, output_dir=folder, progress=progress).fit(train, dev)
         dev_accuracy = trainer.best_dev_accuracy_
     else:
-        prompt = SoftPrompt.initialise(backbone, tuning.prompt_length, tuning.init, seed,
-                                       task.label_words).to(backbone.device)
-        verbalizer = backbone.verbalizer(task.label_words)
-        dev_accuracy = evaluate(backbone, prompt, verbalizer, EncodedSplit(backbone, task, dev, tuning.max_length)
-                                ).accuracy
-        save_checkpoint(folder, prompt, prompt_metadata(backbone, task, tuning, verbalizer, dev_accuracy, 0,
-                                                        utc_now()))
+        dev_accuracy = save_untuned_prompt(backbone, task, tuning, folder, dev)
     seconds = round(time.perf_counter() - started, 1)
     (folder / FINISHED).write_text(json.dumps({"settings": settings, "dev_accuracy": dev_accuracy,
                                                "train_seconds": seconds}))

@@ -263,16 +263,18 @@ def store_info(path: str | os.PathLike) -> str:
     lines = [
         f"store        {path}",
         f"status       {status}; started {attrs['started_at']}",
-        f"model        {attrs['model_id']} @ {attrs['model_revision']} (weights sha256 {attrs['weights_sha256'][:12]})",
+        f"model        {attrs['model_id']}"
+        + (f" @ {attrs['model_revision']}" if attrs["model_revision"] not in (None, "none") else "")
+        + f" (weights sha256 {attrs['weights_sha256'][:12]})",
         f"prompt       sha256 {attrs['prompt_sha256'][:12]}",
         f"task         {attrs['task']}",
         f"split        {attrs['split']}",
-        f"dims         " + ", ".join(f"{dim}={size}" for dim, size in sizes.items()),
+        "dims         " + ", ".join(f"{dim}={size}" for dim, size in sizes.items()),
         f"positions    {_compact_roles(identity['positions'])}",
         f"sites        {identity['sites'][0]} .. {identity['sites'][-1]}",
         f"classes      {', '.join(identity['class_names'])}",
         f"stored dtype {attrs['stored_dtype']} ({attrs['dtype_policy']})",
-        f"blocks       {total} blocks of {attrs['block_size']} examples",
+        f"blocks       {total} of up to {attrs['block_size']} examples each",
         "variables",
     ]
     for name, array in sorted(group.arrays()):

@@ -37,11 +37,7 @@ def _train(args) -> int:
     from neurokit.tasks import get_task, load_split
 
     task = get_task(args.task)  # fail fast on an unknown task, before the model loads
-    config = PromptTuningConfig(
-        prompt_length=args.prompt_length, init=args.init, init_text=args.init_text,
-        learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
-        batch_size=args.batch_size, gradient_accumulation=args.gradient_accumulation,
-        eval_every=args.eval_every, max_length=args.max_length, seed=args.seed, bf16=args.bf16)
+    config = _tuning_config(args)
     train = load_split(task, "train", size=args.train_size, seed=args.data_seed)
     dev = load_split(task, "dev", size=args.dev_size, seed=args.data_seed)
     backbone = backbone_from_args(args)
@@ -49,6 +45,27 @@ def _train(args) -> int:
     trainer = PromptTrainer(backbone, task, config, output_dir=out).fit(train, dev)
     print(json.dumps({"task": task.name, "best_dev_accuracy": trainer.best_dev_accuracy_,
                       "best_step": trainer.best_step_, "checkpoint": str(out)}))
+    return 0
+
+
+def _tuning_config(args) -> PromptTuningConfig:
+    return PromptTuningConfig(
+        prompt_length=args.prompt_length, init=args.init, init_text=args.init_text,
+        learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
+        batch_size=args.batch_size, gradient_accumulation=args.gradient_accumulation,
+        eval_every=args.eval_every, max_length=args.max_length, seed=args.seed, bf16=args.bf16)
+
+
+def _init_prompt(args) -> int:
+    from neurokit.prompts.trainer import save_untuned_prompt
+    from neurokit.tasks import get_task, load_split
+
+    task = get_task(args.task)
+    config = PromptTuningConfig(prompt_length=args.prompt_length, init=args.init, init_text=args.init_text,
+                                max_length=args.max_length, seed=args.seed)
+    dev = load_split(task, "dev", size=args.dev_size, seed=args.data_seed) if args.dev_size != 0 else None
+    accuracy = save_untuned_prompt(backbone_from_args(args), task, config, args.out, dev)
+    print(json.dumps({"task": task.name, "dev_accuracy": accuracy, "checkpoint": str(args.out)}))
     return 0
 
 
@@ -103,8 +120,22 @@ def register(subparsers) -> None:
     train.add_argument("--data-seed", type=int, default=0, help="seed of the built-in tasks' generator")
     train.set_defaults(handler=_train)
 
-    prompt = subparsers.add_parser("prompt", help="import or export prompts (PEFT adapters, .npy)")
+    prompt = subparsers.add_parser("prompt", help="make an untuned prompt, import or export prompts (PEFT, .npy)")
     actions = prompt.add_subparsers(dest="prompt_command", required=True)
+    initial = actions.add_parser("init", help="save an untuned prompt (the null of skill-neuron analyses)",
+                                 description="Initialise a prompt exactly as `neurokit train` would and save it "
+                                             "without training, with its dev accuracy.")
+    add_model_arguments(initial)
+    initial.add_argument("--task", required=True, help="task name (see `neurokit tasks`)")
+    initial.add_argument("--out", required=True, help="checkpoint folder to write")
+    initial.add_argument("--prompt-length", type=int, default=defaults.prompt_length)
+    initial.add_argument("--init", choices=[i.value for i in PromptInit], default=defaults.init.value)
+    initial.add_argument("--init-text", default=None, help="text for --init text")
+    initial.add_argument("--seed", type=int, default=defaults.seed)
+    initial.add_argument("--max-length", type=int, default=defaults.max_length, help="max input tokens")
+    initial.add_argument("--dev-size", type=int, default=None, help="dev examples to score (0: skip scoring)")
+    initial.add_argument("--data-seed", type=int, default=0, help="seed of the built-in tasks' generator")
+    initial.set_defaults(handler=_init_prompt)
     importer = actions.add_parser("import", help="PEFT adapter folder or google-research .npy -> checkpoint")
     add_model_arguments(importer)
     importer.add_argument("source", help="PEFT adapter folder or .npy file")
@@ -114,6 +145,7 @@ def register(subparsers) -> None:
     exporter = actions.add_parser("export", help="checkpoint -> PEFT prompt-tuning adapter")
     add_model_arguments(exporter)
     exporter.set_defaults(model=None)
+    exporter.description = "Write a PEFT prompt-tuning adapter; --model defaults to the checkpoint's own model."
     exporter.add_argument("--prompt", required=True, help="neurokit checkpoint folder")
     exporter.add_argument("--out", required=True, help="PEFT adapter folder to write")
     exporter.set_defaults(handler=_export_prompt)

@@ -85,6 +85,23 @@ def prompt_metadata(backbone: Backbone, task, config: PromptTuningConfig, verbal
     }
 
 
+def save_untuned_prompt(backbone: Backbone, task, config: PromptTuningConfig, folder: str | Path,
+                        dev=None) -> float:
+    """Initialise a prompt as training would (``config.init``, ``config.seed``) and save it untrained: the null
+    of skill-neuron analyses. With a ``dev`` split its dev accuracy is measured and recorded (else NaN).
+    Returns that accuracy."""
+    started_at = utc_now()
+    prompt = SoftPrompt.initialise(backbone, config.prompt_length, config.init, config.seed, task.label_words,
+                                   config.init_text).to(backbone.device)
+    verbalizer = backbone.verbalizer(task.label_words)
+    dev_accuracy = float("nan")
+    if dev is not None:
+        dev_accuracy = evaluate(backbone, prompt, verbalizer, EncodedSplit(backbone, task, dev, config.max_length),
+                                config.eval_batch_size, config.bf16).accuracy
+    save_checkpoint(folder, prompt, prompt_metadata(backbone, task, config, verbalizer, dev_accuracy, 0, started_at))
+    return dev_accuracy
+
+
 class PromptTrainer:
     """Prompt-tune ``backbone`` on ``task`` (a TaskSpec) with ``config``.
 

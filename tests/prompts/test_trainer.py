@@ -96,3 +96,20 @@ def test_cli_user_errors_are_one_line_without_traceback(arguments, message, tmp_
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_prompt_init_saves_the_untrained_initialisation(tmp_path, capsys):
+    backbone = random_backbone("bert")
+    backbone.model.save_pretrained(tmp_path / "model")
+    backbone.tokenizer.save_pretrained(tmp_path / "model")
+    code = main(["prompt", "init", "--model", str(tmp_path / "model"), "--task", "toy_sentiment_movies",
+                 "--prompt-length", "4", "--init", "labels", "--seed", "3", "--dev-size", "8", "--max-length", "24",
+                 "--out", str(tmp_path / "null")])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    checkpoint = load_checkpoint(tmp_path / "null")
+    expected = SoftPrompt.initialise(backbone, 4, "labels", 3, TASK.label_words)
+    torch.testing.assert_close(checkpoint.prompt, expected().detach(), rtol=0, atol=0)
+    assert checkpoint.metadata["best_step"] == 0 and checkpoint.metadata["seed"] == 3
+    assert checkpoint.metadata["dev_accuracy"] == summary["dev_accuracy"]
+    assert 0.0 <= summary["dev_accuracy"] <= 1.0
