@@ -55,10 +55,13 @@ def test_dask_threads_equal_in_memory():
         xr.testing.assert_allclose(lazy.compute(), EXPECTED)
 
 
-def test_distributed_cluster_equals_in_memory():
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "worker-processes"])
+def test_distributed_cluster_equals_in_memory(processes):
+    # Worker processes also prove that the graphs pickle and run away from the client's memory.
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+    with distributed.LocalCluster(n_workers=2 if processes else 1, threads_per_worker=1 if processes else 2,
+                                  processes=processes, dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
         lazy = everything(TRAIN.chunk({"example": 11}), DATA.chunk({"example": 13, "layer": 1}))
         xr.testing.assert_allclose(lazy.compute(), EXPECTED)
 
