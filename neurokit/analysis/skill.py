@@ -98,6 +98,26 @@ def _threshold_for(activation: xr.DataArray, baseline: xr.DataArray) -> xr.DataA
     return xr.where(rounded > baseline, np.nextafter(rounded, np.float32(-np.inf)), rounded, keep_attrs=True)
 
 
+def _match_kernel(positive: np.ndarray, included: np.ndarray, activation: np.ndarray,
+                  threshold: np.ndarray) -> np.ndarray:
+    return ((activation > threshold) == positive) & included
+
+
+def matches(activation: xr.DataArray, threshold: xr.DataArray, positive: xr.DataArray,
+            included: xr.DataArray) -> xr.DataArray:
+    """Whether ``1[a > threshold]`` gives the target, for the examples that take part: bool (…, subtask, run,
+    example, layer, position, neuron), the target dims that the activations lack leading.
+
+    That order is what keeps the per-chunk work at memory speed: numpy loops along the last axis, and with
+    xarray's order for a broadcast (the activation's dims first, then ``subtask`` and the real/control
+    ``labels``) that last axis has length 1 or 2, which makes every elementwise step 30–100× slower (measured
+    on a 6.7 MB chunk: 0.6 ms vs 106 ms for ``==`` with two labellings); the control task and multi-class
+    tasks then took several times as long as reading the store.
+    """
+    return xr.apply_ufunc(_match_kernel, positive, included, activation, threshold, dask="parallelized",
+                          output_dtypes=[bool])
+
+
 def accuracy(activation: xr.DataArray, baseline: xr.DataArray, positive: xr.DataArray,
              included: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     """``Acc`` per (…, subtask, layer, position, neuron) and the number of eval examples per (…, subtask).
@@ -107,8 +127,7 @@ def accuracy(activation: xr.DataArray, baseline: xr.DataArray, positive: xr.Data
     leading dims, such as real vs control labels, broadcast). One streaming reduction over example chunks;
     ``Acc`` is NaN where the baseline is (a position a run does not have).
     """
-    above = activation > _threshold_for(activation, baseline)
-    correct = ((above == positive) & included).sum(EXAMPLE)
+    correct = matches(activation, _threshold_for(activation, baseline), positive, included).sum(EXAMPLE)
     count = included.sum(EXAMPLE)
     result = (correct / count).where(baseline.notnull())
     return result.transpose(..., RUN, SUBTASK, LAYER, POSITION, NEURON), count
