@@ -1,10 +1,11 @@
 """``neurokit demo``: the whole pipeline on the embedded default, into one folder, on a laptop CPU.
 
 Prompt-tunes the offline MiniLM-L6 on the built-in tasks (several seeds of the first task), adds an untuned
-prompt per task as the null, extracts FFN activations of train (statistics only), test and adversarial test,
-analyses them (skill neurons, agreement across prompts and tasks, clean vs adversarial, null), perturbs the
-skill neurons of one prompt, measures prompt transfer, draws the figures, and writes ``summary.md``: each of
-the papers' findings with the number it rests on, the criterion, and whether it holds on this data.
+prompt per task as the null, extracts FFN activations of train (statistics only), dev and adversarial test,
+analyses them (skill neurons chosen on dev, as Wang et al.; agreement across prompts and tasks, clean vs
+adversarial, null), measures each prompt's test accuracy, perturbs the skill neurons of one prompt on test,
+measures prompt transfer on test, draws the figures, and writes ``summary.md``: each of the papers' findings
+with the number it rests on, the criterion, and whether it holds on this data.
 
 Finished steps are reused when the command runs again with the same settings (prompts by their recorded
 settings, stores by their identity); analysis, figures and summary are always rewritten.
@@ -36,7 +37,7 @@ class DemoConfig:
     Prompts: ``prompt_length`` positions (mask slot included), ``init``, ``steps`` optimizer steps of
     ``batch_size`` at ``learning_rate``, best of the dev evaluations every ``eval_every`` steps on
     ``dev_size`` dev examples. Stores: ``train_size`` train examples (per-class statistics only, the
-    baselines), ``eval_size`` test and adversarial-test examples. Ablation: noise on the first prompt's top
+    baselines), ``eval_size`` dev, test and adversarial-test examples. Ablation: noise on the first prompt's top
     ``ablation_fractions`` per layer against ``ablation_draws`` random sets each. ``fraction``: the top share
     compared across prompts and tasks.
     """
@@ -86,6 +87,8 @@ class _Prompt:
     tuned: bool
     dev_accuracy: float = float("nan")
     train_seconds: float = 0.0
+    test_correct: int = 0
+    test_examples: int = 0
 
     @property
     def name(self) -> str:
@@ -161,13 +164,13 @@ def _make_prompt(backbone, config: DemoConfig, task_name: str, seed: int, tuned:
 
 
 def _extract(backbone, config: DemoConfig, prompt: _Prompt, out: Path, progress: bool) -> dict[str, Path]:
-    """The prompt's stores: ``train`` (statistics), ``test`` and, where the task has one, ``adversarial``."""
+    """The prompt's stores: ``train`` (statistics), ``dev`` and, where the task has one, ``adversarial`` (test)."""
     from neurokit.extract import ExtractionConfig, extract_run
     from neurokit.tasks import get_task
 
     extraction = ExtractionConfig(max_length=config.max_length)
     folder = out / "stores" / prompt.name
-    splits = {"train": (prompt.task, "train", config.train_size), "test": (prompt.task, "test", config.eval_size)}
+    splits = {"train": (prompt.task, "train", config.train_size), "dev": (prompt.task, "dev", config.eval_size)}
     adversarial = f"adv_{prompt.task}"
     if prompt.tuned and _registered(adversarial) and get_task(adversarial).adversarial_of == prompt.task:
         splits["adversarial"] = (adversarial, "test", config.eval_size)
@@ -189,12 +192,26 @@ def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[
     untuned = [prompt for prompt in prompts if not prompt.tuned]
     results = analyze_stores(
         train=[stores[p.name]["train"] for p in tuned],
-        evaluation=[stores[p.name]["test"] for p in tuned],
+        evaluation=[stores[p.name]["dev"] for p in tuned],
         adversarial=[stores[p.name]["adversarial"] for p in tuned if "adversarial" in stores[p.name]],
-        null=[stores[p.name][role] for p in untuned for role in ("train", "test")],
+        null=[stores[p.name][role] for p in untuned for role in ("train", "dev")],
         options=AnalysisOptions(fraction=config.fraction),
     )
     return compute_results(results)
+
+
+def _test_accuracy(backbone, config: DemoConfig, prompt: _Prompt) -> None:
+    """Score a tuned prompt on its task's test split (data neither training nor skill selection saw)."""
+    from neurokit.prompts import evaluate, load_checkpoint
+    from neurokit.prompts.data import EncodedSplit
+    from neurokit.tasks import get_task, load_split
+
+    task = get_task(prompt.task)
+    split = EncodedSplit(backbone, task, load_split(task, "test", size=config.eval_size), config.max_length)
+    result = evaluate(backbone, load_checkpoint(prompt.folder).soft_prompt(backbone),
+                      backbone.verbalizer(task.label_words), split)
+    prompt.test_correct = int((result.predictions == split.labels).sum())
+    prompt.test_examples = len(split)
 
 
 def _ablate(backbone, config: DemoConfig, prompt: _Prompt, skill, progress: bool):
@@ -251,11 +268,14 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
                 for seed in range(config.seeds if index == 0 else 1)]
         plan += [(task, 0, False) for task in config.tasks]
         prompts = [_make_prompt(backbone, config, task, seed, tuned, out, progress) for task, seed, tuned in plan]
-    with timer.stage("extract train statistics, test and adversarial test", 3, total):
+    with timer.stage("extract train statistics, dev and adversarial test", 3, total):
         stores = {prompt.name: _extract(backbone, config, prompt, out, progress) for prompt in prompts}
     with timer.stage("analyse skill neurons", 4, total):
         results = _analyse(config, prompts, stores)
-    with timer.stage("ablate skill neurons and transfer prompts", 5, total):
+    with timer.stage("test accuracy, ablation of skill neurons, prompt transfer", 5, total):
+        for prompt in prompts:
+            if prompt.tuned:
+                _test_accuracy(backbone, config, prompt)
         first = prompts[0]
         skill = results[f"{first.task}/skill"]
         scores = skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]

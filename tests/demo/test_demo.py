@@ -28,9 +28,9 @@ def test_demo_writes_every_stage_into_one_folder(demo_folder):
     assert prompts == ["toy_sentiment_movies-seed0", "toy_sentiment_movies-seed1", "toy_sentiment_movies-untuned",
                        "toy_sentiment_products-seed0", "toy_sentiment_products-untuned"]
     tuned_stores = sorted(path.name for path in (demo_folder / "stores" / "toy_sentiment_movies-seed0").iterdir())
-    assert tuned_stores == ["adversarial.zarr", "test.zarr", "train.zarr"]
+    assert tuned_stores == ["adversarial.zarr", "dev.zarr", "train.zarr"]
     assert sorted(p.name for p in (demo_folder / "stores" / "toy_sentiment_movies-untuned").iterdir()) == [
-        "test.zarr", "train.zarr"]
+        "dev.zarr", "train.zarr"]
     figures = {path.name for path in (demo_folder / "figures").iterdir()}
     assert {"toy_sentiment_movies__skill_map.png", "tasks__task_overlap.png", "interventions__ablation_curve.png",
             "interventions__transfer_heatmap.png", "toy_sentiment_movies__null_comparison.png"} <= figures
@@ -55,7 +55,7 @@ def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder
 
 def test_rerun_reuses_finished_prompts_and_stores(demo_folder):
     checkpoint = demo_folder / "prompts" / "toy_sentiment_movies-seed0" / "prompt.safetensors"
-    store_attrs = demo_folder / "stores" / "toy_sentiment_movies-seed0" / "test.zarr" / "zarr.json"
+    store_attrs = demo_folder / "stores" / "toy_sentiment_movies-seed0" / "dev.zarr" / "zarr.json"
     before = checkpoint.stat().st_mtime_ns, store_attrs.read_bytes()
     run_demo(demo_folder, DemoConfig.quick(), progress=False)
     assert (checkpoint.stat().st_mtime_ns, store_attrs.read_bytes()) == before
