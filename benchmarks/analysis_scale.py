@@ -64,6 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_model, print_table
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = REPO / "cache" / "bench" / "analysis-scale"
@@ -440,14 +441,7 @@ def _filesystem(path: Path) -> str:
 def machine_description(workdir: Path, workers: int) -> str:
     from neurokit.provenance import package_versions
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import numcodecs
 
     versions = package_versions() | {"numcodecs": numcodecs.__version__}
@@ -457,16 +451,6 @@ def machine_description(workdir: Path, workers: int) -> str:
             f"{workers} worker threads; {_meminfo_bytes() / 2**30:.1f} GiB RAM; workdir {workdir} on "
             f"{_filesystem(workdir)}, {usage.free / 1e9:.0f} GB free of {usage.total / 1e9:.0f} GB; "
             + ", ".join(f"{name} {version}" for name, version in versions.items()))
-
-
-def print_table(rows: list[dict], formats: dict[str, str]) -> None:
-    columns = list(rows[0])
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "|".join("---" for _ in columns) + "|")
-    for row in rows:
-        cells = [format(value, formats.get(column, "")) if isinstance(value, (int, float)) else str(value)
-                 for column, value in row.items()]
-        print("| " + " | ".join(cells) + " |")
 
 
 def phase_rows(measured: dict[str, dict], disk_bytes: int, reference: float) -> list[dict]:

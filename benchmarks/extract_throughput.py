@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_model, memory_gib, print_table
 
 BENCH_TASK = "bench_synthetic_text"
 # Common words, about one token each in every tokenizer used here; sentences are long enough to be truncated.
@@ -245,32 +246,14 @@ def memory_rows(args, workdir: Path) -> list[dict]:
 def machine_description(workdir: Path) -> str:
     import torch
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-        memory_text = f"{memory:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        memory_text = "RAM unknown"
+    cpu = cpu_model()
+    memory = memory_gib()
+    memory_text = f"{memory:.0f} GiB RAM" if memory is not None else "RAM unknown"
     usage = shutil.disk_usage(workdir)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{platform.platform()}; {cpu}; {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}; "
             f"{memory_text}; {gpu}; Python {platform.python_version()}, torch {torch.__version__}; "
             f"workdir {workdir} ({usage.free / 1e9:.0f} GB free)")
-
-
-def print_table(rows: list[dict], formats: dict[str, str]) -> None:
-    columns = list(rows[0])
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "|".join("---" for _ in columns) + "|")
-    for row in rows:
-        print("| " + " | ".join(format(row[c], formats.get(c, "")) for c in columns) + " |")
 
 
 def main() -> None:

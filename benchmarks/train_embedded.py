@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_model, memory_gib
+
 
 def neurokit_executable() -> str:
     """The ``neurokit`` script of this interpreter's environment (the venv's), else the one on PATH."""
@@ -94,18 +96,8 @@ def machine_description() -> dict:
     import torch
     import transformers
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        memory = f"{int(Path('/proc/meminfo').read_text().split()[1]) / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        memory = "RAM unknown"
+    cpu = cpu_model()
+    memory = f"{memory_gib():.1f} GiB RAM" if memory_gib() is not None else "RAM unknown"
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -12,6 +12,7 @@ import xarray as xr
 from neurokit.analysis._common import RUN, PositionSet, RunAggregation, Selection, as_position_set, choice
 from neurokit.analysis.auc import auroc
 from neurokit.analysis.compare import (
+    ADVERSARIAL_FRACTIONS,
     clean_vs_adversarial,
     model_accuracy,
     null_comparison,
@@ -58,6 +59,11 @@ class AnalysisOptions:
                 "fraction": self.fraction, "seed": self.seed}
 
 
+def _fractions(options: AnalysisOptions) -> tuple[float, ...]:
+    """Ackermann & Ohmer's top-n % sweep (2, 4, …, 20 %) plus the fraction the options compare at."""
+    return tuple(sorted({*ADVERSARIAL_FRACTIONS, options.fraction}))
+
+
 def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: AnalysisOptions,
                   adversarial: xr.Dataset | None, null: tuple[xr.Dataset, xr.Dataset] | None) -> dict[str, xr.Dataset]:
     skill = model.score(data)
@@ -82,12 +88,12 @@ def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: Ana
         results[f"{task}/adversarial_skill"] = attacked
         results[f"{task}/adversarial_accuracy"] = model_accuracy(adversarial)
         results[f"{task}/clean_vs_adversarial"] = clean_vs_adversarial(
-            _per_prompt(skill), _per_prompt(attacked), selection=model.selection)
+            _per_prompt(skill), _per_prompt(attacked), fractions=_fractions(options), selection=model.selection)
     if null is not None:
         null_train, null_eval = null
         untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions).fit(null_train)
         results[f"{task}/null"] = null_comparison(skill["score"], untuned.score(null_eval)["score"],
-                                                  selection=model.selection)
+                                                  fractions=_fractions(options), selection=model.selection)
     return results
 
 

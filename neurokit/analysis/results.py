@@ -27,14 +27,15 @@ LATEX_MAX_ROWS = 200
 class _TqdmCallback(Callback):
     """A tqdm bar over the tasks of a dask computation (local schedulers)."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, enabled: bool = True) -> None:
         super().__init__()
         self._description = description
+        self._enabled = enabled
         self._bar: tqdm | None = None
 
     def _start_state(self, graph, state) -> None:
         total = sum(len(state[key]) for key in ("ready", "waiting", "running", "finished"))
-        self._bar = tqdm(total=total, desc=self._description, unit="task")
+        self._bar = tqdm(total=total, desc=self._description, unit="task", disable=not self._enabled)
 
     def _posttask(self, key, result, graph, state, worker_id) -> None:
         self._bar.update(1)
@@ -44,8 +45,9 @@ class _TqdmCallback(Callback):
             self._bar.close()
 
 
-def compute_results(results: Mapping[str, xr.Dataset], description: str = "analysis") -> dict[str, xr.Dataset]:
-    """Compute all results in one dask computation (shared reads) with a progress bar.
+def compute_results(results: Mapping[str, xr.Dataset], description: str = "analysis",
+                    progress: bool = True) -> dict[str, xr.Dataset]:
+    """Compute all results in one dask computation (shared reads), with a progress bar unless ``progress`` is off.
 
     The variables' dask arrays are computed directly rather than the Datasets: ``dask.compute`` on Datasets
     whose variables depend on each other loses graph dependencies in the installed xarray/dask
@@ -54,7 +56,7 @@ def compute_results(results: Mapping[str, xr.Dataset], description: str = "analy
     computed = {name: ds.copy(deep=False) for name, ds in results.items()}
     lazy = [variable for ds in computed.values() for variable in ds.variables.values()
             if dask.is_dask_collection(variable.data)]
-    with _TqdmCallback(description):
+    with _TqdmCallback(description, progress):
         values = dask.compute(*(variable.data for variable in lazy))
     for variable, value in zip(lazy, values):
         variable.data = value
@@ -80,7 +82,7 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
 
 
 def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite: bool = False,
-                 attrs: Mapping[str, str] | None = None) -> Path:
+                 attrs: Mapping[str, str] | None = None, progress: bool = True) -> Path:
     """Write results to one Zarr store, one group per key (keys may nest: ``"sst2/skill"``); ``attrs`` go to
     the root group (provenance).
 
@@ -88,7 +90,7 @@ def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite:
     when complete. Read it back with :func:`load_results`.
     """
     path = check_writable(path, overwrite)
-    computed = compute_results(results, description="computing results")
+    computed = compute_results(results, description="computing results", progress=progress)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:

@@ -185,7 +185,7 @@ def _registered(name: str) -> bool:
     return name in {spec.name for spec in list_tasks()}
 
 
-def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[str, Path]]) -> dict:
+def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[str, Path]], progress: bool) -> dict:
     from neurokit.analysis import AnalysisOptions, analyze_stores, compute_results
 
     tuned = [prompt for prompt in prompts if prompt.tuned]
@@ -197,7 +197,7 @@ def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[
         null=[stores[p.name][role] for p in untuned for role in ("train", "dev")],
         options=AnalysisOptions(fraction=config.fraction),
     )
-    return compute_results(results)
+    return compute_results(results, progress=progress)
 
 
 def _test_accuracy(backbone, config: DemoConfig, prompt: _Prompt) -> None:
@@ -271,7 +271,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
     with timer.stage("extract train statistics, dev and adversarial test", 3, total):
         stores = {prompt.name: _extract(backbone, config, prompt, out, progress) for prompt in prompts}
     with timer.stage("analyse skill neurons", 4, total):
-        results = _analyse(config, prompts, stores)
+        results = _analyse(config, prompts, stores, progress)
     with timer.stage("test accuracy, ablation of skill neurons, prompt transfer", 5, total):
         for prompt in prompts:
             if prompt.tuned:
@@ -283,7 +283,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
         results["interventions/transfer"] = _transfer(backbone, config, prompts, progress)
     with timer.stage("write results, tables, figures and the summary", 6, total):
         options = AnalysisOptions(fraction=config.fraction)
-        save_results(results, out / "results.zarr", overwrite=True, attrs=analysis_provenance(options))
+        save_results(results, out / "results.zarr", overwrite=True, attrs=analysis_provenance(options),
+                     progress=progress)
         shutil.rmtree(out / "tables", ignore_errors=True)
         write_tables(results, out / "tables")
         shutil.rmtree(out / "figures", ignore_errors=True)

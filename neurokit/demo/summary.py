@@ -75,13 +75,18 @@ def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
     return rows, finding
 
 
-def _null_finding(config, results) -> Finding:
+def _null_finding(config, results, rows: list[dict]) -> Finding:
+    # A task none of whose prompts learned it has no skill to stand out: it is reported but not judged.
+    learned = {row["task"] for row in rows if row["p_value"] < 0.01}
     shares, parts = [], []
     for task in config.tasks:
         null = results.get(f"{task}/null")
         if null is None:
             continue
-        share = null["skill_share_above_null"].sel(fraction=config.fraction, method="nearest")
+        if task not in learned:
+            parts.append(f"{task}: not judged, no prompt above chance")
+            continue
+        share = null["skill_share_above_null"].sel(fraction=config.fraction)
         shares.append(float(share))
         parts.append(f"{task}: {_percent(float(share))} of the top {_percent(float(share['fraction']))} per layer "
                      f"above the null's 99th percentile (tuned 99th percentile "
@@ -90,7 +95,8 @@ def _null_finding(config, results) -> Finding:
     return Finding(
         "Skill neurons stand out: tuned prompts make some neurons far more predictive than an untuned prompt does",
         "Wang et al. 2022", "; ".join(parts) or "no null results",
-        "for every task, most (> 50 %) skill neurons score above the 99th percentile of the untuned prompt's scores",
+        "for every task learned above chance, most (> 50 %) skill neurons score above the 99th percentile of the "
+        "untuned prompt's scores",
         _verdict(all(share > 0.5 for share in shares) if shares else None),
     )
 
@@ -132,7 +138,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         comparison = results.get(f"{task}/clean_vs_adversarial")
         if comparison is None:
             continue
-        top = np.atleast_1d(comparison["adversarial_predictivity"].sel(fraction=config.fraction, method="nearest"))
+        top = np.atleast_1d(comparison["adversarial_predictivity"].sel(fraction=config.fraction))
         everything = np.atleast_1d(comparison["adversarial_predictivity_all"])
         for index, name in enumerate(_task_runs(prompts, task)):
             if name not in learned:
@@ -255,7 +261,7 @@ def summarise(config, prompts, results: dict[str, xr.Dataset], figures: list[Pat
               seconds: dict[str, float], out: Path) -> Path:
     """Write ``summary.md`` and ``summary.json`` into ``out``; returns the Markdown file's path."""
     rows, learned = _accuracy_rows(config, prompts, results)
-    findings = [learned, _null_finding(config, results), _consistency_finding(config, results),
+    findings = [learned, _null_finding(config, results, rows), _consistency_finding(config, results),
                 *_adversarial_findings(config, prompts, results, rows), _task_specificity_finding(config, results),
                 _ablation_finding(results), _transfer_finding(results, rows)]
     untuned = [{"prompt": p.name, "task": p.task, "dev_accuracy": p.dev_accuracy} for p in prompts if not p.tuned]

@@ -86,15 +86,15 @@ def prompt_metadata(backbone: Backbone, task, config: PromptTuningConfig, verbal
 
 
 def save_untuned_prompt(backbone: Backbone, task, config: PromptTuningConfig, folder: str | Path,
-                        dev=None) -> float:
+                        dev=None) -> float | None:
     """Initialise a prompt as training would (``config.init``, ``config.seed``) and save it untrained: the null
-    of skill-neuron analyses. With a ``dev`` split its dev accuracy is measured and recorded (else NaN).
-    Returns that accuracy."""
+    of skill-neuron analyses. With a ``dev`` split its dev accuracy is measured and recorded (else None, JSON
+    null: stores refuse NaN in provenance). Returns that accuracy."""
     started_at = utc_now()
     prompt = SoftPrompt.initialise(backbone, config.prompt_length, config.init, config.seed, task.label_words,
                                    config.init_text).to(backbone.device)
     verbalizer = backbone.verbalizer(task.label_words)
-    dev_accuracy = float("nan")
+    dev_accuracy = None
     if dev is not None:
         dev_accuracy = evaluate(backbone, prompt, verbalizer, EncodedSplit(backbone, task, dev, config.max_length),
                                 config.eval_batch_size, config.bf16).accuracy

@@ -159,3 +159,29 @@ def reference_top(scores_2d: np.ndarray, fraction: float, per_layer: bool = True
         for index in ranked[:count]:
             mask[index] = True
     return mask
+
+
+def write_store(ds: xr.Dataset, path, raw: bool = True) -> str:
+    """Write an in-memory run as a real store with the extraction stage's writer, which computes the train
+    statistics of train splits itself (``raw=False``: statistics only)."""
+    from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
+
+    provenance = Provenance(
+        model_id=ds.attrs["model_id"], model_revision="test", weights_sha256=ds.attrs["weights_sha256"],
+        model_config={}, prompt_sha256=ds.attrs["prompt_sha256"], prompt_metadata={},
+        task=json.loads(ds.attrs["task"]), template="{mask} {prompt} {text}", verbalizer={},
+        split=ds.attrs["split"], dtype_policy="float16 for tests")
+    spec = StoreSpec(
+        example_ids=list(ds["example"].values), class_names=list(ds["class"].values),
+        sites=list(ds["site"].values), layers=list(ds["layer"].values),
+        position_roles=list(ds["position_role"].values), n_neurons=ds.sizes["neuron"], stored_dtype="float16",
+        provenance=provenance, store_raw_activations=raw, compute_train_stats=ds.attrs["split"] == "train",
+        block_size=16)
+    with ActivationStoreWriter.create_or_resume(path, spec) as writer:
+        for block in writer.pending_blocks():
+            rows = spec.block_slice(block)
+            writer.write_block(block, ds["activation"].values[rows], label=ds["label"].values[rows],
+                               prediction=ds["prediction"].values[rows], logits=ds["logits"].values[rows],
+                               input_length=ds["input_length"].values[rows])
+        assert writer.finalize()
+    return str(path)

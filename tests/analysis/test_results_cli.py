@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from synthetic_stores import THREE_WAY, make_store
+from synthetic_stores import THREE_WAY, make_store, write_store
 
 from neurokit.analysis import SkillNeurons, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.commands import register
 from neurokit.errors import NeurokitError
-
-
-def _write(ds: xr.Dataset, path, raw: bool = True) -> str:
-    """Write an in-memory run as a real store with the extraction stage's writer, which computes the train
-    statistics of train splits itself (``raw=False``: statistics only)."""
-    from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
-
-    provenance = Provenance(
-        model_id=ds.attrs["model_id"], model_revision="test", weights_sha256=ds.attrs["weights_sha256"],
-        model_config={}, prompt_sha256=ds.attrs["prompt_sha256"], prompt_metadata={},
-        task=json.loads(ds.attrs["task"]), template="{mask} {prompt} {text}", verbalizer={},
-        split=ds.attrs["split"], dtype_policy="float16 for tests")
-    spec = StoreSpec(
-        example_ids=list(ds["example"].values), class_names=list(ds["class"].values),
-        sites=list(ds["site"].values), layers=list(ds["layer"].values),
-        position_roles=list(ds["position_role"].values), n_neurons=ds.sizes["neuron"], stored_dtype="float16",
-        provenance=provenance, store_raw_activations=raw, compute_train_stats=ds.attrs["split"] == "train",
-        block_size=16)
-    with ActivationStoreWriter.create_or_resume(path, spec) as writer:
-        for block in writer.pending_blocks():
-            rows = spec.block_slice(block)
-            writer.write_block(block, ds["activation"].values[rows], label=ds["label"].values[rows],
-                               prediction=ds["prediction"].values[rows], logits=ds["logits"].values[rows],
-                               input_length=ds["input_length"].values[rows])
-        assert writer.finalize()
-    return str(path)
 
 
 def _analyze(argv: list[str]) -> int:
@@ -55,19 +28,19 @@ def stores(tmp_path):
     adversarial_labels = np.random.default_rng(1).integers(0, 2, 30)
     paths = {"train": [], "eval": [], "adversarial": [], "null": []}
     for index, prompt in enumerate(["p1", "p2"]):
-        paths["train"].append(_write(make_store(index, split="train", prompt=prompt, n_examples=50),
+        paths["train"].append(write_store(make_store(index, split="train", prompt=prompt, n_examples=50),
                                      tmp_path / f"train-{prompt}.zarr", raw=False))
-        paths["eval"].append(_write(make_store(10 + index, prompt=prompt, labels=labels),
+        paths["eval"].append(write_store(make_store(10 + index, prompt=prompt, labels=labels),
                                     tmp_path / f"dev-{prompt}.zarr"))
-        paths["adversarial"].append(_write(make_store(20 + index, prompt=prompt, split="test", n_examples=30,
+        paths["adversarial"].append(write_store(make_store(20 + index, prompt=prompt, split="test", n_examples=30,
                                                       labels=adversarial_labels, task="adv_sst2",
                                                       adversarial_of="sst2"), tmp_path / f"adv-{prompt}.zarr"))
-    paths["train"].append(_write(make_store(3, split="train", task="mnli", label_names=THREE_WAY, n_examples=60),
+    paths["train"].append(write_store(make_store(3, split="train", task="mnli", label_names=THREE_WAY, n_examples=60),
                                  tmp_path / "train-mnli.zarr"))
-    paths["eval"].append(_write(make_store(13, task="mnli", label_names=THREE_WAY), tmp_path / "dev-mnli.zarr"))
+    paths["eval"].append(write_store(make_store(13, task="mnli", label_names=THREE_WAY), tmp_path / "dev-mnli.zarr"))
     paths["null"] = [
-        _write(make_store(4, split="train", prompt="random"), tmp_path / "null-train.zarr"),
-        _write(make_store(14, prompt="random"), tmp_path / "null-dev.zarr"),
+        write_store(make_store(4, split="train", prompt="random"), tmp_path / "null-train.zarr"),
+        write_store(make_store(14, prompt="random"), tmp_path / "null-dev.zarr"),
     ]
     return paths
 
@@ -110,7 +83,7 @@ def test_analyze_refuses_existing_output_and_mismatched_stores(stores, tmp_path)
 def test_cli_reports_refusal_in_one_line(stores, tmp_path, capsys):
     from neurokit.cli import main
 
-    other_model = _write(make_store(7, model_id="other-lm", prompt="p1"), tmp_path / "other-model.zarr")
+    other_model = write_store(make_store(7, model_id="other-lm", prompt="p1"), tmp_path / "other-model.zarr")
     cases = [(stores["eval"][0], stores["eval"][0], "split 'dev'"),
              (stores["train"][0], other_model, "different models")]
     for train, data, reason in cases:

@@ -4,7 +4,6 @@ written by ``neurokit analyze`` from real (small) extraction stores."""
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
@@ -63,34 +62,6 @@ def results() -> dict[str, xr.Dataset]:
     return {name: ds.compute() for name, ds in found.items()}
 
 
-def _write_store(ds: xr.Dataset, path: Path) -> str:
-    """An in-memory run written as a real extraction store by the extraction stage's writer (train splits
-    get train statistics, computed by the writer)."""
-    from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
-
-    is_train = ds.attrs["split"] == "train"
-    provenance = Provenance(
-        model_id=ds.attrs["model_id"], model_revision="plots-test", weights_sha256=ds.attrs["weights_sha256"],
-        model_config={}, prompt_sha256=ds.attrs["prompt_sha256"], prompt_metadata={},
-        task=json.loads(ds.attrs["task"]), template="{mask} {prompt} {text}", verbalizer={},
-        split=ds.attrs["split"], dtype_policy="float16")
-    spec = StoreSpec(
-        example_ids=[str(example) for example in ds["example"].values],
-        class_names=[str(name) for name in ds["class"].values], sites=[str(site) for site in ds["site"].values],
-        layers=[int(layer) for layer in ds["layer"].values],
-        position_roles=[str(role) for role in ds["position_role"].values], n_neurons=ds.sizes["neuron"],
-        stored_dtype="float16", provenance=provenance, store_raw_activations=not is_train,
-        compute_train_stats=is_train, block_size=32)
-    with ActivationStoreWriter.create_or_resume(path, spec) as writer:
-        for block in writer.pending_blocks():
-            rows = spec.block_slice(block)
-            writer.write_block(block, ds["activation"].values[rows], label=ds["label"].values[rows],
-                               prediction=ds["prediction"].values[rows], logits=ds["logits"].values[rows],
-                               input_length=ds["input_length"].values[rows])
-        assert writer.finalize()
-    return str(path)
-
-
 @pytest.fixture(scope="session")
 def results_store(tmp_path_factory) -> Path:
     """A results store written by ``neurokit analyze`` (the CLI) from small extraction stores of two tasks:
@@ -103,20 +74,20 @@ def results_store(tmp_path_factory) -> Path:
     adversarial_labels = np.random.default_rng(7).integers(0, 2, 30)
     stores: dict[str, list[str]] = {"train": [], "eval": [], "adversarial": [], "null": []}
     for index, prompt in enumerate(PROMPTS):
-        stores["train"].append(_write_store(helpers.make_store(index, split="train", prompt=prompt, n_examples=50,
+        stores["train"].append(helpers.write_store(helpers.make_store(index, split="train", prompt=prompt, n_examples=50,
                                                                **shape), folder / f"train-{prompt}.zarr"))
-        stores["eval"].append(_write_store(helpers.make_store(10 + index, prompt=prompt, labels=labels, **shape),
+        stores["eval"].append(helpers.write_store(helpers.make_store(10 + index, prompt=prompt, labels=labels, **shape),
                                            folder / f"dev-{prompt}.zarr"))
-        stores["adversarial"].append(_write_store(
+        stores["adversarial"].append(helpers.write_store(
             helpers.make_store(20 + index, prompt=prompt, split="adversarial", n_examples=30,
                                labels=adversarial_labels, **shape), folder / f"adv-{prompt}.zarr"))
     mnli = dict(task="mnli", label_names=helpers.THREE_WAY, **shape)
-    stores["train"].append(_write_store(helpers.make_store(3, split="train", n_examples=60, **mnli),
+    stores["train"].append(helpers.write_store(helpers.make_store(3, split="train", n_examples=60, **mnli),
                                         folder / "train-mnli.zarr"))
-    stores["eval"].append(_write_store(helpers.make_store(13, **mnli), folder / "dev-mnli.zarr"))
-    stores["null"] = [_write_store(helpers.make_store(4, split="train", prompt="random", **shape),
+    stores["eval"].append(helpers.write_store(helpers.make_store(13, **mnli), folder / "dev-mnli.zarr"))
+    stores["null"] = [helpers.write_store(helpers.make_store(4, split="train", prompt="random", **shape),
                                    folder / "null-train.zarr"),
-                      _write_store(helpers.make_store(14, prompt="random", **shape), folder / "null-dev.zarr")]
+                      helpers.write_store(helpers.make_store(14, prompt="random", **shape), folder / "null-dev.zarr")]
     out = folder / "results.zarr"
     code = main(["analyze", "--train", *stores["train"], "--eval", *stores["eval"], "--adversarial",
                  *stores["adversarial"], "--null", *stores["null"], "--out", str(out), "--fraction", "0.1"])

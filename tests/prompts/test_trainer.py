@@ -113,3 +113,13 @@ def test_cli_prompt_init_saves_the_untrained_initialisation(tmp_path, capsys):
     assert checkpoint.metadata["best_step"] == 0 and checkpoint.metadata["seed"] == 3
     assert checkpoint.metadata["dev_accuracy"] == summary["dev_accuracy"]
     assert 0.0 <= summary["dev_accuracy"] <= 1.0
+
+
+def test_untuned_prompt_without_dev_records_no_accuracy(tmp_path):
+    from neurokit.prompts import save_untuned_prompt
+
+    backbone = random_backbone("bert")
+    config = PromptTuningConfig(prompt_length=3, init="normal", seed=1)
+    assert save_untuned_prompt(backbone, TASK, config, tmp_path / "null") is None
+    text = (tmp_path / "null" / "prompt.json").read_text()
+    assert json.loads(text)["dev_accuracy"] is None and "NaN" not in text
