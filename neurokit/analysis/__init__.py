@@ -19,7 +19,7 @@ from neurokit.analysis.compare import (
     stack_scores,
     task_selectivity,
 )
-from neurokit.analysis.prompt_tokens import prompt_neighbours
+from neurokit.analysis.prompt_tokens import checkpoint_neighbours, prompt_neighbours
 from neurokit.analysis.resampling import benjamini_hochberg, bootstrap_interval, permutation_p_values
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import compute_results, load_results, save_results, tidy_table, write_tables
@@ -37,11 +37,11 @@ from neurokit.analysis.stores import open_by_task
 from neurokit.analysis.subtasks import SubTask, subtasks_for
 
 __all__ = [
-    "ADVERSARIAL_FRACTIONS", "AnalysisOptions", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet", "RunAggregation", "RunInfo",
-    "Selection", "SkillNeurons", "SubTask", "accuracy", "analysis_provenance", "analyze_stores", "auroc", "benjamini_hochberg", "binomial_p_value",
-    "bootstrap_interval", "chance_threshold", "class_statistics", "clean_vs_adversarial",
-    "compute_results", "describe", "load_results", "model_accuracy", "neuron_score", "null_comparison",
-    "open_by_task", "pairwise_agreement", "permutation_p_values", "predictivity", "prompt_neighbours",
-    "save_results", "spearman", "stack_scores", "subtask_baselines", "subtasks_for", "task_selectivity",
-    "tidy_table", "top_fraction", "write_tables",
+    "ADVERSARIAL_FRACTIONS", "AnalysisOptions", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet",
+    "RunAggregation", "RunInfo", "Selection", "SkillNeurons", "SubTask", "accuracy", "analysis_provenance",
+    "analyze_stores", "auroc", "benjamini_hochberg", "binomial_p_value", "bootstrap_interval", "chance_threshold",
+    "checkpoint_neighbours", "class_statistics", "clean_vs_adversarial", "compute_results", "describe",
+    "load_results", "model_accuracy", "neuron_score", "null_comparison", "open_by_task", "pairwise_agreement",
+    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "spearman", "stack_scores",
+    "subtask_baselines", "subtasks_for", "task_selectivity", "tidy_table", "top_fraction", "write_tables",
 ]

@@ -87,3 +87,13 @@ def prompt_neighbours(prompt, embeddings, decode: Callable[[int], str], k: int =
                 "prompt_position": np.arange(prompt.shape[0]), "rank": np.arange(1, k + 1)},
         attrs={"seed": seed, "label_words": list(label_words)},
     )
+
+
+def checkpoint_neighbours(backbone, checkpoint, k: int = 5, seed: int = 0) -> xr.Dataset:
+    """:func:`prompt_neighbours` of a prompt checkpoint's trained vectors (the frozen mask slot left out) in
+    ``backbone``'s input-embedding space, with the label words the prompt was tuned with."""
+    vectors = checkpoint.soft_prompt(backbone).vectors
+    embeddings = backbone.model.get_input_embeddings().weight
+    label_words = (checkpoint.metadata.get("verbalizer") or {}).get("label_words") or ()
+    result = prompt_neighbours(vectors, embeddings, backbone.tokenizer.convert_ids_to_tokens, k, label_words, seed)
+    return result.assign_attrs(prompt=str(checkpoint.path), prompt_sha256=checkpoint.sha256)

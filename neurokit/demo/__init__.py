@@ -214,6 +214,23 @@ def _test_accuracy(backbone, config: DemoConfig, prompt: _Prompt) -> None:
     prompt.test_examples = len(split)
 
 
+def _neighbours(backbone, prompts: list[_Prompt], tables: Path) -> dict[str, dict[str, float]]:
+    """Label-word rate among the 5 nearest vocabulary tokens of every prompt's trained vectors, and of random
+    vectors of the same norms (Lester et al.); the neighbours go to ``tables/neighbours__<prompt>.csv``."""
+    from neurokit.analysis import checkpoint_neighbours
+    from neurokit.prompts import load_checkpoint
+
+    tables.mkdir(parents=True, exist_ok=True)
+    rates = {}
+    for prompt in prompts:
+        result = checkpoint_neighbours(backbone, load_checkpoint(prompt.folder), k=5)
+        result[["token", "cosine", "is_label_word"]].to_dataframe().reset_index().to_csv(
+            tables / f"neighbours__{prompt.name}.csv", index=False)
+        rates[prompt.name] = {vector: float(result["label_word_rate"].sel(vector=vector))
+                              for vector in ("prompt", "random")}
+    return rates
+
+
 def _ablate(backbone, config: DemoConfig, prompt: _Prompt, skill, progress: bool):
     """Noise on the prompt's skill neurons vs random neurons of the same layers, on its task's test split."""
     from neurokit.interventions import SkillAblation
@@ -287,10 +304,11 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
                      progress=progress)
         shutil.rmtree(out / "tables", ignore_errors=True)
         write_tables(results, out / "tables")
+        neighbours = _neighbours(backbone, prompts, out / "tables")
         shutil.rmtree(out / "figures", ignore_errors=True)
         figures, notes = draw_figures(out / "results.zarr", out / "figures", formats=config.figure_formats)
     timer.seconds["total"] = round(time.perf_counter() - started, 1)
-    summary = summarise(config, prompts, results, figures, notes, timer.seconds, out)
+    summary = summarise(config, prompts, results, neighbours, figures, notes, timer.seconds, out)
     print(f"wrote {summary}")
     return summary
 

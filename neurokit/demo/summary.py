@@ -199,8 +199,9 @@ def _ablation_finding(results) -> Finding:
     largest = float(drop["fraction"].max())
     skill = float(drop.sel(selection="skill", fraction=largest).mean())
     random = drop.sel(selection="random", fraction=largest)
-    by_fraction = ", ".join(f"{_percent(float(f))}: skill {_percent(float(drop.sel(selection='skill', fraction=f).mean()))}"
-                            f" vs random {_percent(float(drop.sel(selection='random', fraction=f).mean()))}"
+    mean_drop = {selection: drop.sel(selection=selection).mean("draw") for selection in ("skill", "random")}
+    by_fraction = ", ".join(f"{_percent(float(f))}: skill {_percent(float(mean_drop['skill'].sel(fraction=f)))} vs "
+                            f"random {_percent(float(mean_drop['random'].sel(fraction=f)))}"
                             for f in drop["fraction"].values)
     return Finding(
         "Perturbing skill neurons hurts accuracy more than perturbing random neurons", "Wang et al. 2022",
@@ -244,6 +245,21 @@ def _transfer_finding(results, rows: list[dict]) -> Finding:
         "above chance)", _verdict(np.mean(within) > np.mean(across)))
 
 
+def _neighbours_finding(config, prompts, neighbours: dict[str, dict[str, float]]) -> Finding:
+    tuned = [prompt.name for prompt in prompts if prompt.tuned]
+    untuned = [prompt.name for prompt in prompts if not prompt.tuned]
+    mean = lambda names, vector: float(np.mean([neighbours[name][vector] for name in names]))  # noqa: E731
+    init_note = (f" (init `{config.init}`: the untuned prompts start with the label words' own embeddings, so "
+                 "part of this is by construction)" if config.init == "labels" else "")
+    return Finding(
+        "Soft-prompt vectors have label words among their nearest vocabulary tokens", "Lester et al. 2021",
+        "share of prompt vectors with a label word among their 5 nearest tokens: tuned "
+        f"{_percent(mean(tuned, 'prompt'))}, untuned {_percent(mean(untuned, 'prompt'))}, same-norm random "
+        f"vectors {_percent(mean(tuned, 'random'))}" + init_note,
+        "for every tuned prompt, a higher share than for its same-norm random vectors",
+        _verdict(all(neighbours[name]["prompt"] > neighbours[name]["random"] for name in tuned)))
+
+
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     def cell(value) -> str:
         if value is None:
@@ -257,13 +273,14 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def summarise(config, prompts, results: dict[str, xr.Dataset], figures: list[Path], notes: list[str],
-              seconds: dict[str, float], out: Path) -> Path:
+def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[str, dict[str, float]],
+              figures: list[Path], notes: list[str], seconds: dict[str, float], out: Path) -> Path:
     """Write ``summary.md`` and ``summary.json`` into ``out``; returns the Markdown file's path."""
     rows, learned = _accuracy_rows(config, prompts, results)
     findings = [learned, _null_finding(config, results, rows), _consistency_finding(config, results),
                 *_adversarial_findings(config, prompts, results, rows), _task_specificity_finding(config, results),
-                _ablation_finding(results), _transfer_finding(results, rows)]
+                _ablation_finding(results), _transfer_finding(results, rows),
+                _neighbours_finding(config, prompts, neighbours)]
     untuned = [{"prompt": p.name, "task": p.task, "dev_accuracy": p.dev_accuracy} for p in prompts if not p.tuned]
     lines = [
         "# neurokit demo: skill neurons in a prompt-tuned MiniLM-L6",
@@ -296,13 +313,14 @@ def summarise(config, prompts, results: dict[str, xr.Dataset], figures: list[Pat
         "## Files",
         "",
         "- `prompts/`: checkpoints (safetensors + JSON) and training metrics; `stores/`: activation stores "
-        "(`neurokit info`, plain `xarray.open_zarr`); `results.zarr`: every result; `tables/`: tidy CSV and LaTeX.",
+        "(`neurokit info`, plain `xarray.open_zarr`); `results.zarr`: every result; `tables/`: tidy CSV and LaTeX, "
+        "and each prompt's nearest vocabulary tokens (`neighbours__<prompt>.csv`).",
         "- `figures/` (" + ", ".join(sorted({path.suffix.lstrip(".") for path in figures})) + "): "
         + ", ".join(f"`{stem}`" for stem in dict.fromkeys(path.stem for path in figures)),
     ]
     lines += [f"- Note: {note}" for note in notes]
-    lines += ["", "## Time", "", _table([{"stage": stage, "seconds": f"{value:.0f}"} for stage, value in seconds.items()],
-                                        [("stage", "stage"), ("seconds", "seconds")]), ""]
+    timing = [{"stage": stage, "seconds": f"{value:.0f}"} for stage, value in seconds.items()]
+    lines += ["", "## Time", "", _table(timing, [("stage", "stage"), ("seconds", "seconds")]), ""]
     summary = out / "summary.md"
     summary.write_text("\n".join(lines))
     (out / "summary.json").write_text(json.dumps(

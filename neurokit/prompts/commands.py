@@ -69,6 +69,31 @@ def _init_prompt(args) -> int:
     return 0
 
 
+def _neighbours(args) -> int:
+    from neurokit.analysis.prompt_tokens import checkpoint_neighbours
+    from neurokit.errors import ConfigError
+    from neurokit.prompts.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(args.prompt)
+    if args.model is None:
+        args.model = checkpoint.metadata.get("model_source") or EMBEDDED_MODEL
+    if args.k < 1:
+        raise ConfigError(f"--k must be at least 1, got {args.k}")
+    result = checkpoint_neighbours(backbone_from_args(args), checkpoint, args.k, args.seed)
+    for position in result["prompt_position"].values:
+        tokens = result["token"].sel(vector="prompt", prompt_position=position).values
+        print(f"{position:4d}  " + "  ".join(str(token) for token in tokens))
+    rates = result["label_word_rate"]
+    print(f"label words {list(result.attrs['label_words'])} among the {args.k} nearest tokens: "
+          f"{float(rates.sel(vector='prompt')):.1%} of prompt vectors, "
+          f"{float(rates.sel(vector='random')):.1%} of same-norm random vectors")
+    if args.csv:
+        table = result[["token", "cosine", "is_label_word"]].to_dataframe().reset_index()
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
 def _import_prompt(args) -> int:
     from neurokit.prompts.checkpoint import save_checkpoint
     from neurokit.prompts.interop import import_npy, import_peft
@@ -149,4 +174,15 @@ def register(subparsers) -> None:
     exporter.add_argument("--prompt", required=True, help="neurokit checkpoint folder")
     exporter.add_argument("--out", required=True, help="PEFT adapter folder to write")
     exporter.set_defaults(handler=_export_prompt)
+    neighbours = actions.add_parser(
+        "neighbours", help="nearest vocabulary tokens of each prompt vector (Lester et al.)",
+        description="For each trained prompt vector, the nearest input-embedding tokens by cosine, and how often "
+                    "the label words are among them, against random vectors of the same norms.")
+    add_model_arguments(neighbours)
+    neighbours.set_defaults(model=None)
+    neighbours.add_argument("--prompt", required=True, help="neurokit checkpoint folder")
+    neighbours.add_argument("--k", type=int, default=5, help="neighbours per vector (default 5)")
+    neighbours.add_argument("--seed", type=int, default=0, help="seed of the random control vectors")
+    neighbours.add_argument("--csv", default=None, help="also write the neighbours as a tidy CSV table")
+    neighbours.set_defaults(handler=_neighbours)
 

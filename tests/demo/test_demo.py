@@ -41,7 +41,7 @@ def test_demo_writes_every_stage_into_one_folder(demo_folder):
 def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder):
     summary = json.loads((demo_folder / "summary.json").read_text())
     findings = summary["findings"]
-    assert len(findings) == 9
+    assert len(findings) == 10
     assert all(finding["verdict"] in (HOLDS, FAILS, UNTESTED) and finding["evidence"] and finding["criterion"]
                for finding in findings)
     # Two sentiment tasks only: nothing of another type to compare with.

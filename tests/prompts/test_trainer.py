@@ -123,3 +123,25 @@ def test_untuned_prompt_without_dev_records_no_accuracy(tmp_path):
     assert save_untuned_prompt(backbone, TASK, config, tmp_path / "null") is None
     text = (tmp_path / "null" / "prompt.json").read_text()
     assert json.loads(text)["dev_accuracy"] is None and "NaN" not in text
+
+
+def test_cli_prompt_neighbours_reads_the_trained_vectors(tmp_path, capsys):
+    from neurokit.analysis import checkpoint_neighbours, prompt_neighbours
+
+    backbone = random_backbone("bert")
+    backbone.model.save_pretrained(tmp_path / "model")
+    backbone.tokenizer.save_pretrained(tmp_path / "model")
+    assert main(["prompt", "init", "--model", str(tmp_path / "model"), "--task", "toy_sentiment_movies",
+                 "--prompt-length", "4", "--init", "labels", "--dev-size", "0", "--out", str(tmp_path / "p")]) == 0
+    checkpoint = load_checkpoint(tmp_path / "p")
+    result = checkpoint_neighbours(backbone, checkpoint, k=3)
+    direct = prompt_neighbours(checkpoint.prompt[1:], backbone.model.get_input_embeddings().weight,
+                               backbone.tokenizer.convert_ids_to_tokens, 3, TASK.label_words)
+    assert result.sizes["prompt_position"] == 3  # the mask slot is not a trained vector
+    assert (result["token_id"].values == direct["token_id"].values).all()
+    # Label init: the first trained vectors are the label words' embeddings, their own nearest tokens.
+    assert result["token"].sel(vector="prompt", rank=1).values[:2].tolist() == list(TASK.label_words)
+    capsys.readouterr()
+    assert main(["prompt", "neighbours", "--model", str(tmp_path / "model"), "--prompt", str(tmp_path / "p"),
+                 "--k", "3", "--csv", str(tmp_path / "n.csv")]) == 0
+    assert "label words" in capsys.readouterr().out and (tmp_path / "n.csv").is_file()
