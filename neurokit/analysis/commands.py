@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--permutations", type=int, default=0, metavar="N",
                         help="label permutations for p-values with Benjamini-Hochberg q-values (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of control labels, bootstrap and permutations")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handler)
 
 
@@ -58,7 +59,7 @@ def handler(args: argparse.Namespace) -> int:
                               permutations=args.permutations, seed=args.seed)
     check_writable(args.out, args.overwrite)
     results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options)
-    computed = compute_results(results)
+    computed = compute_results(results, progress=not args.no_progress)
     save_results(computed, args.out, overwrite=args.overwrite, attrs=analysis_provenance(options))
     if args.tables:
         write_tables(computed, args.tables)

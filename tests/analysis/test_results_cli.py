@@ -45,12 +45,13 @@ def stores(tmp_path):
     return paths
 
 
-def test_analyze_writes_results_and_tables(stores, tmp_path):
+def test_analyze_writes_results_and_tables(stores, tmp_path, capsys):
     out, tables = tmp_path / "results.zarr", tmp_path / "tables"
     code = _analyze(["--train", *stores["train"], "--eval", *stores["eval"], "--adversarial", *stores["adversarial"],
                      "--null", *stores["null"], "--out", str(out), "--tables", str(tables), "--auroc",
-                     "--permutations", "9", "--bootstrap", "9", "--fraction", "0.25"])
+                     "--permutations", "9", "--bootstrap", "9", "--fraction", "0.25", "--no-progress"])
     assert code == 0
+    assert "task/s" not in capsys.readouterr().err  # --no-progress: no bar
     tree = load_results(out)
     groups = {node.path for node in tree.subtree}
     for group in ["/sst2/skill", "/sst2/control", "/sst2/prompt_agreement", "/sst2/clean_vs_adversarial",
