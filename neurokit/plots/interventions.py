@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -50,27 +52,37 @@ def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = 
     return figure
 
 
+def _without_common_prefix(labels: list[str]) -> list[str]:
+    """Labels without the prefix (up to an underscore) that all of them share, e.g. a task family's ``toy_``."""
+    prefix = os.path.commonprefix(labels)
+    cut = prefix.rfind("_") + 1
+    return [label[cut:] for label in labels] if len(labels) > 1 and cut else labels
+
+
 def transfer_heatmap(result, *, value: str = "relative", width: Width | str = Width.ONE,
                      ax: Axes | None = None) -> Figure:
     """Source prompt × target task matrix of transfer ``value`` (``relative`` or ``accuracy``).
 
     ``result``: the Dataset of :func:`neurokit.interventions.transfer_matrix` (variables (source, target)).
-    Rows are labelled by prompt, columns by target task.
+    Rows are labelled by prompt, columns by target task (a prefix common to all rows or all columns, such as
+    ``toy_``, is left out); cells are annotated when they are wide enough to read.
     """
     figure_name = "transfer_heatmap"
     ds = inputs.as_dataset(result, figure_name)
     values = inputs.variable(ds, value, figure_name, group="transfer results")
     inputs.require_dims(values, ("source", "target"), figure_name)
-    rows, columns = ([str(label) for label in values[dim].values] for dim in ("source", "target"))
+    rows, columns = (_without_common_prefix([str(label) for label in values[dim].values])
+                     for dim in ("source", "target"))
     width = as_width(width)
     with paper_style():
         axes = inputs.axes_for(ax, 1, figure_name)
-        height = max(width.panel_height, 0.28 * len(rows) + 1.2)
+        height = max(width.panel_height, 0.3 * len(rows) + 1.6)
         figure, (target,) = (root_figure(axes[0]), axes) if axes is not None else new_figure(width, height=height)
-        sns.heatmap(values.transpose("source", "target").values, ax=target, cmap=SEQUENTIAL_CMAP, annot=True,
+        readable = len(columns) <= (4 if width is Width.ONE else 9)
+        sns.heatmap(values.transpose("source", "target").values, ax=target, cmap=SEQUENTIAL_CMAP, annot=readable,
                     fmt=".2f", xticklabels=columns, yticklabels=rows, cbar_kws={"label": value.replace("_", " ")},
                     annot_kws={"fontsize": 6})
         target.set_xlabel("target task")
         target.set_ylabel("source prompt")
-        target.tick_params(axis="x", labelrotation=30)
+        target.set_xticklabels(target.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
     return figure

@@ -46,3 +46,14 @@ def test_transfer_heatmap_labels_rows_by_prompt_and_columns_by_task():
 def test_wrong_results_are_refused_with_one_line(draw, result):
     with pytest.raises(PlotInputError):
         draw(result)
+
+
+def test_transfer_heatmap_drops_a_shared_prefix_and_annotates_only_readable_cells():
+    names = [f"toy_task{index}" for index in range(6)]
+    relative = xr.DataArray(np.ones((2, 6)), dims=("source", "target"),
+                            coords={"source": ["toy_a-seed0", "toy_b-seed0"], "target": names})
+    ax = transfer_heatmap(xr.Dataset({"relative": relative})).axes[0]
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["a-seed0", "b-seed0"]
+    assert [label.get_text() for label in ax.get_xticklabels()] == [f"task{index}" for index in range(6)]
+    assert len(ax.texts) == 0  # six columns do not fit one paper column with numbers in them
+    assert len(transfer_heatmap(xr.Dataset({"relative": relative}), width="two").axes[0].texts) == 12
