@@ -6,6 +6,8 @@ its Dataset) or a single variable (DataArray). Everything is loaded into memory 
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -78,18 +80,25 @@ def neuron_scores(values: xr.DataArray, figure: str, keep: Sequence[str] = ()) -
     return values.transpose(*keep, LAYER, NEURON)
 
 
-def short_label(text: str, limit: int = 12) -> str:
+def short_label(text: str, limit: int = 20) -> str:
     """Labels fit a figure: long identifiers (prompt hashes) are cut to 8 characters and an ellipsis."""
     return text if len(text) <= limit else f"{text[:8]}…"
 
 
+def without_common_prefix(labels: list[str]) -> list[str]:
+    """Labels without the prefix up to an underscore that all of them share (e.g. a task family's ``toy_``)."""
+    cut = os.path.commonprefix(labels).rfind("_") + 1
+    return [label[cut:] for label in labels] if len(labels) > 1 and cut else labels
+
+
 def labels_of(values: xr.DataArray, dim: str) -> list[str]:
     """Readable labels of the entries along ``dim``: for runs the ``prompt`` coordinate, otherwise the
-    coordinate of the dim (or the index), shortened, and made unique with the index where cutting clashes."""
+    coordinate of the dim (or the index), without a shared prefix, shortened, and made unique with the index
+    where cutting clashes."""
     source = "prompt" if dim == RUN and "prompt" in values.coords and values["prompt"].dims == (RUN,) else dim
     raw = [str(value) for value in values[source].values] if source in values.coords else \
         [str(index) for index in range(values.sizes[dim])]
-    labels = [short_label(text) for text in raw]
+    labels = [short_label(text) for text in without_common_prefix(raw)]
     if len(set(labels)) < len(labels):
         labels = [f"{index}: {label}" for index, label in enumerate(labels)]
     return labels

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -52,13 +50,6 @@ def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = 
     return figure
 
 
-def _without_common_prefix(labels: list[str]) -> list[str]:
-    """Labels without the prefix (up to an underscore) that all of them share, e.g. a task family's ``toy_``."""
-    prefix = os.path.commonprefix(labels)
-    cut = prefix.rfind("_") + 1
-    return [label[cut:] for label in labels] if len(labels) > 1 and cut else labels
-
-
 def transfer_heatmap(result, *, value: str = "relative", width: Width | str = Width.ONE,
                      ax: Axes | None = None) -> Figure:
     """Source prompt × target task matrix of transfer ``value`` (``relative`` or ``accuracy``).
@@ -71,7 +62,7 @@ def transfer_heatmap(result, *, value: str = "relative", width: Width | str = Wi
     ds = inputs.as_dataset(result, figure_name)
     values = inputs.variable(ds, value, figure_name, group="transfer results")
     inputs.require_dims(values, ("source", "target"), figure_name)
-    rows, columns = (_without_common_prefix([str(label) for label in values[dim].values])
+    rows, columns = (inputs.without_common_prefix([str(label) for label in values[dim].values])
                      for dim in ("source", "target"))
     width = as_width(width)
     with paper_style():

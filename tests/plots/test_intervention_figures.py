@@ -57,3 +57,12 @@ def test_transfer_heatmap_drops_a_shared_prefix_and_annotates_only_readable_cell
     assert [label.get_text() for label in ax.get_xticklabels()] == [f"task{index}" for index in range(6)]
     assert len(ax.texts) == 0  # six columns do not fit one paper column with numbers in them
     assert len(transfer_heatmap(xr.Dataset({"relative": relative}), width="two").axes[0].texts) == 12
+
+
+def test_labels_drop_a_shared_prefix_but_keep_hashes_short():
+    from neurokit.plots._inputs import labels_of
+
+    tasks = xr.DataArray(np.zeros(3), dims="task", coords={"task": ["toy_sentiment_movies", "toy_topic", "toy_nli"]})
+    assert labels_of(tasks, "task") == ["sentiment_movies", "topic", "nli"]
+    runs = xr.DataArray(np.zeros(2), dims="run", coords={"prompt": ("run", ["a" * 64, "b" * 64])})
+    assert labels_of(runs, "run") == ["aaaaaaaa…", "bbbbbbbb…"]
