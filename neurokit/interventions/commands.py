@@ -105,15 +105,6 @@ def _check_positive(args: argparse.Namespace, *names: str) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
-def _backbone(args: argparse.Namespace, checkpoint):
-    from neurokit.models import EMBEDDED_MODEL
-    from neurokit.prompts.commands import backbone_from_args
-
-    if args.model is None:
-        args.model = checkpoint.metadata.get("model_source") or EMBEDDED_MODEL
-    return backbone_from_args(args)
-
-
 def _save(results: dict, out: Path, table, frame, settings: dict) -> None:
     from neurokit.analysis.results import save_results
     from neurokit.provenance import command_line, package_versions, utc_now
@@ -159,6 +150,7 @@ def _ablate(args: argparse.Namespace) -> int:
     from neurokit.interventions.ablation import SkillAblation
     from neurokit.interventions.masks import load_skill
     from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.commands import backbone_for_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
@@ -174,7 +166,7 @@ def _ablate(args: argparse.Namespace) -> int:
                              bf16=args.bf16)
     checkpoint = load_checkpoint(args.prompt)
     dataset = load_split(task, args.split, size=args.size, seed=args.data_seed)
-    backbone = _backbone(args, checkpoint)
+    backbone = backbone_for_checkpoint(args, checkpoint)
     if skill.attrs.get("weights_sha256") not in (None, backbone.weights_sha256):
         raise NeurokitError(f"the skill neurons in {args.skill} come from other weights "
                             f"({str(skill.attrs.get('model_id'))!r}) than {backbone.model_id!r}")
@@ -222,6 +214,7 @@ def _transfer_table(result):
 def _transfer(args: argparse.Namespace) -> int:
     from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
     from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.commands import backbone_for_checkpoint
     from neurokit.tasks import get_task, load_split
 
     out, table = _outputs(args)
@@ -238,7 +231,7 @@ def _transfer(args: argparse.Namespace) -> int:
         raise ConfigError("--prompts repeats a checkpoint")
     plan_transfer(checkpoints, tasks, label_maps)  # refuse what cannot work before the model loads
     targets = [(task, load_split(task, args.split, size=args.size, seed=args.data_seed)) for task in tasks]
-    backbone = _backbone(args, next(iter(checkpoints.values())))
+    backbone = backbone_for_checkpoint(args, next(iter(checkpoints.values())))
     result = transfer_matrix(backbone, checkpoints, targets, label_maps, args.batch_size, args.max_length, args.bf16)
     result.attrs |= {"split": args.split}
     settings = {"prompts": list(args.prompts), "tasks": list(args.tasks), "split": args.split, "size": args.size,

@@ -32,6 +32,13 @@ def backbone_from_args(args):
                          trust_remote_code=args.trust_remote_code, device=device)
 
 
+def backbone_for_checkpoint(args, checkpoint):
+    """The backbone of ``--model``, or, when it is not given, of the model the checkpoint was tuned on."""
+    if args.model is None:
+        args.model = checkpoint.metadata.get("model_source") or EMBEDDED_MODEL
+    return backbone_from_args(args)
+
+
 def _train(args) -> int:
     from neurokit.prompts.trainer import PromptTrainer
     from neurokit.tasks import get_task, load_split
@@ -75,11 +82,9 @@ def _neighbours(args) -> int:
     from neurokit.prompts.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(args.prompt)
-    if args.model is None:
-        args.model = checkpoint.metadata.get("model_source") or EMBEDDED_MODEL
     if args.k < 1:
         raise ConfigError(f"--k must be at least 1, got {args.k}")
-    result = checkpoint_neighbours(backbone_from_args(args), checkpoint, args.k, args.seed)
+    result = checkpoint_neighbours(backbone_for_checkpoint(args, checkpoint), checkpoint, args.k, args.seed)
     for position in result["prompt_position"].values:
         tokens = result["token"].sel(vector="prompt", prompt_position=position).values
         print(f"{position:4d}  " + "  ".join(str(token) for token in tokens))
@@ -114,9 +119,7 @@ def _export_prompt(args) -> int:
     from neurokit.prompts.interop import export_peft
 
     checkpoint = load_checkpoint(args.prompt)
-    if args.model is None:
-        args.model = checkpoint.metadata.get("model_source") or EMBEDDED_MODEL
-    backbone = backbone_from_args(args)
+    backbone = backbone_for_checkpoint(args, checkpoint)
     export_peft(checkpoint.soft_prompt(backbone), backbone, args.out, checkpoint.metadata)
     print(f"wrote PEFT prompt-tuning adapter to {args.out}")
     return 0

@@ -85,14 +85,20 @@ def prompt_metadata(backbone: Backbone, task, config: PromptTuningConfig, verbal
     }
 
 
+def initial_prompt(backbone: Backbone, task, config: PromptTuningConfig) -> SoftPrompt:
+    """The prompt a tuning run with ``config`` starts from (``config.init`` seeded by ``config.seed``), on the
+    backbone's device; an untuned prompt is exactly this."""
+    return SoftPrompt.initialise(backbone, config.prompt_length, config.init, config.seed, task.label_words,
+                                 config.init_text).to(backbone.device)
+
+
 def save_untuned_prompt(backbone: Backbone, task, config: PromptTuningConfig, folder: str | Path,
                         dev=None) -> float | None:
     """Initialise a prompt as training would (``config.init``, ``config.seed``) and save it untrained: the null
     of skill-neuron analyses. With a ``dev`` split its dev accuracy is measured and recorded (else None, JSON
     null: stores refuse NaN in provenance). Returns that accuracy."""
     started_at = utc_now()
-    prompt = SoftPrompt.initialise(backbone, config.prompt_length, config.init, config.seed, task.label_words,
-                                   config.init_text).to(backbone.device)
+    prompt = initial_prompt(backbone, task, config)
     verbalizer = backbone.verbalizer(task.label_words)
     dev_accuracy = None
     if dev is not None:
@@ -123,8 +129,7 @@ class PromptTrainer:
         started_at = utc_now()
         seed_everything(config.seed)
         verbalizer = backbone.verbalizer(self.task.label_words)
-        prompt = SoftPrompt.initialise(backbone, config.prompt_length, config.init, config.seed,
-                                       self.task.label_words, config.init_text).to(backbone.device)
+        prompt = initial_prompt(backbone, self.task, config)
         train_split = EncodedSplit(backbone, self.task, train, config.max_length)
         dev_split = EncodedSplit(backbone, self.task, dev, config.max_length)
 
