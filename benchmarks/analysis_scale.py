@@ -25,9 +25,10 @@ depend only on (store seed, block), so a resumed store is rewritten identically.
 - predictivity: ``SkillNeurons().fit(train).score(eval)`` — accuracy, predictivity, neuron scores and the
   skill masks of the default 0–20 % sweep (Wang et al.);
 - selectivity: the codebase has two kinds. Control selectivity (Hewitt & Liang,
-  ``SkillNeurons.control_selectivity``) is a pass over the eval store of its own (real and shuffled labels);
-  task selectivity (``task_selectivity`` of ``stack_scores``) compares the neuron scores of task A with
-  those of task B. Both are computed together, in one dask computation, as the ``selectivity`` phase;
+  ``SkillNeurons.control_selectivity``: real and shuffled labels in one pass over the eval store) and task
+  selectivity (``task_selectivity`` of ``stack_scores``), which compares task A's neuron scores (from that
+  same pass) with task B's. Both are computed together, in one dask computation, as the ``selectivity``
+  phase;
 - analyze: the real ``neurokit analyze --train A B --eval A B`` command (skill neurons, model accuracy,
   control and task selectivity, task agreement, results store written), one computation for everything.
 
@@ -336,12 +337,11 @@ def _selectivity(config: dict) -> dict:
     from neurokit.analysis import SkillNeurons, compute_results, stack_scores, task_selectivity
     from neurokit.extract import open_run
 
-    eval_a = open_run(config["eval_a"])
-    model_a = SkillNeurons().fit(open_run(config["train_a"]))
+    control = SkillNeurons().fit(open_run(config["train_a"])).control_selectivity(open_run(config["eval_a"]))
     model_b = SkillNeurons().fit(open_run(config["train_b"]))
-    scores = stack_scores({"bench_task_a": model_a.score(eval_a)["score"],
+    scores = stack_scores({"bench_task_a": control["score"],
                            "bench_task_b": model_b.score(open_run(config["eval_b"]))["score"]})
-    results = compute_results({"control": model_a.control_selectivity(eval_a),
+    results = compute_results({"control": control,
                                "tasks": task_selectivity(scores).to_dataset(name="selectivity")}, "selectivity")
     mask = _planted_mask(config, "bench_task_a") & ~_planted_mask(config, "bench_task_b")
     control = results["control"]["selectivity"].squeeze("subtask").values
@@ -459,7 +459,7 @@ def phase_rows(measured: dict[str, dict], disk_bytes: int, reference: float) -> 
         "read-zarr": "zarr, shard by shard: read + decompress",
         "read-dask": "open_run's dask chunks: read + decompress",
         "predictivity": "SkillNeurons.fit(train).score(eval)",
-        "selectivity": "control_selectivity + task_selectivity(A, B)",
+        "selectivity": "control_selectivity(A) + task_selectivity(A, B)",
         "analyze": "neurokit analyze (all of it, results written)",
     }
     rows = []

@@ -204,7 +204,12 @@ def select_positions(ds: xr.Dataset, positions: PositionSet | Sequence[str]) -> 
         keep = np.array([role in wanted for role in roles], dtype=bool)
     if not keep.any():
         raise StoreError(f"store has no positions with the requested roles ({positions})")
-    return ds.isel({POSITION: np.flatnonzero(keep)})
+    indices = np.flatnonzero(keep)
+    if indices[-1] - indices[0] + 1 == len(indices):
+        # A run of positions (the prompt positions are) is a slice: a view of each chunk, where a list of
+        # indices would copy every chunk of activations once more before the analysis reads it.
+        return ds.isel({POSITION: slice(int(indices[0]), int(indices[-1]) + 1)})
+    return ds.isel({POSITION: indices})
 
 
 def as_position_set(positions: PositionSet | str | Sequence[str]) -> PositionSet | tuple[str, ...]:
@@ -252,6 +257,25 @@ def single_chunk(obj: xr.DataArray, dims: Sequence[str]) -> xr.DataArray:
     if obj.chunks is None:
         return obj
     return obj.chunk({dim: -1 for dim in dims})
+
+
+def computed_once(array):
+    """A dask array's blocks behind a materialized layer: each block is computed once, however many tasks
+    use it.
+
+    dask fuses a chain of blockwise layers into the tasks that consume them. A block that many consumers
+    share, such as the baselines of one layer that every example chunk of that layer is compared with, would
+    then be recomputed (train statistics read again, thresholds prepared again) in each consumer; a
+    materialized layer of aliases is where that fusion stops.
+    """
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = "computed-once-" + tokenize(array)
+    aliases = {(name, *index): (array.name, *index) for index in np.ndindex(*array.numblocks)}
+    graph = HighLevelGraph.from_collections(name, aliases, dependencies=[array])
+    return da.Array(graph, name, chunks=array.chunks, meta=array._meta)
 
 
 def slab_chunks(activation: xr.DataArray, whole_dims: Sequence[str], bytes_per_neuron: int,

@@ -66,11 +66,13 @@ def _fractions(options: AnalysisOptions) -> tuple[float, ...]:
 
 def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: AnalysisOptions,
                   adversarial: xr.Dataset | None, null: tuple[xr.Dataset, xr.Dataset] | None) -> dict[str, xr.Dataset]:
-    skill = model.score(data)
+    # The control task's labels ride along in the same pass over the store as the real ones.
+    scored = model.score(data, control_seed=options.seed)
+    skill = scored.drop_vars(["control_score", "selectivity"])
     results = {
         f"{task}/skill": skill,
         f"{task}/model_accuracy": model_accuracy(data),
-        f"{task}/control": model.control_selectivity(data, seed=options.seed),
+        f"{task}/control": scored[["score", "control_score", "selectivity"]],
     }
     if RUN in data.dims and data.sizes[RUN] > 1:
         results[f"{task}/prompt_agreement"] = pairwise_agreement(

@@ -46,13 +46,14 @@ from neurokit.analysis._common import (
     check_same_model,
     check_same_task,
     choice,
+    computed_once,
     describe,
     select_positions,
     single_chunk,
     top_count,
     with_runs,
 )
-from neurokit.analysis.subtasks import SubTask, binary_targets, class_membership, class_onehot, subtasks_for
+from neurokit.analysis.subtasks import SubTask, class_onehot, class_sides, subtasks_for
 from neurokit.errors import NeurokitError, StoreError
 
 #: The sweep of Wang et al.: 0 % to 20 % of the neurons in 1 % steps.
@@ -80,55 +81,165 @@ def class_statistics(train: xr.Dataset, label_names: Sequence[str]) -> tuple[xr.
 def subtask_baselines(count: xr.DataArray, total: xr.DataArray, subtasks: Sequence[SubTask],
                       label_names: Sequence[str]) -> xr.DataArray:
     """Pooled train mean per sub-task: (…, subtask, layer, position, neuron) float64, activation units."""
-    membership = class_membership(subtasks, label_names)
+    positive, negative = class_sides(subtasks, label_names)
+    membership = (positive + negative).astype(np.float64)
     baseline = xr.dot(membership, total, dim=CLASS) / xr.dot(membership, count.astype(np.float64), dim=CLASS)
     return baseline.transpose(..., SUBTASK, LAYER, POSITION, NEURON)
 
 
-def _threshold_for(activation: xr.DataArray, baseline: xr.DataArray) -> xr.DataArray:
-    """The baseline rounded down to float32 when the activations are float16/float32.
+def _round_down(baseline: np.ndarray, dtype: type[np.floating]) -> np.ndarray:
+    """The largest value of ``dtype`` ≤ each baseline. For activations ``a`` of that dtype, ``a > b`` equals
+    ``a > round_down(b)`` exactly: no value of the dtype lies strictly between them."""
+    with np.errstate(over="ignore"):  # beyond the dtype's range: ±inf, then the largest finite value below
+        rounded = baseline.astype(dtype)
+        return np.where(rounded > baseline, np.nextafter(rounded, dtype(-np.inf)), rounded)
 
-    For activations ``a`` representable in float32, ``a > b`` equals ``a > floor32(b)`` exactly (no float32
-    value lies strictly between them), so the comparison of every streamed element runs in float32 instead
-    of upcasting each chunk to float64: half the temporary memory, same result.
+
+def comparable_thresholds(baseline: np.ndarray, activation_dtype: np.dtype) -> np.ndarray:
+    """The baselines in the form the activations are compared with fastest, exactly.
+
+    - float16 activations: int16 *keys*. numpy compares and casts float16 element by element, and the
+      comparison is most of the analysis's work per element; int16 comparisons are vectorised. IEEE floats order like their sign-magnitude bit patterns:
+      with ``t`` the baseline rounded down to float16 (+0 if zero) and bits read as int16, ``a > t`` ⇔
+      ``bits(a) > bits(t)`` when ``t ≥ 0``, and ⇔ ``bits(a) ^ 0x7FFF > bits(t) ^ 0x7FFF`` when ``t < 0`` (the
+      XOR reverses the order of the negative patterns and keeps the positive ones above them). The key is
+      ``bits(t) ^ flip``, flip = 0x7FFF for negative ``t``; it keeps the sign bit, so flip = ``(key >> 15) &
+      0x7FFF`` is recovered from the key alone.
+    - float32 activations: the baseline rounded down to float32; float64: the baseline itself.
     """
-    if np.result_type(activation.dtype, np.float32) != np.float32:
-        return baseline
-    rounded = baseline.astype(np.float32)
-    return xr.where(rounded > baseline, np.nextafter(rounded, np.float32(-np.inf)), rounded, keep_attrs=True)
+    baseline = np.asarray(baseline, dtype=np.float64)
+    if activation_dtype == np.float16:
+        bits = (_round_down(baseline, np.float16) + np.float16(0)).view(np.int16)  # −0 + 0 = +0
+        return bits ^ np.where(bits < 0, np.int16(0x7FFF), np.int16(0))
+    if np.result_type(activation_dtype, np.float32) == np.float32:
+        return _round_down(baseline, np.float32)
+    return baseline
 
 
-def _match_kernel(positive: np.ndarray, included: np.ndarray, activation: np.ndarray,
-                  threshold: np.ndarray) -> np.ndarray:
-    return ((activation > threshold) == positive) & included
+def _above(values: np.ndarray, threshold: np.ndarray, positive_nan: bool, out: np.ndarray,
+           scratch: np.ndarray | None) -> np.ndarray:
+    """``1[a > b]`` into ``out`` (bool, shape of ``values``) for thresholds from :func:`comparable_thresholds`;
+    ``scratch`` is an int16 buffer of that shape for the integer path, ``positive_nan`` whether ``values``
+    may hold a positive NaN (see :func:`_above_counts_block`)."""
+    if threshold.dtype != np.int16:
+        return np.greater(values, threshold, out=out)
+    flip = (threshold >> 15) & np.int16(0x7FFF)
+    if positive_nan:
+        return np.greater(values, (threshold ^ flip).view(np.float16), out=out)
+    np.bitwise_xor(values.view(np.int16), flip, out=scratch)
+    return np.greater(scratch, threshold, out=out)
 
 
-def matches(activation: xr.DataArray, threshold: xr.DataArray, positive: xr.DataArray,
-            included: xr.DataArray) -> xr.DataArray:
-    """Whether ``1[a > threshold]`` gives the target, for the examples that take part: bool (…, subtask, run,
-    example, layer, position, neuron), the target dims that the activations lack leading.
+#: Bytes of activations compared at a time inside a chunk (see :func:`_above_counts_block`).
+_SLAB_BYTES = 1 << 19
 
-    That order is what keeps the per-chunk work at memory speed: numpy loops along the last axis, and with
-    xarray's order for a broadcast (the activation's dims first, then ``subtask`` and the real/control
-    ``labels``) that last axis has length 1 or 2, which makes every elementwise step 30–100× slower (measured
-    on a 6.7 MB chunk: 0.6 ms vs 106 ms for ``==`` with two labellings); the control task and multi-class
-    tasks then took several times as long as reading the store.
+
+def _counts_dtype(n_examples: int) -> np.dtype:
+    """The narrowest unsigned integer that counts ``n_examples``: summing bytes is what numpy does fastest."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if n_examples <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.uint64)
+
+
+def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: np.ndarray,
+                        n_classes: int) -> np.ndarray:
+    """One chunk's counts of examples above the baseline, per class.
+
+    ``activation`` (run, example, layer, position, neuron); ``threshold`` (run, subtask, layer, position,
+    neuron) from :func:`comparable_thresholds`; ``labels`` (labelling, run, example) class indices (others,
+    such as -1, count nowhere). Returns (labelling, subtask, class, run, 1, layer, position, neuron) in the
+    narrowest unsigned dtype that holds the chunk's examples; the example axis is kept with length 1 so that
+    the chunks' counts add up along it.
     """
-    return xr.apply_ufunc(_match_kernel, positive, included, activation, threshold, dask="parallelized",
-                          output_dtypes=[bool])
+    n_labellings, n_runs, n_subtasks = labels.shape[0], activation.shape[0], threshold.shape[1]
+    n_examples = activation.shape[1]
+    dtype = _counts_dtype(n_examples)
+    counts = np.zeros((n_labellings, n_subtasks, n_classes, n_runs, 1, *activation.shape[2:]), dtype=dtype)
+    # Slabs of a few examples keep the temporaries in the core's cache and allocated once per chunk.
+    slab = max(1, _SLAB_BYTES // max(1, activation[0, :1].nbytes))
+    above = np.empty((min(slab, n_examples), *activation.shape[2:]), dtype=bool)
+    scratch = np.empty(above.shape, dtype=np.int16) if threshold.dtype == np.int16 else None
+    for run in range(n_runs):
+        values = activation[run]
+        # A negative float16 NaN sorts below every key, as IEEE wants; a positive one (bits above +inf's
+        # 0x7C00) would sort above, so a chunk holding one is compared in float16, exact but slow.
+        positive_nan = threshold.dtype == np.int16 and values.size > 0 and values.view(np.int16).max() > 0x7C00
+        rows = labels[:, run, :, None] == np.arange(n_classes)  # (labelling, example, class)
+        for start in range(0, n_examples, slab):
+            stop = min(start + slab, n_examples)
+            size = stop - start
+            for subtask in range(n_subtasks):
+                hits = _above(values[start:stop], threshold[run, subtask], positive_nan, above[:size],
+                              None if scratch is None else scratch[:size]).view(np.uint8)
+                for labelling in range(n_labellings):
+                    for label in range(n_classes):
+                        selected = rows[labelling, start:stop, label]
+                        if selected.any():
+                            total = counts[labelling, subtask, label, run, 0]
+                            np.add(total, np.add.reduce(hits[selected], axis=0, dtype=dtype), out=total)
+    return counts
 
 
-def accuracy(activation: xr.DataArray, baseline: xr.DataArray, positive: xr.DataArray,
-             included: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """``Acc`` per (…, subtask, layer, position, neuron) and the number of eval examples per (…, subtask).
+def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
+                 n_classes: int) -> xr.DataArray:
+    """How many eval examples of each class have ``a > baseline``: int64 (…, subtask, class, run, layer,
+    position, neuron), ``…`` being the dims of ``labels`` other than (run, example).
 
     ``activation`` (run, example, layer, position, neuron); ``baseline`` (run, subtask, layer, position,
-    neuron); ``positive``/``included`` (…, subtask, run, example) bool from :func:`binary_targets` (extra
-    leading dims, such as real vs control labels, broadcast). One streaming reduction over example chunks;
-    ``Acc`` is NaN where the baseline is (a position a run does not have).
+    neuron); ``labels`` (…, run, example) class indices. Counting per class is all that ``Acc`` needs from
+    the activations (:func:`accuracy` combines the classes of each sub-task), so each activation chunk is
+    compared once per sub-task, whatever the number of labellings, and reduced to counts in the task that
+    reads it; dask then adds up the chunks' counts.
     """
-    correct = matches(activation, _threshold_for(activation, baseline), positive, included).sum(EXAMPLE)
-    count = included.sum(EXAMPLE)
+    extra = [dim for dim in labels.dims if dim not in (RUN, EXAMPLE)]
+    labels = labels.transpose(*extra, RUN, EXAMPLE)
+    activation = activation.transpose(RUN, EXAMPLE, LAYER, POSITION, NEURON)
+    baseline = baseline.transpose(RUN, SUBTASK, LAYER, POSITION, NEURON)
+    flat_labels = labels.data.reshape(-1, labels.sizes[RUN], labels.sizes[EXAMPLE])
+    dtype = activation.dtype
+    if activation.chunks is None:
+        threshold = comparable_thresholds(baseline.values, dtype)
+        counts = _above_counts_block(activation.values, threshold, np.asarray(flat_labels), n_classes)
+        counts = counts.sum(axis=4, dtype=np.int64)
+    else:
+        import dask.array as da
+
+        chunks = dict(zip(activation.dims, activation.chunks))
+        # Prepared once per (run, layer) block of baselines; every example chunk of that block reuses it.
+        threshold = computed_once(da.asarray(baseline.data).rechunk(
+            (chunks[RUN], -1, chunks[LAYER], chunks[POSITION], chunks[NEURON])
+        ).map_blocks(comparable_thresholds, dtype, dtype=comparable_thresholds(np.zeros(1), dtype).dtype))
+        label_data = da.asarray(flat_labels).rechunk((-1, chunks[RUN], chunks[EXAMPLE]))
+        per_chunk = da.blockwise(
+            _above_counts_block, "gskrelpn", activation.data, "relpn", threshold, "rslpn", label_data, "gre",
+            new_axes={"k": n_classes}, adjust_chunks={"e": 1}, n_classes=n_classes,
+            meta=np.empty((0,) * 8, dtype=_counts_dtype(max(chunks[EXAMPLE]))),
+        )
+        counts = per_chunk.sum(axis=4, dtype=np.int64)
+    counts = counts.reshape(*[labels.sizes[dim] for dim in extra], *counts.shape[1:])
+    dims = (*extra, SUBTASK, CLASS, RUN, LAYER, POSITION, NEURON)
+    coords = {name: coord for name, coord in baseline.coords.items() if set(coord.dims) <= set(dims)}
+    coords |= {name: coord for name, coord in labels.coords.items() if set(coord.dims) <= set(extra)}
+    return xr.DataArray(counts, dims=dims, coords=coords, name="above")
+
+
+def accuracy(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
+             subtasks: Sequence[SubTask], label_names: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray]:
+    """``Acc`` per (…, run, subtask, layer, position, neuron) and the number of eval examples per (…,
+    subtask, run).
+
+    ``activation`` (run, example, layer, position, neuron); ``baseline`` (run, subtask, layer, position,
+    neuron); ``labels`` (…, run, example) class indices (extra leading dims, such as real vs control
+    labels, are kept). An example of a positive class is matched when it lies above the baseline, one of a
+    negative class when it does not: correct = Σ_positive above + Σ_negative (examples − above). One
+    streaming pass over the example chunks; ``Acc`` is NaN where the baseline is (a position a run lacks).
+    """
+    above = above_counts(activation, baseline, labels, len(label_names))
+    examples = class_onehot(labels, label_names).sum(EXAMPLE).astype(np.int64)
+    positive, negative = class_sides(subtasks, label_names)
+    correct = xr.dot(positive, above, dim=CLASS) + xr.dot(negative, examples - above, dim=CLASS)
+    count = xr.dot(positive + negative, examples, dim=CLASS)
     result = (correct / count).where(baseline.notnull())
     return result.transpose(..., RUN, SUBTASK, LAYER, POSITION, NEURON), count
 
@@ -180,6 +291,17 @@ def top_fraction(scores: xr.DataArray, fractions: Sequence[float],
     cut = xr.DataArray([top_count(fraction, size) for fraction in fractions], dims="fraction",
                        coords={"fraction": list(fractions)})
     return ((ranks < cut) & scores.notnull()).transpose("fraction", ..., LAYER, NEURON)
+
+
+def _with_control_labels(labels: xr.DataArray, seed: int) -> xr.DataArray:
+    """The labels and a control labelling, stacked along ``labels`` ("real", "control"): the control labels
+    are the labels permuted over ``example`` by ``np.random.default_rng(seed).permutation(n)``."""
+    order = np.random.default_rng(seed).permutation(labels.sizes[EXAMPLE])
+    shuffled = labels.copy(data=np.take(labels.data, order, axis=labels.get_axis_num(EXAMPLE)))
+    both = xr.concat([labels, shuffled], dim="labels").assign_coords(labels=["real", "control"])
+    if both.chunks is not None:  # one chunk for both labellings: each activation chunk is compared once
+        both = both.chunk({"labels": -1})
+    return both
 
 
 @dataclass
@@ -245,28 +367,34 @@ class SkillNeurons:
         return self.info_.attrs() | {"positions": json.dumps(positions), "over_runs": self.over_runs.value,
                                      "selection": self.selection.value}
 
-    def _targets(self, labels: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-        return binary_targets(labels, self.subtasks_, self.info_.label_names)
-
-    def score(self, data: xr.Dataset) -> xr.Dataset:
+    def score(self, data: xr.Dataset, control_seed: int | None = None) -> xr.Dataset:
         """Predictivity and skill neurons on held-out data.
 
         Returns a Dataset with ``accuracy`` and ``predictivity`` ([run,] subtask, layer, position, neuron;
         shares in [0, 1]), ``n_examples`` ([run,] subtask), ``score`` (subtask, layer, neuron: the neuron
         score over positions and runs), ``run_score`` (run, subtask, layer, neuron; only with a run dim)
         and ``skill`` (fraction, layer, neuron; bool, union over sub-tasks). ``[run,]`` appears when the
-        input has a ``run`` dim.
+        input has a ``run`` dim. With ``control_seed``, also ``control_score`` and ``selectivity`` of
+        :meth:`control_selectivity`, from the same pass over the store.
         """
         runs, baseline = self._matched(data)
-        acc, count = accuracy(runs["activation"], baseline, *self._targets(runs["label"]))
+        labels = runs["label"]
+        if control_seed is not None:
+            labels = _with_control_labels(labels, control_seed)
+        acc, count = accuracy(runs["activation"], baseline, labels, self.subtasks_, self.info_.label_names)
+        control = {}
+        if control_seed is not None:
+            control_score = neuron_score(predictivity(acc.sel(labels="control", drop=True)), self.over_runs)
+            acc, count = acc.sel(labels="real", drop=True), count.sel(labels="real", drop=True)
         pred = predictivity(acc)
-        per_run = neuron_score(pred, over_runs=None)
         score = neuron_score(pred, self.over_runs)
+        if control_seed is not None:
+            control = {"control_score": control_score, "selectivity": score - control_score}
         result = xr.Dataset({
             "accuracy": acc, "predictivity": pred, "n_examples": count.transpose(RUN, SUBTASK),
-            "run_score": per_run, "score": score,
-            "skill": top_fraction(score, self.fractions, self.selection).any(SUBTASK),
-        }, attrs=self._attrs())
+            "run_score": neuron_score(pred, over_runs=None), "score": score,
+            "skill": top_fraction(score, self.fractions, self.selection).any(SUBTASK), **control,
+        }, attrs=self._attrs() | ({} if control_seed is None else {"control_seed": control_seed}))
         if RUN not in data.dims:
             result = result.drop_vars("run_score").squeeze(RUN, drop=True)
         return result
@@ -277,20 +405,10 @@ class SkillNeurons:
         The control labels are the eval labels permuted with ``np.random.default_rng(seed).permutation(n)``
         over the example axis (class balance kept, baselines unchanged). Real and control accuracies come
         from the same single pass over the store. Returns ``score``, ``control_score`` and ``selectivity``,
-        each (subtask, layer, neuron).
+        each (subtask, layer, neuron). ``score(data, control_seed=seed)`` returns the same three alongside
+        the skill neurons, from one pass.
         """
-        runs, baseline = self._matched(data)
-        labels = runs["label"]
-        order = np.random.default_rng(seed).permutation(labels.sizes[EXAMPLE])
-        shuffled = labels.copy(data=np.take(labels.data, order, axis=labels.get_axis_num(EXAMPLE)))
-        both = xr.concat([labels, shuffled], dim="labels").assign_coords(labels=["real", "control"])
-        if both.chunks is not None:  # one chunk for both labellings: each activation chunk is compared once
-            both = both.chunk({"labels": -1})
-        acc, _ = accuracy(runs["activation"], baseline, *self._targets(both))
-        score = neuron_score(predictivity(acc), self.over_runs)
-        real, control = score.sel(labels="real", drop=True), score.sel(labels="control", drop=True)
-        return xr.Dataset({"score": real, "control_score": control, "selectivity": real - control},
-                          attrs=self._attrs() | {"control_seed": seed})
+        return self.score(data, control_seed=seed)[["score", "control_score", "selectivity"]]
 
     def bootstrap(self, data: xr.Dataset, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
                   slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:

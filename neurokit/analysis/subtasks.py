@@ -69,18 +69,6 @@ def subtask_coords(subtasks: Sequence[SubTask], label_names: Sequence[str]) -> d
     }
 
 
-def class_membership(subtasks: Sequence[SubTask], label_names: Sequence[str]) -> xr.DataArray:
-    """(subtask, class) float 0/1: which classes' train examples enter each sub-task's baseline."""
-    membership = np.zeros((len(subtasks), len(label_names)))
-    for row, task in enumerate(subtasks):
-        membership[row, list(task.classes)] = 1.0
-    return xr.DataArray(
-        membership,
-        dims=(SUBTASK, CLASS),
-        coords={CLASS: np.array(label_names, dtype=object)} | subtask_coords(subtasks, label_names),
-    )
-
-
 def _membership(labels: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
     """(…, group) bool: whether each label is one of each group's classes."""
     return np.stack([np.isin(labels, group) for group in groups], axis=-1)
@@ -99,13 +87,15 @@ def label_groups(labels: xr.DataArray, groups: Sequence[tuple[int, ...]], dim: s
     ).assign_coords(coords).transpose(dim, *labels.dims)
 
 
-def binary_targets(labels: xr.DataArray, subtasks: Sequence[SubTask],
-                   label_names: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray]:
-    """Per sub-task and example: the binary target (bool) and whether the example takes part (bool), both
-    (subtask, …, example) for ``labels`` (…, example)."""
-    coords = subtask_coords(subtasks, label_names)
-    return (label_groups(labels, [task.positive for task in subtasks], SUBTASK, coords),
-            label_groups(labels, [task.classes for task in subtasks], SUBTASK, coords))
+def class_sides(subtasks: Sequence[SubTask], label_names: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray]:
+    """(subtask, class) int 0/1: which classes are each sub-task's positive side, and which its negative."""
+    sides = np.zeros((2, len(subtasks), len(label_names)), dtype=np.int64)
+    for row, task in enumerate(subtasks):
+        sides[0, row, list(task.positive)] = 1
+        sides[1, row, list(task.negative)] = 1
+    coords = {CLASS: np.array(label_names, dtype=object)} | subtask_coords(subtasks, label_names)
+    return (xr.DataArray(sides[0], dims=(SUBTASK, CLASS), coords=coords),
+            xr.DataArray(sides[1], dims=(SUBTASK, CLASS), coords=coords))
 
 
 def class_onehot(labels: xr.DataArray, label_names: Sequence[str]) -> xr.DataArray:

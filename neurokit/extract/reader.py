@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +29,16 @@ _SAME_MODEL_ATTRS = ("model_id", "model_revision", "weights_sha256")
 _SAME_COORDS = ("layer", "site", "position", "position_role", "neuron", "class")
 
 
-def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False) -> xr.Dataset:
-    """One store as a lazy Dataset (Dask arrays, one chunk per block and layer).
+#: Dask chunks gather whole blocks along ``example`` up to about this many bytes of activations per layer.
+#: One block and layer is a few MB at base-model sizes, and at that size dask's and zarr's bookkeeping per
+#: chunk (a task, a request through zarr's event loop) is a sizeable part of an analysis's run time.
+DEFAULT_CHUNK_BYTES = 24 * 2**20
+
+
+def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
+             chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> xr.Dataset:
+    """One store as a lazy Dataset: Dask arrays chunked by layer and by as many whole blocks of examples as
+    fit ``chunk_bytes`` (at least one block).
 
     bfloat16 activations (stored as uint16 bits) come back as float32, decoded lazily; float16 and float32
     come back as stored. An incomplete store (extraction still running or killed) raises StoreError unless
@@ -43,7 +52,13 @@ def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False) -> xr.D
             f"{path} is incomplete ({done} of {n_blocks(attrs)} blocks written); finish or resume the "
             "extraction, or pass allow_incomplete=True"
         )
-    dataset = xr.open_zarr(path, chunks={})
+    dataset = xr.open_zarr(path, chunks={})  # one chunk per block and layer: zarr's inner chunks
+    if ACTIVATION in dataset and dataset.sizes["example"]:
+        activation = dataset[ACTIVATION]
+        block_bytes = math.prod(sizes[0] for sizes in activation.chunks) * activation.dtype.itemsize
+        blocks = max(1, chunk_bytes // block_bytes)
+        if blocks > 1:  # reopened rather than rechunked: a rechunk would copy every chunk once more
+            dataset = xr.open_zarr(path, chunks={"example": blocks * activation.chunks[0][0]})
     # The label coordinates are tiny: load them so that selecting by site or role needs no computation.
     dataset = dataset.assign_coords(site=dataset["site"].load(), position_role=dataset["position_role"].load())
     if ACTIVATION in dataset and dataset[ACTIVATION].attrs.get(TRUE_DTYPE_ATTR) == StoredDtype.BFLOAT16.value:
@@ -63,13 +78,15 @@ def open_runs(
     *,
     join: Literal["exact", "inner", "outer"] = "exact",
     allow_incomplete: bool = False,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> xr.Dataset:
     """Several stores of one model, stacked lazily along a new ``run`` dimension.
 
     The runs must share the model (id, revision, weights) and the layer, position, neuron and class
     coordinates; otherwise StoreError names the first difference. ``join`` decides what happens when the
     runs hold different examples: ``"exact"`` refuses, ``"inner"`` keeps the common examples, ``"outer"``
-    keeps all (missing entries become NaN, so integer variables turn float).
+    keeps all (missing entries become NaN, so integer variables turn float). ``chunk_bytes`` as in
+    :func:`open_run`.
 
     Coordinates along ``run``: ``run`` (0..R-1), ``store`` (path) and, for every attribute whose value
     differs between the runs (e.g. ``prompt_sha256``, ``task``, ``split``), one string coordinate of that
@@ -80,7 +97,7 @@ def open_runs(
     paths = [Path(path) for path in paths]
     if not paths:
         raise ConfigError("open_runs needs at least one store")
-    datasets = [open_run(path, allow_incomplete=allow_incomplete) for path in paths]
+    datasets = [open_run(path, allow_incomplete=allow_incomplete, chunk_bytes=chunk_bytes) for path in paths]
     first, first_path = datasets[0], paths[0]
     for dataset, path in zip(datasets[1:], paths[1:]):
         for name in _SAME_MODEL_ATTRS:

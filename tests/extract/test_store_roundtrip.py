@@ -144,10 +144,15 @@ def test_unlabelled_split_keeps_every_block_on_disk(tmp_path):
     assert check_store(tmp_path / "s.zarr") == []
 
 
-def test_store_is_lazy_and_chunked_by_block_and_layer(tmp_path):
+def test_store_is_lazy_and_chunked_by_whole_blocks_and_layer(tmp_path):
     spec = make_spec(n_examples=10, block_size=4)
     fill_store(tmp_path / "s.zarr", spec)
-    activation = open_run(tmp_path / "s.zarr")["activation"]
+    block_bytes = 4 * 1 * 4 * 8 * np.dtype(spec.stored_dtype).itemsize
+    chunks = {size: open_run(tmp_path / "s.zarr", chunk_bytes=size)["activation"].chunks[0]
+              for size in (1, block_bytes, 2 * block_bytes + 1, 100 * block_bytes)}
+    assert chunks == {1: (4, 4, 2), block_bytes: (4, 4, 2), 2 * block_bytes + 1: (8, 2),
+                      100 * block_bytes: (10,)}
+    activation = open_run(tmp_path / "s.zarr", chunk_bytes=1)["activation"]
     assert activation.chunks == ((4, 4, 2), (1, 1, 1), (4,), (8,))
     array = zarr.open_group(tmp_path / "s.zarr", mode="r")["activation"]
     assert array.shards == (4, 3, 4, 8) and array.chunks == (4, 1, 4, 8)
