@@ -297,7 +297,12 @@ def _with_control_labels(labels: xr.DataArray, seed: int) -> xr.DataArray:
     """The labels and a control labelling, stacked along ``labels`` ("real", "control"): the control labels
     are the labels permuted over ``example`` by ``np.random.default_rng(seed).permutation(n)``."""
     order = np.random.default_rng(seed).permutation(labels.sizes[EXAMPLE])
-    shuffled = labels.copy(data=np.take(labels.data, order, axis=labels.get_axis_num(EXAMPLE)))
+    whole = labels if labels.chunks is None else labels.chunk({EXAMPLE: -1})
+    # Permuted within one chunk (labels are a few bytes per example): dask's take across many chunks builds
+    # a task per pair of input and output chunks, tens of thousands for a large store.
+    shuffled = whole.copy(data=np.take(whole.data, order, axis=labels.get_axis_num(EXAMPLE)))
+    if labels.chunks is not None:
+        shuffled = shuffled.chunk(dict(zip(labels.dims, labels.chunks)))
     both = xr.concat([labels, shuffled], dim="labels").assign_coords(labels=["real", "control"])
     if both.chunks is not None:  # one chunk for both labellings: each activation chunk is compared once
         both = both.chunk({"labels": -1})
