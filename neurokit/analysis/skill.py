@@ -161,16 +161,16 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
     above = np.empty((min(slab, n_examples), *activation.shape[2:]), dtype=bool)
     scratch = np.empty(above.shape, dtype=np.int16) if threshold.dtype == np.int16 else None
     for run in range(n_runs):
-        values = activation[run]
-        # A negative float16 NaN sorts below every key, as IEEE wants; a positive one (bits above +inf's
-        # 0x7C00) would sort above, so a chunk holding one is compared in float16, exact but slow.
-        positive_nan = threshold.dtype == np.int16 and values.size > 0 and values.view(np.int16).max() > 0x7C00
         rows = labels[:, run, :, None] == np.arange(n_classes)  # (labelling, example, class)
         for start in range(0, n_examples, slab):
             stop = min(start + slab, n_examples)
             size = stop - start
+            values = activation[run, start:stop]
+            # A negative float16 NaN sorts below every key, as IEEE wants; a positive one (bits above +inf's
+            # 0x7C00) would sort above, so a slab holding one is compared in float16, exact but slow.
+            positive_nan = threshold.dtype == np.int16 and bool(values.view(np.int16).max() > 0x7C00)
             for subtask in range(n_subtasks):
-                hits = _above(values[start:stop], threshold[run, subtask], positive_nan, above[:size],
+                hits = _above(values, threshold[run, subtask], positive_nan, above[:size],
                               None if scratch is None else scratch[:size]).view(np.uint8)
                 for labelling in range(n_labellings):
                     for label in range(n_classes):
