@@ -41,8 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Wang et al.'s perturbation experiment: accuracy of a prompted model when its skill neurons "
                     "(top fractions per layer) are perturbed at the prompt positions, against random neurons of "
                     "the same number per layer.")
-    add_model_arguments(ablate)
-    ablate.set_defaults(model=None)
+    add_model_arguments(ablate, from_checkpoint=True)
     ablate.add_argument("--prompt", required=True, metavar="CKPT", help="prompt checkpoint folder")
     ablate.add_argument("--task", required=True, help="task to evaluate on (see `neurokit tasks`)")
     ablate.add_argument("--skill", required=True, metavar="RESULTS_OR_MASK",
@@ -72,8 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "transfer", help="evaluate prompts on other tasks: accuracy and relative transfer matrix",
         description="Prompt transfer (Su et al.; Ackermann & Ohmer): every prompt on every task, and its accuracy "
                     "relative to the task's own prompts.")
-    add_model_arguments(transfer)
-    transfer.set_defaults(model=None)
+    add_model_arguments(transfer, from_checkpoint=True)
     transfer.add_argument("--prompts", nargs="+", required=True, metavar="CKPT", help="prompt checkpoint folders")
     transfer.add_argument("--tasks", nargs="+", required=True, metavar="TASK", help="target tasks")
     transfer.add_argument("--label-map", action="append", default=[], metavar="SOURCE:TARGET:A=X,B=Y",

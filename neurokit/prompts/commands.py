@@ -10,10 +10,18 @@ from neurokit.prompts.config import PromptTuningConfig
 from neurokit.prompts.soft_prompt import PromptInit
 
 
-def add_model_arguments(parser) -> None:
-    """``--model``, ``--revision``, ``--scoring``, ``--device``, ``--trust-remote-code``: shared by every stage."""
-    parser.add_argument("--model", default=EMBEDDED_MODEL,
-                        help=f"Hub id or local folder (default: {EMBEDDED_MODEL}, the offline MiniLM-L6)")
+def add_model_arguments(parser, *, from_checkpoint: bool = False) -> None:
+    """``--model``, ``--revision``, ``--scoring``, ``--device``, ``--trust-remote-code``: shared by every stage.
+
+    ``from_checkpoint``: the command reads a prompt checkpoint, and ``--model`` defaults to the model that
+    prompt was tuned on (None here; resolved by :func:`backbone_for_checkpoint`).
+    """
+    if from_checkpoint:
+        parser.add_argument("--model", default=None,
+                            help="Hub id or local folder (default: the model the prompt was tuned on)")
+    else:
+        parser.add_argument("--model", default=EMBEDDED_MODEL,
+                            help=f"Hub id or local folder (default: {EMBEDDED_MODEL}, the offline MiniLM-L6)")
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     parser.add_argument("--scoring", choices=[s.value for s in Scoring], default=None,
                         help="class read-out (default: the family's own)")
@@ -171,8 +179,7 @@ def register(subparsers) -> None:
     importer.add_argument("--out", required=True, help="neurokit checkpoint folder to write")
     importer.set_defaults(handler=_import_prompt)
     exporter = actions.add_parser("export", help="checkpoint -> PEFT prompt-tuning adapter")
-    add_model_arguments(exporter)
-    exporter.set_defaults(model=None)
+    add_model_arguments(exporter, from_checkpoint=True)
     exporter.description = "Write a PEFT prompt-tuning adapter; --model defaults to the checkpoint's own model."
     exporter.add_argument("--prompt", required=True, help="neurokit checkpoint folder")
     exporter.add_argument("--out", required=True, help="PEFT adapter folder to write")
@@ -181,8 +188,7 @@ def register(subparsers) -> None:
         "neighbours", help="nearest vocabulary tokens of each prompt vector (Lester et al.)",
         description="For each trained prompt vector, the nearest input-embedding tokens by cosine, and how often "
                     "the label words are among them, against random vectors of the same norms.")
-    add_model_arguments(neighbours)
-    neighbours.set_defaults(model=None)
+    add_model_arguments(neighbours, from_checkpoint=True)
     neighbours.add_argument("--prompt", required=True, help="neurokit checkpoint folder")
     neighbours.add_argument("--k", type=int, default=5, help="neighbours per vector (default 5)")
     neighbours.add_argument("--seed", type=int, default=0, help="seed of the random control vectors")
