@@ -99,12 +99,12 @@ def comparable_thresholds(baseline: np.ndarray, activation_dtype: np.dtype) -> n
     """The baselines in the form the activations are compared with fastest, exactly.
 
     - float16 activations: int16 *keys*. numpy compares and casts float16 element by element, and the
-      comparison is most of the analysis's work per element; int16 comparisons are vectorised. IEEE floats order like their sign-magnitude bit patterns:
-      with ``t`` the baseline rounded down to float16 (+0 if zero) and bits read as int16, ``a > t`` ⇔
-      ``bits(a) > bits(t)`` when ``t ≥ 0``, and ⇔ ``bits(a) ^ 0x7FFF > bits(t) ^ 0x7FFF`` when ``t < 0`` (the
-      XOR reverses the order of the negative patterns and keeps the positive ones above them). The key is
-      ``bits(t) ^ flip``, flip = 0x7FFF for negative ``t``; it keeps the sign bit, so flip = ``(key >> 15) &
-      0x7FFF`` is recovered from the key alone.
+      comparison is most of the analysis's work per element; int16 comparisons are vectorised. IEEE floats
+      order like their sign-magnitude bit patterns: with ``t`` the baseline rounded down to float16 (+0 if
+      zero) and bits read as int16, ``a > t`` ⇔ ``bits(a) > bits(t)`` when ``t ≥ 0``, and ⇔
+      ``bits(a) ^ 0x7FFF > bits(t) ^ 0x7FFF`` when ``t < 0`` (the XOR reverses the order of the negative
+      patterns and keeps the positive ones above them). The key is ``bits(t) ^ flip``, flip = 0x7FFF for
+      negative ``t``; it keeps the sign bit, so flip = ``(key >> 15) & 0x7FFF`` is recovered from the key alone.
     - float32 activations: the baseline rounded down to float32; float64: the baseline itself.
     """
     baseline = np.asarray(baseline, dtype=np.float64)
@@ -116,14 +116,16 @@ def comparable_thresholds(baseline: np.ndarray, activation_dtype: np.dtype) -> n
     return baseline
 
 
-def _above(values: np.ndarray, threshold: np.ndarray, positive_nan: bool, out: np.ndarray,
-           scratch: np.ndarray | None) -> np.ndarray:
-    """``1[a > b]`` into ``out`` (bool, shape of ``values``) for thresholds from :func:`comparable_thresholds`;
-    ``scratch`` is an int16 buffer of that shape for the integer path, ``positive_nan`` whether ``values``
-    may hold a positive NaN (see :func:`_above_counts_block`)."""
-    if threshold.dtype != np.int16:
+def _above(values: np.ndarray, threshold: np.ndarray, flip: np.ndarray | None, positive_nan: bool,
+           out: np.ndarray, scratch: np.ndarray | None) -> np.ndarray:
+    """``1[a > b]`` into ``out`` (bool, shape of ``values``) for thresholds from :func:`comparable_thresholds`.
+
+    For int16 keys: ``flip`` is the XOR each key was made with (``(key >> 15) & 0x7FFF``), ``scratch`` an int16
+    buffer of ``values``' shape, ``positive_nan`` whether ``values`` may hold a positive NaN (see
+    :func:`_above_counts_block`); all three are unused for float thresholds.
+    """
+    if flip is None:
         return np.greater(values, threshold, out=out)
-    flip = (threshold >> 15) & np.int16(0x7FFF)
     if positive_nan:
         return np.greater(values, (threshold ^ flip).view(np.float16), out=out)
     np.bitwise_xor(values.view(np.int16), flip, out=scratch)
@@ -159,7 +161,9 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
     # Slabs of a few examples keep the temporaries in the core's cache and allocated once per chunk.
     slab = max(1, _SLAB_BYTES // max(1, activation[0, :1].nbytes))
     above = np.empty((min(slab, n_examples), *activation.shape[2:]), dtype=bool)
-    scratch = np.empty(above.shape, dtype=np.int16) if threshold.dtype == np.int16 else None
+    keys = threshold.dtype == np.int16
+    scratch = np.empty(above.shape, dtype=np.int16) if keys else None
+    flips = (threshold >> 15) & np.int16(0x7FFF) if keys else None  # derived once per chunk, not per slab
     for run in range(n_runs):
         rows = labels[:, run, :, None] == np.arange(n_classes)  # (labelling, example, class)
         for start in range(0, n_examples, slab):
@@ -168,10 +172,10 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
             values = activation[run, start:stop]
             # A negative float16 NaN sorts below every key, as IEEE wants; a positive one (bits above +inf's
             # 0x7C00) would sort above, so a slab holding one is compared in float16, exact but slow.
-            positive_nan = threshold.dtype == np.int16 and bool(values.view(np.int16).max() > 0x7C00)
+            positive_nan = keys and bool(values.view(np.int16).max() > 0x7C00)
             for subtask in range(n_subtasks):
-                hits = _above(values, threshold[run, subtask], positive_nan, above[:size],
-                              None if scratch is None else scratch[:size]).view(np.uint8)
+                hits = _above(values, threshold[run, subtask], None if flips is None else flips[run, subtask],
+                              positive_nan, above[:size], None if scratch is None else scratch[:size]).view(np.uint8)
                 for labelling in range(n_labellings):
                     for label in range(n_classes):
                         selected = rows[labelling, start:stop, label]
@@ -387,19 +391,19 @@ class SkillNeurons:
         if control_seed is not None:
             labels = _with_control_labels(labels, control_seed)
         acc, count = accuracy(runs["activation"], baseline, labels, self.subtasks_, self.info_.label_names)
-        control = {}
-        if control_seed is not None:
-            control_score = neuron_score(predictivity(acc.sel(labels="control", drop=True)), self.over_runs)
-            acc, count = acc.sel(labels="real", drop=True), count.sel(labels="real", drop=True)
         pred = predictivity(acc)
         score = neuron_score(pred, self.over_runs)
+        control, attrs = {}, self._attrs()
         if control_seed is not None:
+            control_score = score.sel(labels="control", drop=True)
+            acc, pred, count, score = (value.sel(labels="real", drop=True) for value in (acc, pred, count, score))
             control = {"control_score": control_score, "selectivity": score - control_score}
+            attrs |= {"control_seed": control_seed}
         result = xr.Dataset({
             "accuracy": acc, "predictivity": pred, "n_examples": count.transpose(RUN, SUBTASK),
             "run_score": neuron_score(pred, over_runs=None), "score": score,
             "skill": top_fraction(score, self.fractions, self.selection).any(SUBTASK), **control,
-        }, attrs=self._attrs() | ({} if control_seed is None else {"control_seed": control_seed}))
+        }, attrs=attrs)
         if RUN not in data.dims:
             result = result.drop_vars("run_score").squeeze(RUN, drop=True)
         return result
