@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from neurokit.errors import ConfigError, StoreError
 from neurokit.extract.progress import covered_blocks
@@ -35,6 +36,17 @@ _SAME_COORDS = ("layer", "site", "position", "position_role", "neuron", "class")
 DEFAULT_CHUNK_BYTES = 24 * 2**20
 
 
+def _example_chunks(path: Path, chunk_bytes: int) -> dict[str, int]:
+    """``open_zarr``'s chunks: whole blocks (zarr's inner chunks along ``example``) up to ``chunk_bytes`` of
+    activations per dask chunk; ``{}`` (the inner chunks themselves) when one block already fills it. Given
+    to ``open_zarr`` rather than rechunked afterwards, which would copy every chunk once more."""
+    if not (path / ACTIVATION).is_dir():
+        return {}
+    stored = zarr.open_array(path / ACTIVATION, mode="r")
+    blocks = chunk_bytes // max(1, math.prod(stored.chunks) * stored.dtype.itemsize)
+    return {"example": blocks * stored.chunks[0]} if blocks > 1 else {}
+
+
 def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
              chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> xr.Dataset:
     """One store as a lazy Dataset: Dask arrays chunked by layer and by as many whole blocks of examples as
@@ -52,13 +64,7 @@ def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
             f"{path} is incomplete ({done} of {n_blocks(attrs)} blocks written); finish or resume the "
             "extraction, or pass allow_incomplete=True"
         )
-    dataset = xr.open_zarr(path, chunks={})  # one chunk per block and layer: zarr's inner chunks
-    if ACTIVATION in dataset and dataset.sizes["example"]:
-        activation = dataset[ACTIVATION]
-        block_bytes = math.prod(sizes[0] for sizes in activation.chunks) * activation.dtype.itemsize
-        blocks = max(1, chunk_bytes // block_bytes)
-        if blocks > 1:  # reopened rather than rechunked: a rechunk would copy every chunk once more
-            dataset = xr.open_zarr(path, chunks={"example": blocks * activation.chunks[0][0]})
+    dataset = xr.open_zarr(path, chunks=_example_chunks(path, chunk_bytes))
     # The label coordinates are tiny: load them so that selecting by site or role needs no computation.
     dataset = dataset.assign_coords(site=dataset["site"].load(), position_role=dataset["position_role"].load())
     if ACTIVATION in dataset and dataset[ACTIVATION].attrs.get(TRUE_DTYPE_ATTR) == StoredDtype.BFLOAT16.value:
