@@ -33,10 +33,11 @@ depend only on (store seed, block), so a resumed store is rewritten identically.
   control and task selectivity, task agreement, results store written), one computation for everything.
 
 Every phase runs in a fresh child process (its peak memory is that process's high-water mark, VmHWM, which
-includes the interpreter and its imports), with dask's threaded scheduler. The page cache is dropped before
+includes the interpreter and its imports), with dask's threaded scheduler and as many threads as neurokit
+uses by default (``THREADS_PER_CORE`` per CPU; the read phases use as many). The page cache is dropped before
 each phase when ``/proc/sys/vm/drop_caches`` is writable (root); otherwise the store, being larger than RAM,
 cannot stay cached between phases anyway. The reference read is the faster of two honest ways to read and
-decompress every chunk of ``activation`` once: a plain zarr loop over the shards (one thread per CPU) and a
+decompress every chunk of ``activation`` once: a plain zarr loop over the shards (on a thread pool) and a
 dask pass over ``open_run``'s chunks that only counts their elements. ``read-raw`` (the files' bytes, no
 decoding) shows how much of that is disk.
 
@@ -489,8 +490,9 @@ def main() -> None:
     parser.add_argument("--train-examples", type=int, default=1024, help="task A's train store (statistics only)")
     parser.add_argument("--side-examples", type=int, default=128,
                         help="task B's train and eval stores (kept small: the selectivity phase reads task B's too)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(),
-                        help="dask threads (and reader threads of the read phases); default: one per CPU")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="dask threads (and reader threads of the read phases); default: neurokit's, "
+                             "THREADS_PER_CORE per CPU (see neurokit.analysis.results)")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--workdir", default=None,
                         help=f"where the stores live (default {DEFAULT_WORKDIR.relative_to(REPO)}, with --quick "
@@ -505,6 +507,12 @@ def main() -> None:
         return
     if args.quick:
         args.gigabytes, args.train_examples, args.side_examples = 0.2, 128, 64
+    if args.workers is None:
+        from dask.system import CPU_COUNT
+
+        from neurokit.analysis.results import THREADS_PER_CORE
+
+        args.workers = THREADS_PER_CORE * CPU_COUNT
     phases = [phase.strip() for phase in args.phases.split(",") if phase.strip()]
     unknown = sorted(set(phases) - set(PHASES))
     if unknown or not set(phases) & set(READ_PHASES):

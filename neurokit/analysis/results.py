@@ -15,13 +15,29 @@ from pathlib import Path
 import dask
 import pandas as pd
 import xarray as xr
+from dask.base import get_scheduler
 from dask.callbacks import Callback
+from dask.system import CPU_COUNT
 from tqdm.auto import tqdm
 
 from neurokit.errors import StoreError
 
 #: Tables longer than this get a CSV only: a LaTeX table is meant for a paper, not for every neuron.
 LATEX_MAX_ROWS = 200
+
+#: dask threads per CPU core when the user has not chosen a scheduler. A task reads a chunk (the thread waits
+#: on the disk), then decompresses and analyses it; with one thread per core no read is in flight while every
+#: thread computes. Two per core overlap the reads with the computing; each extra thread holds about one more
+#: chunk in memory (``open_run``'s ``chunk_bytes``). docs/benchmarks.md measures both.
+THREADS_PER_CORE = 2
+
+
+def scheduler_options() -> dict:
+    """Keywords for ``dask.compute``: none where the user chose a scheduler (a ``dask.distributed`` Client,
+    ``dask.config`` scheduler or ``num_workers``), else dask's threads, :data:`THREADS_PER_CORE` per core."""
+    if get_scheduler() is not None or dask.config.get("num_workers", None) is not None:
+        return {}
+    return {"scheduler": "threads", "num_workers": THREADS_PER_CORE * CPU_COUNT}
 
 
 class _TqdmCallback(Callback):
@@ -47,7 +63,8 @@ class _TqdmCallback(Callback):
 
 def compute_results(results: Mapping[str, xr.Dataset], description: str = "analysis",
                     progress: bool = True) -> dict[str, xr.Dataset]:
-    """Compute all results in one dask computation (shared reads), with a progress bar unless ``progress`` is off.
+    """Compute all results in one dask computation (shared reads), with a progress bar unless ``progress`` is off,
+    on the user's dask scheduler or else on :data:`THREADS_PER_CORE` threads per core (:func:`scheduler_options`).
 
     The variables' dask arrays are computed directly rather than the Datasets: ``dask.compute`` on Datasets
     whose variables depend on each other loses graph dependencies in the installed xarray/dask
@@ -57,7 +74,7 @@ def compute_results(results: Mapping[str, xr.Dataset], description: str = "analy
     lazy = [variable for ds in computed.values() for variable in ds.variables.values()
             if dask.is_dask_collection(variable.data)]
     with _TqdmCallback(description, progress):
-        values = dask.compute(*(variable.data for variable in lazy))
+        values = dask.compute(*(variable.data for variable in lazy), **scheduler_options())
     for variable, value in zip(lazy, values):
         variable.data = value
     return computed

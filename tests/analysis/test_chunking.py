@@ -3,7 +3,10 @@ dask.distributed cluster and random (irregular) chunks all give the same numbers
 
 from __future__ import annotations
 
+import threading
+
 import dask
+import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
@@ -11,7 +14,8 @@ from synthetic_stores import THREE_WAY, combine_runs, make_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurokit.analysis import SkillNeurons, auroc
+from neurokit.analysis import SkillNeurons, auroc, compute_results
+from neurokit.analysis.results import THREADS_PER_CORE, scheduler_options
 
 LABELS = np.random.default_rng(0).integers(0, 3, 30)
 TRAIN = combine_runs([make_store(seed, label_names=THREE_WAY, split="train", n_examples=40, prompt=f"p{seed}",
@@ -62,8 +66,37 @@ def test_distributed_cluster_equals_in_memory(processes):
     with distributed.LocalCluster(n_workers=2 if processes else 1, threads_per_worker=1 if processes else 2,
                                   processes=processes, dashboard_address=None) as cluster, \
             distributed.Client(cluster):
+        assert scheduler_options() == {}  # the user's cluster, not neurokit's threads
         lazy = everything(TRAIN.chunk({"example": 11}), DATA.chunk({"example": 13, "layer": 1}))
         xr.testing.assert_allclose(lazy.compute(), EXPECTED)
+
+
+def _compute_waiting_for(parties: int, **config) -> set[str]:
+    """compute_results over 2 × ``parties`` tasks that each wait until ``parties`` of them run at once (a
+    barrier that breaks after 10 s); the names of the threads that ran them."""
+    barrier = threading.Barrier(parties, timeout=10)
+    names: list[str] = []
+
+    def wait(block: np.ndarray) -> np.ndarray:
+        names.append(threading.current_thread().name)
+        barrier.wait()
+        return block
+
+    lazy = da.zeros(2 * parties, chunks=1).map_blocks(wait, meta=np.array((), dtype=float))
+    with dask.config.set(**config):
+        compute_results({"r": xr.Dataset({"x": (("i",), lazy)})}, progress=False)
+    return set(names)
+
+
+def test_compute_results_uses_threads_per_core_unless_the_user_chose_a_scheduler():
+    threads = THREADS_PER_CORE * dask.system.CPU_COUNT
+    assert scheduler_options() == {"scheduler": "threads", "num_workers": threads}
+    assert len(_compute_waiting_for(threads)) == threads  # all of them at once
+    with dask.config.set(num_workers=3):
+        assert scheduler_options() == {}
+    with dask.config.set(scheduler="synchronous"):
+        assert scheduler_options() == {}
+    assert _compute_waiting_for(1, scheduler="synchronous") == {threading.current_thread().name}
 
 
 @pytest.mark.parametrize("slab_bytes", [1, 5000, 2**30])
