@@ -164,8 +164,8 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
     keys = threshold.dtype == np.int16
     scratch = np.empty(above.shape, dtype=np.int16) if keys else None
     flips = (threshold >> 15) & np.int16(0x7FFF) if keys else None  # derived once per chunk, not per slab
+    counted = (labels >= 0) & (labels < n_classes)
     for run in range(n_runs):
-        rows = labels[:, run, :, None] == np.arange(n_classes)  # (labelling, example, class)
         for start in range(0, n_examples, slab):
             stop = min(start + slab, n_examples)
             size = stop - start
@@ -176,12 +176,13 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
             for subtask in range(n_subtasks):
                 hits = _above(values, threshold[run, subtask], None if flips is None else flips[run, subtask],
                               positive_nan, above[:size], None if scratch is None else scratch[:size]).view(np.uint8)
-                for labelling in range(n_labellings):
-                    for label in range(n_classes):
-                        selected = rows[labelling, start:stop, label]
-                        if selected.any():
-                            total = counts[labelling, subtask, label, run, 0]
-                            np.add(total, np.add.reduce(hits[selected], axis=0, dtype=dtype), out=total)
+                # Each example's row goes to its class's count, in place: one add per example and labelling,
+                # where selecting each class's rows would copy them first.
+                for row, example in enumerate(range(start, stop)):
+                    for labelling in range(n_labellings):
+                        if counted[labelling, run, example]:
+                            total = counts[labelling, subtask, labels[labelling, run, example], run, 0]
+                            np.add(total, hits[row], out=total)
     return counts
 
 
