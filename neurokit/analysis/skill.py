@@ -221,7 +221,9 @@ def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.Da
             new_axes={"k": n_classes}, adjust_chunks={"e": 1}, n_classes=n_classes,
             meta=np.empty((0,) * 8, dtype=_counts_dtype(max(chunks[EXAMPLE]))),
         )
-        counts = per_chunk.sum(axis=4, dtype=np.int64)
+        # Summed in the narrowest dtype that holds all examples (int64 only at the end): the partial sums
+        # are copied and added at every level of dask's tree, so their width is much of the reduction's cost.
+        counts = per_chunk.sum(axis=4, dtype=_counts_dtype(activation.shape[1])).astype(np.int64)
     counts = counts.reshape(*[labels.sizes[dim] for dim in extra], *counts.shape[1:])
     dims = (*extra, SUBTASK, CLASS, RUN, LAYER, POSITION, NEURON)
     coords = {name: coord for name, coord in baseline.coords.items() if set(coord.dims) <= set(dims)}
