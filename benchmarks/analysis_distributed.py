@@ -2,7 +2,8 @@
 
 Runs ``SkillNeurons().fit(train).score(eval)`` (Wang et al.'s predictivity, neuron scores and skill masks) over
 existing stores — e.g. those ``benchmarks/analysis_scale.py --keep`` leaves in ``cache/bench/analysis-scale``
-— on a ``distributed.LocalCluster`` of N single-threaded worker processes for each N of ``--workers``, and
+— on a ``distributed.LocalCluster`` of N worker processes for each N of ``--workers`` (each with
+``--threads-per-worker`` threads, by default neurokit's ``THREADS_PER_CORE``: one process per core), and
 reports wall time, speed-up over one worker and the throughput of the store's bytes on disk. The results of
 every cluster size are checked to be identical to the first.
 
@@ -20,18 +21,21 @@ from pathlib import Path
 import numpy as np
 from _machine import cpu_model, memory_gib, print_table
 
+from neurokit.analysis.results import THREADS_PER_CORE
+
 
 def disk_bytes(path: Path) -> int:
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
 
 
-def predictivity_seconds(train: Path, evaluation: Path, workers: int, memory_limit: str) -> tuple[float, np.ndarray]:
+def predictivity_seconds(train: Path, evaluation: Path, workers: int, threads: int,
+                          memory_limit: str) -> tuple[float, np.ndarray]:
     import distributed
 
     from neurokit.analysis import SkillNeurons
     from neurokit.extract import open_run
 
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                                   memory_limit=memory_limit, dashboard_address=None) as cluster, \
             distributed.Client(cluster):
         started = time.perf_counter()
@@ -46,13 +50,16 @@ def main() -> None:
     parser.add_argument("--train", required=True, type=Path, help="train store (statistics)")
     parser.add_argument("--eval", required=True, type=Path, help="eval store (raw activations)")
     parser.add_argument("--workers", default="1,2", help="comma-separated cluster sizes (worker processes)")
+    parser.add_argument("--threads-per-worker", type=int, default=THREADS_PER_CORE,
+                        help="threads of each worker process (default: neurokit's THREADS_PER_CORE)")
     parser.add_argument("--memory-limit", default="2GiB", help="per worker")
     args = parser.parse_args()
     sizes = [int(value) for value in args.workers.split(",")]
     volume = disk_bytes(args.eval)
     rows, reference, first = [], None, None
     for workers in sizes:
-        seconds, score = predictivity_seconds(args.train, args.eval, workers, args.memory_limit)
+        seconds, score = predictivity_seconds(args.train, args.eval, workers, args.threads_per_worker,
+                                              args.memory_limit)
         if first is None:
             first, reference = score, seconds
         elif not np.array_equal(first, score, equal_nan=True):
@@ -63,8 +70,8 @@ def main() -> None:
     print_table(rows, {"wall s": ".1f", "speed-up": ".2f", "GB/s on disk": ".2f"})
     memory = memory_gib()
     print(f"\nscores identical for every cluster size. machine: {platform.platform()}; {cpu_model()}; "
-          f"{os.cpu_count()} logical CPUs; {memory:.0f} GiB RAM; single-threaded worker processes, "
-          f"memory limit {args.memory_limit} each")
+          f"{os.cpu_count()} logical CPUs; {memory:.0f} GiB RAM; worker processes of {args.threads_per_worker} "
+          f"thread(s), memory limit {args.memory_limit} each")
 
 
 if __name__ == "__main__":
