@@ -3,7 +3,7 @@
 Runs ``SkillNeurons().fit(train).score(eval)`` (Wang et al.'s predictivity, neuron scores and skill masks) over
 existing stores — e.g. those ``benchmarks/analysis_scale.py --keep`` leaves in ``cache/bench/analysis-scale``
 — on a ``distributed.LocalCluster`` of N worker processes for each N of ``--workers`` (each with
-``--threads-per-worker`` threads, by default neurokit's ``THREADS_PER_CORE``: one process per core), and
+``--threads-per-worker`` threads, one by default), and
 reports wall time, speed-up over one worker and the throughput of the store's bytes on disk. The results of
 every cluster size are checked to be identical to the first.
 
@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 from _machine import cpu_model, memory_gib, print_table
-
-from neurokit.analysis.results import THREADS_PER_CORE
 
 
 def disk_bytes(path: Path) -> int:
@@ -50,8 +48,7 @@ def main() -> None:
     parser.add_argument("--train", required=True, type=Path, help="train store (statistics)")
     parser.add_argument("--eval", required=True, type=Path, help="eval store (raw activations)")
     parser.add_argument("--workers", default="1,2", help="comma-separated cluster sizes (worker processes)")
-    parser.add_argument("--threads-per-worker", type=int, default=THREADS_PER_CORE,
-                        help="threads of each worker process (default: neurokit's THREADS_PER_CORE)")
+    parser.add_argument("--threads-per-worker", type=int, default=1, help="threads of each worker process")
     parser.add_argument("--memory-limit", default="2GiB", help="per worker")
     args = parser.parse_args()
     sizes = [int(value) for value in args.workers.split(",")]
