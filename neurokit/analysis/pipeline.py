@@ -20,7 +20,7 @@ from neurokit.analysis.compare import (
     stack_scores,
     task_selectivity,
 )
-from neurokit.analysis.skill import SkillNeurons
+from neurokit.analysis.skill import SkillNeurons, split_control
 from neurokit.analysis.stores import open_by_task, open_null_runs
 from neurokit.errors import ConfigError, StoreError
 from neurokit.provenance import command_line, package_versions, utc_now
@@ -67,12 +67,11 @@ def _fractions(options: AnalysisOptions) -> tuple[float, ...]:
 def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: AnalysisOptions,
                   adversarial: xr.Dataset | None, null: tuple[xr.Dataset, xr.Dataset] | None) -> dict[str, xr.Dataset]:
     # The control task's labels ride along in the same pass over the store as the real ones.
-    scored = model.score(data, control_seed=options.seed)
-    skill = scored.drop_vars(["control_score", "selectivity"])
+    skill, control = split_control(model.score(data, control_seed=options.seed))
     results = {
         f"{task}/skill": skill,
         f"{task}/model_accuracy": model_accuracy(data),
-        f"{task}/control": scored[["score", "control_score", "selectivity"]],
+        f"{task}/control": control,
     }
     if RUN in data.dims and data.sizes[RUN] > 1:
         results[f"{task}/prompt_agreement"] = pairwise_agreement(

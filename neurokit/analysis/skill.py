@@ -300,6 +300,16 @@ def top_fraction(scores: xr.DataArray, fractions: Sequence[float],
     return ((ranks < cut) & scores.notnull()).transpose("fraction", ..., LAYER, NEURON)
 
 
+#: What :meth:`SkillNeurons.score` adds with a ``control_seed``.
+_CONTROL_VARIABLES = ("control_score", "selectivity")
+
+
+def split_control(scored: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    """``SkillNeurons.score(data, control_seed=seed)`` split into what ``score(data)`` and
+    ``control_selectivity(data, seed)`` return, both from its one pass over the store."""
+    return scored.drop_vars(list(_CONTROL_VARIABLES)), scored[["score", *_CONTROL_VARIABLES]]
+
+
 def _with_control_labels(labels: xr.DataArray, seed: int) -> xr.DataArray:
     """The labels and a control labelling, stacked along ``labels`` ("real", "control"): the control labels
     are the labels permuted over ``example`` by ``np.random.default_rng(seed).permutation(n)``."""
@@ -400,7 +410,7 @@ class SkillNeurons:
         if control_seed is not None:
             control_score = score.sel(labels="control", drop=True)
             acc, pred, count, score = (value.sel(labels="real", drop=True) for value in (acc, pred, count, score))
-            control = {"control_score": control_score, "selectivity": score - control_score}
+            control = dict(zip(_CONTROL_VARIABLES, (control_score, score - control_score)))
             attrs |= {"control_seed": control_seed}
         result = xr.Dataset({
             "accuracy": acc, "predictivity": pred, "n_examples": count.transpose(RUN, SUBTASK),
@@ -420,7 +430,7 @@ class SkillNeurons:
         each (subtask, layer, neuron). ``score(data, control_seed=seed)`` returns the same three alongside
         the skill neurons, from one pass.
         """
-        return self.score(data, control_seed=seed)[["score", "control_score", "selectivity"]]
+        return split_control(self.score(data, control_seed=seed))[1]
 
     def bootstrap(self, data: xr.Dataset, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
                   slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:
