@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "neurokit.analysis.commands",
     "neurokit.interventions.commands",
     "neurokit.plots.commands",
+    "neurokit.selftest.commands",
     "neurokit.demo",
 )
 
