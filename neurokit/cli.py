@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "neurokit.interventions.commands",
     "neurokit.plots.commands",
     "neurokit.selftest.commands",
+    "neurokit.study.commands",
     "neurokit.demo",
 )
 

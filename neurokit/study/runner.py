@@ -1,0 +1,223 @@
+"""Run a :class:`~neurokit.study.config.StudyConfig` into one folder, resuming whatever an earlier run finished.
+
+Layout of the output folder::
+
+    study.json                      the settings, the command line, package versions
+    <model>/prompts/<task>-seed<s>/ prompt checkpoints (reused when finished with the same settings)
+    <model>/stores/<task>-seed<s>/  train.zarr (statistics), choose.zarr, report.zarr, adversarial.zarr
+    <model>/results.zarr            analyses, accuracies, perturbation and transfer results
+    report.md, figures/             the reproduction report (:mod:`neurokit.study.report`)
+
+Prompts and stores are the expensive steps: a finished prompt is reused when its settings are unchanged, and a
+store is resumed (an interrupted extraction continues where it stopped; a complete one is kept). Analyses,
+perturbation and transfer are recomputed from the stores on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from neurokit.errors import ConfigError
+from neurokit.provenance import command_line, package_versions, utc_now
+from neurokit.study.config import StudyConfig
+
+#: Marks a folder as a study's; a non-empty folder without it is never written into.
+MARKER = "study.json"
+PROMPT_RECORD = "finished.json"
+
+
+@dataclass
+class StudyPrompt:
+    """One tuned prompt of the study and where its stores are."""
+
+    model: str
+    task: str
+    seed: int
+    folder: Path
+    stores: dict[str, Path]
+    fresh: bool  # tuned in this run: its old stores (if any) belong to another prompt
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}-seed{self.seed}"
+
+
+def model_folder_name(model: str) -> str:
+    """A file-system name for a model id or path (``roberta-base``, ``google/t5-base-lm-adapt`` …)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("_") or "model"
+
+
+def _prepare(out: Path, config: StudyConfig) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a folder")
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ConfigError(f"{out} is not empty and holds no study; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"config": config.to_dict(), "command": command_line(), "started": utc_now(),
+              "versions": package_versions()}
+    (out / MARKER).write_text(json.dumps(record, indent=2))
+
+
+def _tuned_prompt(backbone, config: StudyConfig, model: str, task_name: str, seed: int, folder: Path,
+                  progress: bool) -> bool:
+    """Tune the prompt into ``folder`` unless it is finished with the same settings; True when tuned now."""
+    from neurokit.prompts import PromptTrainer
+    from neurokit.tasks import get_task, load_split
+
+    tuning = config.tuning(model, seed)
+    settings = {"tuning": tuning.to_dict(), "task": task_name, "train_size": config.train_size,
+                "choose_size": config.choose_size, "weights_sha256": backbone.weights_sha256}
+    record = folder / PROMPT_RECORD
+    if record.is_file() and json.loads(record.read_text()).get("settings") == settings:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    task = get_task(task_name)
+    train = load_split(task, "train", size=config.size("train"))
+    choose = load_split(task, config.choose_split, size=config.size("choose"))
+    trainer = PromptTrainer(backbone, task, tuning, output_dir=folder, progress=progress).fit(train, choose)
+    record.write_text(json.dumps({"settings": settings, "dev_accuracy": trainer.best_dev_accuracy_}))
+    return True
+
+
+def _adversarial_task(task_name: str) -> str | None:
+    from neurokit.tasks import get_task, list_tasks
+
+    names = {spec.name for spec in list_tasks()}
+    candidate = f"adv_{task_name}"
+    return candidate if candidate in names and get_task(candidate).adversarial_of == task_name else None
+
+
+def _extract(backbone, config: StudyConfig, prompt: StudyPrompt, progress: bool) -> None:
+    from neurokit.extract import ExtractionConfig, extract_run
+
+    extraction = ExtractionConfig(max_length=config.tuning(prompt.model, prompt.seed).max_length)
+    plan = {"train": (prompt.task, "train", config.size("train")),
+            "choose": (prompt.task, config.choose_split, config.size("choose")),
+            "report": (prompt.task, config.report_split, config.size("report"))}
+    adversarial = _adversarial_task(prompt.task) if config.adversarial else None
+    if adversarial is not None:
+        plan["adversarial"] = (adversarial, "test", config.size("report"))
+    store_folder = prompt.folder.parent.parent / "stores" / prompt.name
+    for role, (task, split, size) in plan.items():
+        prompt.stores[role] = extract_run(backbone, prompt.folder, task, split, store_folder / f"{role}.zarr",
+                                          extraction, size=size, overwrite=prompt.fresh, progress=progress)
+
+
+def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> dict[str, xr.Dataset]:
+    from neurokit.analysis import AnalysisOptions, analyze_stores, compute_results
+    from neurokit.analysis.compare import model_accuracy
+    from neurokit.extract import open_run
+
+    results = analyze_stores(
+        train=[p.stores["train"] for p in prompts], evaluation=[p.stores["choose"] for p in prompts],
+        adversarial=[p.stores["adversarial"] for p in prompts if "adversarial" in p.stores],
+        options=AnalysisOptions(fraction=config.fraction))
+    # Accuracy on the report split (and on the adversarial set) comes from the stores' recorded predictions.
+    for task in dict.fromkeys(p.task for p in prompts):
+        runs = [p for p in prompts if p.task == task]
+        results[f"{task}/report_accuracy"] = xr.concat(
+            [model_accuracy(open_run(p.stores["report"])) for p in runs], dim="run")
+        if all("adversarial" in p.stores for p in runs):
+            results[f"{task}/adversarial_report_accuracy"] = xr.concat(
+                [model_accuracy(open_run(p.stores["adversarial"])) for p in runs], dim="run")
+    return compute_results(results, description="study analysis", progress=progress)
+
+
+def _skill_scores(results: dict[str, xr.Dataset], task: str) -> xr.DataArray:
+    skill = results[f"{task}/skill"]
+    return skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
+
+
+def _ablation(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.DataArray, task_name: str,
+              split: str, progress: bool) -> xr.Dataset:
+    """Wang et al.'s sweep: the first seed's skill neurons (chosen on the choose split) vs random ones."""
+    from neurokit.interventions import SkillAblation
+    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts.data import EncodedSplit
+    from neurokit.tasks import get_task, load_split
+
+    task = get_task(task_name)
+    max_length = config.tuning(prompt.model, prompt.seed).max_length
+    dataset = load_split(task, split, size=config.size("report"))
+    encoded = EncodedSplit(backbone, task, dataset, max_length)
+    ablation = SkillAblation(fractions=config.ablation_fractions, draws=config.ablation_draws, progress=progress)
+    ablation.fit(backbone, load_checkpoint(prompt.folder).soft_prompt(backbone),
+                 backbone.verbalizer(task.label_words), encoded)
+    return ablation.score(scores)
+
+
+def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> dict[str, xr.Dataset]:
+    """Every prompt on the report split of every task (and adversarial set) with as many classes, by class count."""
+    from neurokit.interventions import transfer_matrix
+    from neurokit.prompts import load_checkpoint
+    from neurokit.tasks import get_task, load_split
+
+    by_classes: dict[int, list[StudyPrompt]] = {}
+    for prompt in prompts:
+        by_classes.setdefault(len(get_task(prompt.task).label_names), []).append(prompt)
+    results = {}
+    for classes, group in by_classes.items():
+        tasks = list(dict.fromkeys(p.task for p in group))
+        if len(tasks) < 2:
+            continue
+        names = tasks + [name for name in map(_adversarial_task, tasks) if name and config.adversarial]
+        targets = [(get_task(name), load_split(name, config.report_split if name in tasks else "test",
+                                               size=config.size("report"))) for name in names]
+        sources = {p.name: load_checkpoint(p.folder) for p in group}
+        results[f"interventions/transfer_{classes}way"] = transfer_matrix(
+            backbone, sources, targets, max_length=config.tuning(group[0].model, group[0].seed).max_length,
+            progress=progress)
+    return results
+
+
+def run_model(config: StudyConfig, model: str, out: Path, device: str | None, progress: bool) -> Path:
+    """Every step of the study for one model; returns its results store."""
+    import torch
+
+    from neurokit.analysis import save_results
+    from neurokit.models import load_backbone
+
+    backbone = load_backbone(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    folder = out / model_folder_name(model)
+    prompts = []
+    for task in config.tasks:
+        for seed in config.seeds:
+            prompt_folder = folder / "prompts" / f"{task}-seed{seed}"
+            fresh = _tuned_prompt(backbone, config, model, task, seed, prompt_folder, progress)
+            prompts.append(StudyPrompt(model, task, seed, prompt_folder, {}, fresh))
+    for prompt in prompts:
+        _extract(backbone, config, prompt, progress)
+    results = _analysis(config, prompts, progress)
+    if config.ablation_fractions:
+        for task in config.tasks:
+            first = next(p for p in prompts if p.task == task)
+            scores = _skill_scores(results, task)
+            results[f"{task}/ablation"] = _ablation(backbone, config, first, scores, task, config.report_split,
+                                                    progress)
+            adversarial = _adversarial_task(task)
+            if config.adversarial_ablation and adversarial is not None:
+                results[f"{task}/adversarial_ablation"] = _ablation(backbone, config, first, scores, adversarial,
+                                                                    "test", progress)
+    if config.transfer:
+        results |= _transfer(backbone, config, prompts, progress)
+    store = folder / "results.zarr"
+    save_results(results, store, overwrite=True, attrs={"model": model, "study": config.name}, progress=progress)
+    return store
+
+
+def run_study(config: StudyConfig, out: str | Path, device: str | None = None, progress: bool = True) -> Path:
+    """Run the study into ``out`` and write its report; returns the report's path."""
+    from neurokit.study.report import write_report
+
+    out = Path(out)
+    _prepare(out, config)
+    for model in config.models:
+        print(f"study {config.name}: {model}", flush=True)
+        run_model(config, model, out, device, progress)
+    return write_report(out)
