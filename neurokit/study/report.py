@@ -86,33 +86,30 @@ class _Report:
         self.lines += [f"## {title}", "", what, "", *_table(header, rows), ""]
 
     # --- sections ---------------------------------------------------------------------------------------
-    def accuracy(self) -> None:
+    def _accuracy_measure(self, group: str, missing: str) -> Callable[[str, str], tuple[str, float | None]]:
+        """Mean ± SD over prompts of the accuracies in ``<task>/<group>``, with how many beat chance."""
         def measure(model: str, task: str):
-            result = self.group(model, f"{task}/report_accuracy")
+            result = self.group(model, f"{task}/{group}")
             if result is None:
-                return "n/a", None
+                return missing, None
             accuracy = result["accuracy"].values
             above = int((result["p_value"].values < 0.05).sum())
-            return f"{_mean_sd(accuracy)}; {above} above chance", float(np.nanmean(accuracy))
+            examples = int(result["n_examples"].values[0])
+            return f"{_mean_sd(accuracy)}; {above} above chance ({examples} examples)", float(np.nanmean(accuracy))
 
+        return measure
+
+    def accuracy(self) -> None:
         self.per_task_section("accuracy", "Prompt-tuning accuracy",
                               f"Accuracy on the {self.config.report_split} split, mean ± SD over prompts (seeds); "
                               "'above chance': prompts whose exact one-sided binomial test against 1/classes has "
-                              "p < 0.05.", measure)
+                              "p < 0.05.", self._accuracy_measure("report_accuracy", "n/a"))
 
     def adversarial_accuracy(self) -> None:
-        def measure(model: str, task: str):
-            result = self.group(model, f"{task}/adversarial_report_accuracy")
-            if result is None:
-                return "no adversarial set", None
-            accuracy = result["accuracy"].values
-            above = int((result["p_value"].values < 0.05).sum())
-            n = int(result["n_examples"].values[0])
-            return f"{_mean_sd(accuracy)}; {above} above chance (n={n} examples)", float(np.nanmean(accuracy))
-
         self.per_task_section("adversarial_accuracy", "Accuracy on adversarial data",
                               "Each prompt on its task's adversarial set (AdvGLUE for GLUE tasks), mean ± SD; "
-                              "above chance by an exact one-sided binomial test at 5 %.", measure)
+                              "above chance by an exact one-sided binomial test at 5 %.",
+                              self._accuracy_measure("adversarial_report_accuracy", "no adversarial set"))
 
     def predictivity(self) -> None:
         def measure(model: str, task: str):
@@ -144,8 +141,8 @@ class _Report:
         if not rows:
             return
         self.lines += [f"## {title}", "",
-                       f"Accuracy on the {split} after perturbing the first prompt's skill neurons (top fraction per "
-                       "layer, chosen on the choose split) or as many random neurons per layer, mean over draws.",
+                       (f"Accuracy on the {split} after perturbing the first prompt's skill neurons (top fraction "
+                        "per layer, chosen on the choose split) or as many random neurons per layer, mean over draws."),
                        "", *_table(["model", "task", "fraction", "skill", "random", "random − skill"], rows), ""]
 
     def ablation(self) -> None:
@@ -178,8 +175,8 @@ class _Report:
                 rows = [[source, *(_number(float(relative.sel(source=source, target=t)), 1) for t in targets)]
                         for source in sources]
                 self.lines += [f"## Relative transfer ({model}, {name.rsplit('_', 1)[-1]})", "",
-                               "100 × accuracy(target | source prompt) / accuracy(target | the target's own "
-                               "prompts), on the report split (adversarial sets: their test split).", "",
+                               ("100 × accuracy(target | source prompt) / accuracy(target | the target's own "
+                               "prompts), on the report split (adversarial sets: their test split)."), "",
                                *_table(["source prompt", *targets], rows), ""]
 
     def consistency(self) -> None:
@@ -203,25 +200,25 @@ class _Report:
         if not rows:
             return
         self.lines += ["## Consistency of skill neurons under attack", "",
-                       "(1) mean adversarial predictivity of the clean top neurons; (2) per-layer overlap of the "
+                       ("(1) mean adversarial predictivity of the clean top neurons; (2) per-layer overlap of the "
                        "clean and adversarial top sets against the overlap of two random sets; Spearman's ρ of "
-                       "clean and adversarial scores. Mean ± SD over prompts.", "",
+                       "clean and adversarial scores. Mean ± SD over prompts."), "",
                        *_table(["model", "task", "top", "adversarial predictivity", "overlap", "chance overlap",
                                 "ρ clean–adversarial"], rows), ""]
         if len(robustness) >= 3:
             excess, accuracy = np.array(robustness).T
             rho, p_value = stats.spearmanr(excess, accuracy)
-            self.lines += [f"Consistency ↔ robustness: Spearman's ρ between each prompt's excess overlap and its "
+            self.lines += [(f"Consistency ↔ robustness: Spearman's ρ between each prompt's excess overlap and its "
                            f"adversarial accuracy = {_number(float(rho), 2)} (p = {_number(float(p_value), 3)}, "
-                           f"{len(robustness)} prompts).", ""]
+                           f"{len(robustness)} prompts)."), ""]
 
     def write(self) -> Path:
         config = self.config
         self.lines = [f"# Reproduction report: {config.name}", "", f"Paper: {config.paper}", "",
-                      f"Models: {', '.join(config.models)}; tasks: {', '.join(config.tasks)}; seeds: "
-                      f"{', '.join(map(str, config.seeds))}. Settings: `study.json`.", "",
-                      f"The 'paper' columns show only numbers read in the paper and entered in the study file; "
-                      f"'{NOT_ENTERED}' means none was entered, not that the paper has none.", ""]
+                      (f"Models: {', '.join(config.models)}; tasks: {', '.join(config.tasks)}; seeds: "
+                      f"{', '.join(map(str, config.seeds))}. Settings: `study.json`."), "",
+                      (f"The 'paper' columns show only numbers read in the paper and entered in the study file; "
+                      f"'{NOT_ENTERED}' means none was entered, not that the paper has none."), ""]
         self.lines += [f"- {note}" for note in config.notes] + ([""] if config.notes else [])
         for section in config.sections:
             getattr(self, section)()

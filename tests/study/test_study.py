@@ -15,6 +15,10 @@ TINY = ["seeds=[0, 1]", "train_size=48", "choose_size=24", "report_size=24", "pr
         "prompt.learning_rate=0.01", "ablation_draws=1"]
 
 
+def _sets(overrides: list[str]) -> list[str]:
+    return [word for override in overrides for word in ("--set", override)]
+
+
 def _tiny_model_folder(tmp_path: Path, architecture: str) -> str:
     backbone = random_backbone(architecture)
     folder = tmp_path / f"tiny-{architecture}"
@@ -26,9 +30,9 @@ def _tiny_model_folder(tmp_path: Path, architecture: str) -> str:
 @pytest.mark.slow
 def test_wang2022_runs_at_tiny_size_and_resumes(tmp_path, capsys):
     out = tmp_path / "wang"
-    arguments = ["study", str(ANALYSES / "wang2022.toml"), "--out", str(out), "--no-progress", *sum(
-        (["--set", s] for s in [*TINY, "models=['embedded']", "tasks=['toy_sentiment_movies', 'toy_topic']",
-                                "ablation_fractions=[0.0, 0.1]"]), [])]
+    overrides = [*TINY, "models=['embedded']", "tasks=['toy_sentiment_movies', 'toy_topic']",
+                 "ablation_fractions=[0.0, 0.1]"]
+    arguments = ["study", str(ANALYSES / "wang2022.toml"), "--out", str(out), "--no-progress", *_sets(overrides)]
     assert main(arguments) == 0
     report = (out / "report.md").read_text()
     for title in ("Prompt-tuning accuracy", "Skill-neuron predictivity", "Perturbing skill neurons",
@@ -50,7 +54,7 @@ def test_ackermann2024_runs_on_encoder_and_t5_with_adversarial_sets(tmp_path):
                  "tasks=['toy_sentiment_movies', 'toy_sentiment_products', 'toy_nli']", "ablation_fractions=[0.1]",
                  f'learning_rates={{"{models[1]}" = 0.05}}']
     arguments = ["study", str(ANALYSES / "ackermann2024.toml"), "--out", str(out), "--no-progress",
-                 *sum((["--set", s] for s in overrides), [])]
+                 *_sets(overrides)]
     assert main(arguments) == 0
     report = (out / "report.md").read_text()
     for title in ("Accuracy on adversarial data", "Relative transfer", "Consistency of skill neurons under attack",
