@@ -131,9 +131,11 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
         dask="parallelized", output_dtypes=[np.float64] * 4, dask_gufunc_kwargs={"output_sizes": {BOUND: 2}},
     )
     bounds = {BOUND: ["lower", "upper"]}
+    level = {"confidence": float(confidence)}
     return xr.Dataset(
-        {"effect": effect, "effect_interval": effect_interval.assign_coords(bounds),
-         "accuracy_interval": accuracy_interval.assign_coords(bounds).transpose(SELECTION, FRACTION, BOUND),
+        {"effect": effect, "effect_interval": effect_interval.assign_coords(bounds).assign_attrs(level),
+         "accuracy_interval": accuracy_interval.assign_coords(bounds).transpose(SELECTION, FRACTION, BOUND)
+         .assign_attrs(level),
          "p_value": p_value},
         attrs={"effect_statistics": json.dumps(settings | {
             "effect": "mean over draws of random accuracy - skill accuracy",

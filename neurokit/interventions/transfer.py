@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 import xarray as xr
-from scipy import stats
 from tqdm.auto import tqdm
 
+from neurokit.analysis.compare import binomial_p_value
 from neurokit.analysis.resampling import benjamini_hochberg
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
@@ -172,7 +172,7 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
                               coords={TARGET: target_names})
     chance = xr.DataArray([1.0 / task.num_labels for task, _ in targets], dims=TARGET, coords={TARGET: target_names})
     accuracy = n_correct / n_examples  # float64: the same number as the mean of 0/1 outcomes
-    p_value = above_chance_p(n_correct, n_examples, chance)
+    p_value = binomial_p_value(n_correct, n_examples, chance)
     own = np.full(len(targets), np.nan)
     for column, (target, _) in enumerate(targets):
         own_task = target.name if target.name in source_tasks else target.adversarial_of
@@ -193,16 +193,6 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
                           "p_adjusted: Benjamini-Hochberg over all (source, target) cells"},
     )
 
-
-def above_chance_p(n_correct: xr.DataArray, n_examples: xr.DataArray, chance: xr.DataArray) -> xr.DataArray:
-    """Exact one-sided binomial p-value of accuracy above chance: ``P(K ≥ k)``, ``K ~ Binomial(n, chance)``.
-
-    ``n_correct`` k, ``n_examples`` n and ``chance`` (the accuracy of guessing, e.g. 1 / classes) broadcast
-    against each other. The test assumes independent examples; chance = 1/C is the rate of a random guess, not
-    of always answering the majority class of an unbalanced set.
-    """
-    return xr.apply_ufunc(lambda k, n, p: stats.binom.sf(k - 1, n, p), n_correct, n_examples, chance,
-                          dask="parallelized", output_dtypes=[np.float64])
 
 
 def by_source_task(transfer: xr.Dataset) -> xr.Dataset:

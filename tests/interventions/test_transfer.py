@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 from prompted_models import MOVIES, PRODUCTS, save_prompt
 from scipy import stats
 
 from neurokit.errors import NeurokitError
 from neurokit.interventions import by_source_task, transfer_matrix
-from neurokit.interventions.transfer import above_chance_p
 from neurokit.prompts import EncodedSplit, evaluate
 from neurokit.tasks import get_task, load_split
 
@@ -119,12 +117,3 @@ def test_prompts_of_different_models_are_refused(prompts, tmp_path):
     with pytest.raises(NeurokitError, match="was trained on 'random-bert-tiny'"):
         transfer_matrix(backbone, {"other": other}, _targets(MOVIES), progress=False)
 
-
-def test_above_chance_needs_the_accuracies_of_methods_md_on_adversarial_sets():
-    """One-sided 5 %: at least 57.4 % of 148 examples (85) and 60.3 % of 78 (47), against chance 1/2."""
-    n_correct = xr.DataArray([[84, 85], [46, 47]], dims=("source", "target"))
-    n_examples = xr.DataArray([[148, 148], [78, 78]], dims=("source", "target"))
-    p_value = above_chance_p(n_correct, n_examples, xr.DataArray(0.5)).values
-    assert (p_value[:, 0] > 0.05).all() and (p_value[:, 1] < 0.05).all()
-    three_classes = above_chance_p(xr.DataArray([40]), xr.DataArray([100]), xr.DataArray(1 / 3)).item()
-    assert three_classes == pytest.approx(stats.binomtest(40, 100, 1 / 3, alternative="greater").pvalue, rel=1e-12)
