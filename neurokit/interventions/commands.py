@@ -15,6 +15,7 @@ from neurokit.errors import ConfigError, NeurokitError
 
 _ABLATION_METHODS = ("noise", "zero", "mean")  # AblationMethod's values, without importing torch for --help
 _SELECTIONS = ("per-layer", "global")
+_RESAMPLINGS = ("examples-and-draws", "examples")  # effects.Resampling's values
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--n-permutations", type=int, default=10_000,
                         help="random sign flips of the effect's one-sided test (default 10000)")
     ablate.add_argument("--confidence", type=float, default=0.95, help="level of the intervals (default 0.95)")
+    ablate.add_argument("--resampling", choices=_RESAMPLINGS, default="examples-and-draws",
+                        help="what the bootstrap resamples: examples and draws (default, conservative) or examples "
+                             "only (conditional on the drawn sets)")
     _add_data_arguments(ablate)
     _add_output_arguments(ablate)
     ablate.set_defaults(handler=_ablate)
@@ -188,14 +192,15 @@ def _ablate(args: argparse.Namespace) -> int:
     split = EncodedSplit(backbone, task, dataset, args.max_length)
     ablation.fit(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
     result = ablation.score(skill)
-    result = result.merge(ablation_effects(result, args.n_boot, args.confidence, args.n_permutations, args.seed),
-                          combine_attrs="no_conflicts")
+    result = result.merge(ablation_effects(result, args.n_boot, args.confidence, args.n_permutations, args.seed,
+                                           args.resampling), combine_attrs="no_conflicts")
     result.attrs |= {"task": task.name, "split": args.split, "prompt": str(checkpoint.path),
                      "prompt_sha256": checkpoint.sha256, "skill": str(args.skill)}
     settings = {**ablation.settings(), "task": task.name, "split": args.split, "size": args.size,
                 "data_seed": args.data_seed, "max_length": args.max_length, "skill": str(args.skill),
                 "skill_group": str(skill.name), "train_store": args.train_store, "n_boot": args.n_boot,
-                "n_permutations": args.n_permutations, "confidence": args.confidence}
+                "n_permutations": args.n_permutations, "confidence": args.confidence,
+                "resampling": args.resampling}
     _save({f"{task.name}/ablation": result}, out, table, _ablation_table(result), settings)
     largest = result.isel(fraction=int(result["fraction"].argmax("fraction")))
     interval = largest["effect_interval"].values

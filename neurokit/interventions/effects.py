@@ -13,6 +13,8 @@ fraction. The **effect** is the skill set's accuracy drop minus the random sets'
   ``u_b[x]`` times and draw ``d`` ``v_b[d]`` times (multinomial counts, :func:`resample_counts`), the same
   counts for skill and random, so each replicate compares the two selections on the same resampled examples
   and draws: ``A_sel,b = Σ_d Σ_x v_b[d]·u_b[x]·c_sel[d, x] / (R·n)`` and ``effect_b = A_r,b − A_s,b``.
+  Resampling the two crossed factors independently counts their interaction about three times, so this
+  interval is conservative; :attr:`Resampling.EXAMPLES` (``v_b = 1``) conditions on the drawn sets instead.
 - **Test** of H0 "the skill set's drop is no larger than the random sets'" against "larger", by random sign
   flips of the paired per-example differences ``Δ_x = Σ_d (c_r[d, x] − c_s[d, x])``: ``T = Σ_x Δ_x``,
   ``T_b = Σ_x ε_bx·Δ_x`` with independent fair signs ε, and the add-one p-value
@@ -28,12 +30,13 @@ depend neither on chunking nor on the order of the fractions.
 
 from __future__ import annotations
 
+import enum
 import json
 
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import EXAMPLE, single_chunk
+from neurokit.analysis._common import EXAMPLE, choice, single_chunk
 from neurokit.analysis.resampling import (
     BOUND,
     check_confidence,
@@ -51,6 +54,15 @@ from neurokit.interventions.masks import (
     SIGN_FLIP_STREAM,
 )
 
+
+
+class Resampling(str, enum.Enum):
+    """What the bootstrap of the effect resamples."""
+
+    EXAMPLES_AND_DRAWS = "examples-and-draws"  # both crossed factors, independently (conservative)
+    EXAMPLES = "examples"  # examples only, each with all its draws: conditional on the drawn sets, as the test
+
+
 #: Replicates are processed in blocks of about this many (replicate, example) elements, to bound memory; the
 #: random streams are drawn in replicate order, so the block size does not change any result.
 _BLOCK_ELEMENTS = 1 << 21
@@ -62,8 +74,8 @@ def _blocks(total: int, n_examples: int):
         yield start, min(size, total - start)
 
 
-def _effect_kernel(correct: np.ndarray, *, n_boot: int, n_permutations: int, confidence: float,
-                   seed: int) -> tuple[np.ndarray, ...]:
+def _effect_kernel(correct: np.ndarray, *, n_boot: int, n_permutations: int, confidence: float, seed: int,
+                   resampling: Resampling) -> tuple[np.ndarray, ...]:
     """correct (…, selection=SELECTIONS (skill, random), draw, example) bool. Returns effect (…), effect interval
     (…, 2), accuracy interval (…, selection, 2) and p-value (…)."""
     n_draws, n_examples = correct.shape[-2:]
@@ -77,7 +89,8 @@ def _effect_kernel(correct: np.ndarray, *, n_boot: int, n_permutations: int, con
     draw_rng = np.random.default_rng([BOOTSTRAP_STREAM, seed, 1])
     for start, size in _blocks(n_boot, n_examples):
         example_counts = resample_counts(example_rng, n_examples, size).astype(np.float64)  # (block, example)
-        draw_counts = resample_counts(draw_rng, n_draws, size).astype(np.float64)  # (block, draw)
+        draw_counts = (resample_counts(draw_rng, n_draws, size).astype(np.float64)  # (block, draw)
+                       if resampling is Resampling.EXAMPLES_AND_DRAWS else np.ones((size, n_draws)))
         per_draw = counts @ example_counts.T  # (…, selection, draw, block)
         totals[..., start:start + size] = np.einsum("...db,bd->...b", per_draw, draw_counts)
     accuracy_interval = percentile_bounds(totals / scale, confidence)
@@ -93,7 +106,8 @@ def _effect_kernel(correct: np.ndarray, *, n_boot: int, n_permutations: int, con
 
 
 def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float = 0.95,
-                     n_permutations: int = 10_000, seed: int = 0) -> xr.Dataset:
+                     n_permutations: int = 10_000, seed: int = 0,
+                     resampling: Resampling | str = Resampling.EXAMPLES_AND_DRAWS) -> xr.Dataset:
     """Effect of perturbing the skill sets beyond random sets, per fraction, with interval and p-value.
 
     ``result``: the Dataset of :meth:`~neurokit.interventions.SkillAblation.score` (its ``correct``
@@ -101,7 +115,8 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
 
     - ``effect`` (fraction): mean over draws of random accuracy − skill accuracy, in accuracy units (0–1);
     - ``effect_interval`` (fraction, bound): its paired percentile bootstrap interval at ``confidence``,
-      bound ∈ {lower, upper}, from ``n_boot`` resamples of examples and draws;
+      bound ∈ {lower, upper}, from ``n_boot`` resamples of examples and draws (``resampling``
+      ``examples-and-draws``, conservative) or of examples only (``examples``, conditional on the drawn sets);
     - ``accuracy_interval`` (selection, fraction, bound): the same replicates' interval of each selection's
       mean accuracy over draws (the bands of :func:`neurokit.plots.ablation_curve`);
     - ``p_value`` (fraction): one-sided sign-flip p-value of H0 "skill drop ≤ random drop" from
@@ -112,6 +127,7 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
     check_count(n_boot, "n_boot")
     check_count(n_permutations, "n_permutations")
     check_confidence(confidence)
+    resampling = choice(Resampling, resampling)
     if not isinstance(result, xr.Dataset) or "correct" not in result:
         raise NeurokitError("the ablation result has no per-example 'correct' (selection, fraction, draw, "
                             "example): run the ablation again with this version of neurokit")
@@ -126,7 +142,7 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
     settings = {"n_boot": int(n_boot), "n_permutations": int(n_permutations), "confidence": float(confidence),
                 "seed": int(seed)}
     effect, effect_interval, accuracy_interval, p_value = xr.apply_ufunc(
-        _effect_kernel, correct, kwargs=settings, input_core_dims=[core],
+        _effect_kernel, correct, kwargs=settings | {"resampling": resampling}, input_core_dims=[core],
         output_core_dims=[[], [BOUND], [SELECTION, BOUND], []],
         dask="parallelized", output_dtypes=[np.float64] * 4, dask_gufunc_kwargs={"output_sizes": {BOUND: 2}},
     )
@@ -138,8 +154,10 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
          .assign_attrs(level),
          "p_value": p_value},
         attrs={"effect_statistics": json.dumps(settings | {
+            "resampling": resampling.value,
             "effect": "mean over draws of random accuracy - skill accuracy",
-            "interval": "percentile bootstrap, examples and draws resampled, paired between skill and random",
+            "interval": f"percentile bootstrap resampling {resampling.value.replace('-', ' ')}, paired between "
+                        "skill and random",
             "p_value": "one-sided sign-flip test of the paired per-example differences (summed over draws), "
                        "add-one"})},
     )

@@ -26,13 +26,14 @@ def _outcomes(rng, shape, p_correct) -> np.ndarray:
     return rng.random(shape) < np.asarray(p_correct)
 
 
-def _loop_effects(skill, random, n_boot, n_permutations, confidence, seed):
+def _loop_effects(skill, random, n_boot, n_permutations, confidence, seed, draws_too=True):
     """The documented statistics written out example by example (streams 2 and 3 of docs/interventions.md)."""
     n_fractions, n_draws, n_examples = skill.shape
     example_rng = np.random.default_rng([2, seed, 0])
     draw_rng = np.random.default_rng([2, seed, 1])
     example_counts = [example_rng.multinomial(n_examples, [1 / n_examples] * n_examples) for _ in range(n_boot)]
-    draw_counts = [draw_rng.multinomial(n_draws, [1 / n_draws] * n_draws) for _ in range(n_boot)]
+    draw_counts = [draw_rng.multinomial(n_draws, [1 / n_draws] * n_draws) if draws_too else [1] * n_draws
+                   for _ in range(n_boot)]
     sign_rng = np.random.default_rng([3, seed])
     signs = [[-1 if u < 0.5 else 1 for u in sign_rng.random(n_examples)] for _ in range(n_permutations)]
     tail = (1 - confidence) / 2
@@ -63,14 +64,16 @@ def _loop_effects(skill, random, n_boot, n_permutations, confidence, seed):
     return expected
 
 
-def test_statistics_equal_a_loop_over_the_documented_resamples(monkeypatch):
+@pytest.mark.parametrize("resampling", ["examples-and-draws", "examples"])
+def test_statistics_equal_a_loop_over_the_documented_resamples(monkeypatch, resampling):
     rng = np.random.default_rng(7)
     skill = _outcomes(rng, (3, 3, 11), [[[0.9]], [[0.6]], [[0.3]]])
     random = _outcomes(rng, (3, 3, 11), 0.8)
     # Blocks of two replicates: the random streams must not depend on how the replicates are grouped.
     monkeypatch.setattr(effects_module, "_BLOCK_ELEMENTS", 2 * 11)
-    result = ablation_effects(_result(skill, random), n_boot=40, confidence=0.9, n_permutations=60, seed=5)
-    expected = _loop_effects(skill, random, 40, 60, 0.9, 5)
+    result = ablation_effects(_result(skill, random), n_boot=40, confidence=0.9, n_permutations=60, seed=5,
+                              resampling=resampling)
+    expected = _loop_effects(skill, random, 40, 60, 0.9, 5, draws_too=resampling == "examples-and-draws")
     for f, values in enumerate(expected):
         at = result.isel(fraction=f)
         np.testing.assert_allclose(float(at["effect"]), values["effect"], rtol=0, atol=1e-12)
@@ -113,17 +116,26 @@ def test_a_harmful_skill_set_is_significant_and_identical_sets_are_not():
     assert (same["p_value"] == 1.0).all()  # every flip of all-zero differences ties the observed zero
 
 
-def test_under_the_null_the_test_rejects_at_its_level_and_the_interval_covers_zero():
-    """200 independent null data sets (as 200 fractions): skill and random outcomes from one distribution."""
+def test_under_the_null_the_test_rejects_at_its_level_and_the_intervals_cover_zero():
+    """200 independent null data sets (as 200 fractions): skill and random outcomes from one distribution,
+    with no effect of the draw, so that resampling the examples alone covers at about the nominal level and
+    resampling the draws too is conservative."""
     rng = np.random.default_rng(2024)
-    skill = _outcomes(rng, (200, 2, 80), 0.75)
-    random = _outcomes(rng, (200, 2, 80), 0.75)
-    result = ablation_effects(_result(skill, random), n_boot=1000, n_permutations=1000, seed=1)
-    rejected = int((result["p_value"] <= 0.05).sum())
-    assert 2 <= rejected <= 22  # Binomial(200, 0.05): mean 10, sd 3.1
-    interval = result["effect_interval"]
-    covered = float(((interval.sel(bound="lower") <= 0) & (interval.sel(bound="upper") >= 0)).mean())
-    assert covered >= 0.88
+    skill = _outcomes(rng, (200, 3, 80), 0.75)
+    random = _outcomes(rng, (200, 3, 80), 0.75)
+    widths, coverage = {}, {}
+    for resampling in ("examples-and-draws", "examples"):
+        result = ablation_effects(_result(skill, random), n_boot=1000, n_permutations=1000, seed=1,
+                                  resampling=resampling)
+        rejected = int((result["p_value"] <= 0.05).sum())
+        assert 2 <= rejected <= 22  # Binomial(200, 0.05): mean 10, sd 3.1
+        lower, upper = result["effect_interval"].sel(bound="lower"), result["effect_interval"].sel(bound="upper")
+        coverage[resampling] = float(((lower <= 0) & (upper >= 0)).mean())
+        widths[resampling] = float((upper - lower).mean())
+    assert 0.88 <= coverage["examples"] <= 0.99  # 95 % nominal; 200 data sets: sd 0.015
+    assert coverage["examples-and-draws"] >= coverage["examples"]
+    # the interaction counted about three times instead of once: up to √3 wider
+    assert 1.2 < widths["examples-and-draws"] / widths["examples"] < 1.8
 
 
 def test_results_depend_neither_on_chunks_nor_on_the_order_of_fractions():
@@ -140,7 +152,8 @@ def test_results_depend_neither_on_chunks_nor_on_the_order_of_fractions():
 
 
 @pytest.mark.parametrize("settings, error", [
-    ({"n_boot": 0}, ConfigError), ({"n_permutations": 0}, ConfigError), ({"confidence": 1.0}, ConfigError)])
+    ({"n_boot": 0}, ConfigError), ({"n_permutations": 0}, ConfigError), ({"confidence": 1.0}, ConfigError),
+    ({"resampling": "draws"}, ConfigError)])
 def test_invalid_settings_are_refused(settings, error):
     data = _result(np.ones((1, 1, 3), bool), np.ones((1, 1, 3), bool))
     with pytest.raises(error):

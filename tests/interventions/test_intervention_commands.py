@@ -88,7 +88,8 @@ def _ablate_args(setup, out, *extra):
 @pytest.mark.parametrize("method", ["zero", "mean"])
 def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, capsys):
     out = tmp_path / "ablation.zarr"
-    extra = ["--method", method] + (["--train-store", setup["train_store"]] if method == "mean" else [])
+    extra = ["--method", method] + (["--train-store", setup["train_store"]] if method == "mean" else [
+        "--resampling", "examples"])
     assert main(_ablate_args(setup, out, *extra)) == 0
     printed = capsys.readouterr().out
     assert "reference accuracy" in printed and "skill − random drop" in printed and "one-sided p =" in printed
@@ -105,9 +106,10 @@ def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, caps
         values).score(setup["score"])
     np.testing.assert_array_equal(result["accuracy"].values, expected["accuracy"].values)
     np.testing.assert_array_equal(result["correct"].values, expected["correct"].values)
-    statistics = ablation_effects(expected, n_boot=200, n_permutations=200, seed=0)
+    resampling = "examples" if method == "zero" else "examples-and-draws"
+    statistics = ablation_effects(expected, n_boot=200, n_permutations=200, seed=0, resampling=resampling)
     xr.testing.assert_equal(result[list(statistics.data_vars)], statistics)
-    assert json.loads(result.attrs["effect_statistics"])["n_boot"] == 200
+    assert json.loads(result.attrs["effect_statistics"])["resampling"] == resampling
     table = pd.read_csv(tmp_path / "ablation.csv")
     assert len(table) == 2 * len(FRACTIONS) * 2
     assert {"method", "selection", "fraction", "draw", "accuracy", "accuracy_drop", "n_perturbed",
@@ -187,3 +189,11 @@ def test_transfer_user_errors_are_one_line(setup, tmp_path, capsys):
         assert main(base + arguments) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_command_line_choices_are_the_enums_values():
+    """The parser lists the choices without importing torch; they must stay the enums' values."""
+    from neurokit.interventions import AblationMethod, Resampling, commands
+
+    assert commands._ABLATION_METHODS == tuple(member.value for member in AblationMethod)
+    assert commands._RESAMPLINGS == tuple(member.value for member in Resampling)
