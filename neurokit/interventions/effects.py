@@ -127,7 +127,7 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
     check_count(n_boot, "n_boot")
     check_count(n_permutations, "n_permutations")
     check_confidence(confidence)
-    resampling = choice(Resampling, resampling)
+    scheme: Resampling = choice(Resampling, resampling)
     if not isinstance(result, xr.Dataset) or "correct" not in result:
         raise NeurokitError("the ablation result has no per-example 'correct' (selection, fraction, draw, "
                             "example): run the ablation again with this version of neurokit")
@@ -142,7 +142,7 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
     settings = {"n_boot": int(n_boot), "n_permutations": int(n_permutations), "confidence": float(confidence),
                 "seed": int(seed)}
     effect, effect_interval, accuracy_interval, p_value = xr.apply_ufunc(
-        _effect_kernel, correct, kwargs=settings | {"resampling": resampling}, input_core_dims=[core],
+        _effect_kernel, correct, kwargs=settings | {"resampling": scheme}, input_core_dims=[core],
         output_core_dims=[[], [BOUND], [SELECTION, BOUND], []],
         dask="parallelized", output_dtypes=[np.float64] * 4, dask_gufunc_kwargs={"output_sizes": {BOUND: 2}},
     )
@@ -154,9 +154,9 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
          .assign_attrs(level),
          "p_value": p_value},
         attrs={"effect_statistics": json.dumps(settings | {
-            "resampling": resampling.value,
+            "resampling": scheme.value,
             "effect": "mean over draws of random accuracy - skill accuracy",
-            "interval": f"percentile bootstrap resampling {resampling.value.replace('-', ' ')}, paired between "
+            "interval": f"percentile bootstrap resampling {scheme.value.replace('-', ' ')}, paired between "
                         "skill and random",
             "p_value": "one-sided sign-flip test of the paired per-example differences (summed over draws), "
                        "add-one"})},

@@ -153,8 +153,8 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
     soft_prompts = {name: checkpoint.soft_prompt(backbone) for name, checkpoint in prompts.items()}
     splits = {task.name: EncodedSplit(backbone, task, dataset, max_length) for task, dataset in targets}
 
-    n_correct = np.empty((len(prompts), len(targets)), dtype=np.int64)
-    with tqdm(total=n_correct.size, desc="transfer", disable=not progress) as bar:
+    counts = np.empty((len(prompts), len(targets)), dtype=np.int64)
+    with tqdm(total=counts.size, desc="transfer", disable=not progress) as bar:
         for row, name in enumerate(prompts):
             for column, (target, _) in enumerate(targets):
                 label_words, class_map = plans[name, target.name]
@@ -162,12 +162,12 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
                 result = evaluate(backbone, soft_prompts[name], backbone.verbalizer(label_words), split,
                                   batch_size, bf16)
                 predictions = result.predictions if class_map is None else class_map[result.predictions]
-                n_correct[row, column] = int((predictions == split.labels).sum())
+                counts[row, column] = int((predictions == split.labels).sum())
                 bar.update(1)
 
     source_tasks = [_source_labels(name, checkpoint)[0] for name, checkpoint in prompts.items()]
     coords = {SOURCE: list(prompts), SOURCE_TASK: (SOURCE, source_tasks), TARGET: target_names}
-    n_correct = xr.DataArray(n_correct, dims=(SOURCE, TARGET), coords=coords)
+    n_correct = xr.DataArray(counts, dims=(SOURCE, TARGET), coords=coords)
     n_examples = xr.DataArray([len(splits[name]) for name in target_names], dims=TARGET,
                               coords={TARGET: target_names})
     chance = xr.DataArray([1.0 / task.num_labels for task, _ in targets], dims=TARGET, coords={TARGET: target_names})
