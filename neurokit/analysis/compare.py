@@ -9,7 +9,6 @@ Inputs are neuron scores as :meth:`SkillNeurons.score` returns them (``score`` (
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -223,19 +222,20 @@ def null_comparison(tuned: xr.DataArray, null: xr.DataArray, quantiles: Sequence
     )
 
 
-def _upper_tail(successes: np.ndarray, trials: np.ndarray, chance: float) -> np.ndarray:
+def _upper_tail(successes: np.ndarray, trials: np.ndarray, chance) -> np.ndarray:
     return scipy.stats.binom.sf(np.asarray(successes) - 1, trials, chance)
 
 
-def binomial_p_value(successes, trials, chance: float = 0.5):
+def binomial_p_value(successes, trials, chance=0.5):
     """Exact one-sided p-value P(X ≥ successes) for X ~ Binomial(trials, chance): is accuracy above chance?
 
-    Works elementwise on numbers, numpy arrays and (lazy) DataArrays.
+    Works elementwise on numbers, numpy arrays and (lazy) DataArrays; ``chance`` is a number or, per element,
+    an array or DataArray that broadcasts against them (e.g. 1 / classes of each target task).
     """
-    if not 0.0 < chance < 1.0:
+    values = np.asarray(chance.values if isinstance(chance, xr.DataArray) else chance, dtype=np.float64)
+    if not ((values > 0.0) & (values < 1.0)).all():
         raise ConfigError(f"chance must be in (0, 1), got {chance}")
-    return xr.apply_ufunc(partial(_upper_tail, chance=chance), successes, trials, dask="parallelized",
-                          output_dtypes=[np.float64])
+    return xr.apply_ufunc(_upper_tail, successes, trials, chance, dask="parallelized", output_dtypes=[np.float64])
 
 
 def chance_threshold(trials: int, alpha: float = 0.05, chance: float = 0.5) -> float:

@@ -40,6 +40,8 @@ from neurokit.analysis.subtasks import SubTask
 from neurokit.errors import ConfigError
 
 REPLICATE = "replicate"
+#: The dim of an interval's two ends, ``lower`` and ``upper``.
+BOUND = "bound"
 
 
 def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray, index: np.ndarray,
@@ -80,13 +82,23 @@ def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarr
     return np.moveaxis(combined, (0, 1), (-2, -1)).reshape(loop_shape + (len(subtasks), n_replicates))
 
 
+def percentile_bounds(replicates: np.ndarray, confidence: float) -> np.ndarray:
+    """Percentile bootstrap interval: (…, 2) the (1−c)/2 and (1+c)/2 quantiles (numpy's linear
+    interpolation) of the replicates along the last axis, NaN replicates left out."""
+    tail = (1.0 - confidence) / 2.0
+    return np.moveaxis(np.nanquantile(replicates, [tail, 1.0 - tail], axis=-1), 0, -1)
+
+
+def resample_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """Bootstrap resamples as counts: (size, n) int, row b = how often each of the n items is drawn in
+    resample b, ``rng.multinomial(n, [1/n]·n, size=size)``."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=size)
+
+
 def _percentile_interval(*arrays: np.ndarray, confidence: float, **settings) -> np.ndarray:
     """Kernel: (…, subtask, 2) lower/upper percentile bounds of the bootstrap replicates (replicate 0 is
     the observed score and is not part of the bootstrap distribution)."""
-    replicates = _replicate_scores(*arrays, **settings)[..., 1:]
-    tail = (1.0 - confidence) / 2.0
-    bounds = np.nanquantile(replicates, [tail, 1.0 - tail], axis=-1)
-    return np.moveaxis(bounds, 0, -1)
+    return percentile_bounds(_replicate_scores(*arrays, **settings)[..., 1:], confidence)
 
 
 def _permutation_p(*arrays: np.ndarray, **settings) -> np.ndarray:
@@ -122,9 +134,16 @@ def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, 
     return result.assign_coords({name: coord for name, coord in baseline.coords.items() if coord.dims == (SUBTASK,)})
 
 
-def _check_count(value: int, what: str) -> None:
+def check_count(value: int, what: str) -> None:
+    """ConfigError unless ``value`` (a number of resamples or permutations) is at least 1."""
     if int(value) < 1:
         raise ConfigError(f"{what} must be at least 1, got {value}")
+
+
+def check_confidence(confidence: float) -> None:
+    """ConfigError unless the confidence level of an interval is in (0, 1)."""
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
 
 
 def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
@@ -138,17 +157,15 @@ def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels:
     ``np.random.default_rng(seed).multinomial(n, [1/n]·n, size=n_resamples)`` — row b counts how often each
     eval example is drawn in resample b (the same draw for every run, since the runs share examples).
     """
-    _check_count(n_resamples, "n_resamples")
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
+    check_count(n_resamples, "n_resamples")
+    check_confidence(confidence)
     n_examples = activation.sizes[EXAMPLE]
-    draws = np.random.default_rng(seed).multinomial(n_examples, np.full(n_examples, 1.0 / n_examples),
-                                                    size=n_resamples)
+    draws = resample_counts(np.random.default_rng(seed), n_examples, n_resamples)
     index = np.broadcast_to(np.arange(n_examples), (n_resamples + 1, n_examples))
     weight = np.vstack([np.ones(n_examples), draws]).astype(np.float64)
     interval = _apply_replicates(_percentile_interval, activation, baseline, labels, index, weight, subtasks,
-                                 over_runs, {"bound": 2}, slab_bytes, confidence=confidence)
-    return interval.assign_coords(bound=["lower", "upper"]).transpose(SUBTASK, LAYER, NEURON, "bound")
+                                 over_runs, {BOUND: 2}, slab_bytes, confidence=confidence)
+    return interval.assign_coords({BOUND: ["lower", "upper"]}).transpose(SUBTASK, LAYER, NEURON, BOUND)
 
 
 def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
@@ -163,7 +180,7 @@ def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, label
     ``rng.permutation(n)`` for b = 1…B in order, ``rng = np.random.default_rng(seed)``; the same
     permutation of the example axis relabels every run.
     """
-    _check_count(n_permutations, "n_permutations")
+    check_count(n_permutations, "n_permutations")
     n_examples = activation.sizes[EXAMPLE]
     rng = np.random.default_rng(seed)
     index = np.vstack([np.arange(n_examples)] + [rng.permutation(n_examples) for _ in range(n_permutations)])

@@ -195,20 +195,25 @@ def _task_specificity_finding(config, results) -> Finding:
 
 def _ablation_finding(results) -> Finding:
     ablation = results["interventions/ablation"]
-    drop = ablation["accuracy_drop"]
+    drop = ablation["accuracy_drop"].mean("draw")
+    interval = ablation["effect_interval"]
+    level = f"{100 * float(interval.attrs['confidence']):g} %"
     largest = float(drop["fraction"].max())
-    skill = float(drop.sel(selection="skill", fraction=largest).mean())
-    random = drop.sel(selection="random", fraction=largest)
-    mean_drop = {selection: drop.sel(selection=selection).mean("draw") for selection in ("skill", "random")}
-    by_fraction = ", ".join(f"{_percent(float(f))}: skill {_percent(float(mean_drop['skill'].sel(fraction=f)))} vs "
-                            f"random {_percent(float(mean_drop['random'].sel(fraction=f)))}"
-                            for f in drop["fraction"].values)
+    by_fraction = ", ".join(
+        f"{_percent(float(f))}: skill {_percent(float(drop.sel(selection='skill', fraction=f)))} vs random "
+        f"{_percent(float(drop.sel(selection='random', fraction=f)))}, difference "
+        f"{_percent(float(ablation['effect'].sel(fraction=f)))} ({level} CI "
+        f"{_percent(float(interval.sel(fraction=f, bound='lower')))} to "
+        f"{_percent(float(interval.sel(fraction=f, bound='upper')))}, "
+        f"p = {float(ablation['p_value'].sel(fraction=f)):.3g})"
+        for f in drop["fraction"].values)
     return Finding(
         "Perturbing skill neurons hurts accuracy more than perturbing random neurons", "Wang et al. 2022",
         f"accuracy drop with Gaussian noise on the top neurons per layer ({by_fraction}); reference accuracy "
         f"{_percent(float(ablation['reference_accuracy']))} on {int(ablation['n_examples'])} test examples",
-        "at the largest fraction, the mean drop of skill neurons exceeds the largest drop of any random draw",
-        _verdict(skill > float(random.max())))
+        "at the largest fraction, the skill set's drop exceeds the random sets' (one-sided sign-flip test over "
+        "examples, p < 0.05)",
+        _verdict(float(ablation["p_value"].sel(fraction=largest)) < 0.05))
 
 
 def _transfer_finding(results, rows: list[dict]) -> Finding:

@@ -12,11 +12,12 @@ from neurokit.interventions.ablation import (
     perturbed,
     train_mean,
 )
+from neurokit.interventions.effects import Resampling, ablation_effects
 from neurokit.interventions.masks import as_masks, check_masks, load_skill, random_masks, skill_masks
 from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
 
 __all__ = [
-    "AblationMethod", "DEFAULT_NOISE_STD", "Perturbation", "SkillAblation", "as_masks", "by_source_task",
-    "check_masks", "evaluate_perturbed", "load_skill", "perturbed", "plan_transfer", "random_masks", "skill_masks",
-    "train_mean", "transfer_matrix",
+    "AblationMethod", "DEFAULT_NOISE_STD", "Perturbation", "Resampling", "SkillAblation", "ablation_effects",
+    "as_masks", "by_source_task", "check_masks", "evaluate_perturbed", "load_skill", "perturbed", "plan_transfer",
+    "random_masks", "skill_masks", "train_mean", "transfer_matrix",
 ]

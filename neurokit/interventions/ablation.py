@@ -27,6 +27,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neurokit.analysis._common import (
+    EXAMPLE,
     LAYER,
     NEURON,
     POSITION,
@@ -36,13 +37,21 @@ from neurokit.analysis._common import (
     prompt_position_mask,
 )
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.interventions.masks import DRAW, FRACTION, NOISE_STREAM, as_masks, check_masks, random_masks
+from neurokit.interventions.masks import (
+    DRAW,
+    FRACTION,
+    NOISE_STREAM,
+    SELECTION,
+    SELECTIONS,
+    as_masks,
+    check_masks,
+    random_masks,
+)
 from neurokit.models import Backbone, NeuronSite, Verbalizer, edit_activations
 from neurokit.prompts.data import EncodedBatch, EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.prompts.trainer import Evaluation, evaluate
 
-SELECTION = "selection"
 #: Wang et al.'s noise level.
 DEFAULT_NOISE_STD = 0.1
 
@@ -194,6 +203,11 @@ def exact_accuracy(evaluation: Evaluation) -> float:
     return float((evaluation.predictions == evaluation.labels).double().mean())
 
 
+def _correctness(evaluation: Evaluation) -> np.ndarray:
+    """bool (example,): whether each prediction equals its label."""
+    return (evaluation.predictions == evaluation.labels).cpu().numpy()
+
+
 @contextmanager
 def perturbed(backbone: Backbone, perturbation: Perturbation, prompt_length: int) -> Iterator[_Hooks]:
     """Apply ``perturbation`` at prompt positions ``0..prompt_length-1`` during forward passes in the block.
@@ -286,22 +300,26 @@ class SkillAblation:
         self.reference_accuracy_ = exact_accuracy(self.reference_)
         return self
 
-    def _accuracy(self, mask: xr.DataArray, draw: int) -> float:
+    def _correct(self, mask: xr.DataArray, draw: int) -> np.ndarray:
+        """Whether each example of the split is classified correctly with ``mask`` perturbed: bool (example,)."""
         perturbation = Perturbation(mask.drop_vars([FRACTION, DRAW], errors="ignore"), self.method,
                                     self.values_, self.noise_std, self.seed, draw)
-        return exact_accuracy(evaluate_perturbed(self.backbone_, self.prompt_, self.verbalizer_, self.split_,
-                                                 perturbation, self.batch_size, self.bf16))
+        return _correctness(evaluate_perturbed(self.backbone_, self.prompt_, self.verbalizer_, self.split_,
+                                               perturbation, self.batch_size, self.bf16))
 
     def score(self, skill: xr.DataArray) -> xr.Dataset:
         """Accuracy with the skill sets and with size-matched random sets perturbed.
 
         ``skill``: float neuron scores ([subtask,] layer, neuron) or boolean masks ([fraction,] layer, neuron)
-        (see :func:`neurokit.interventions.as_masks`). Returns ``accuracy`` and ``accuracy_drop`` (selection,
-        fraction, draw) with selection ``skill``/``random`` and drop = unperturbed − perturbed accuracy,
+        (see :func:`neurokit.interventions.as_masks`). Returns ``correct`` (selection, fraction, draw,
+        example), bool: whether each example of the split (coordinate: its id, in split order) is classified
+        correctly; ``accuracy`` (selection, fraction, draw), its mean over the examples in float64, and
+        ``accuracy_drop`` = unperturbed − perturbed accuracy, with selection ``skill``/``random``;
         ``reference_accuracy`` (), ``n_perturbed`` (fraction, layer: neurons perturbed per layer, equal for
         both selections) and ``n_examples`` (); the settings are in ``attrs``. Zero and mean ablation of a skill
         set is deterministic, so it is evaluated once and repeated along ``draw``; an empty set is the
-        unperturbed model.
+        unperturbed model. :func:`neurokit.interventions.ablation_effects` turns ``correct`` into the effect
+        with its interval and p-value.
         """
         if not hasattr(self, "reference_"):
             raise NeurokitError("SkillAblation is not fitted: call fit(backbone, prompt, verbalizer, split) first")
@@ -310,7 +328,8 @@ class SkillAblation:
         randoms = random_masks(masks, self.draws, self.seed)
         reference = self.reference_accuracy_
         n_fractions = masks.sizes[FRACTION]
-        accuracy = np.full((2, n_fractions, self.draws), reference)
+        correct = np.empty((2, n_fractions, self.draws, len(self.split_)), dtype=bool)
+        correct[:] = _correctness(self.reference_)  # an empty set is the unperturbed model
         deterministic = self.method is not AblationMethod.NOISE
         pending = [index for index in range(n_fractions) if bool(masks.isel({FRACTION: index}).any())]
         total = len(pending) * ((1 if deterministic else self.draws) + self.draws)
@@ -319,16 +338,19 @@ class SkillAblation:
                 mask = masks.isel({FRACTION: index})
                 for draw in range(self.draws):
                     if draw == 0 or not deterministic:
-                        skill_accuracy = self._accuracy(mask, draw)
+                        skill_correct = self._correct(mask, draw)
                         bar.update(1)
-                    accuracy[0, index, draw] = skill_accuracy
-                    accuracy[1, index, draw] = self._accuracy(randoms.isel({DRAW: draw, FRACTION: index}), draw)
+                    correct[0, index, draw] = skill_correct
+                    correct[1, index, draw] = self._correct(randoms.isel({DRAW: draw, FRACTION: index}), draw)
                     bar.update(1)
-        coords = {SELECTION: ["skill", "random"], FRACTION: masks[FRACTION].values, DRAW: np.arange(self.draws)}
-        accuracy = xr.DataArray(accuracy, dims=(SELECTION, FRACTION, DRAW), coords=coords)
+        coords = {SELECTION: list(SELECTIONS), FRACTION: masks[FRACTION].values, DRAW: np.arange(self.draws),
+                  EXAMPLE: list(self.split_.ids)}
+        correct = xr.DataArray(correct, dims=(SELECTION, FRACTION, DRAW, EXAMPLE), coords=coords)
+        # float64 mean of 0/1 values: the same number as exact_accuracy of each evaluation
+        accuracy = correct.mean(EXAMPLE, dtype=np.float64)
         n_perturbed = masks.sum(NEURON).astype(np.int64)
         return xr.Dataset(
-            {"accuracy": accuracy, "accuracy_drop": reference - accuracy,
+            {"correct": correct, "accuracy": accuracy, "accuracy_drop": reference - accuracy,
              "reference_accuracy": reference, "n_perturbed": n_perturbed, "n_examples": len(self.split_)},
             attrs=self._attrs(skill),
         )

@@ -15,6 +15,7 @@ from neurokit.errors import ConfigError, NeurokitError
 
 _ABLATION_METHODS = ("noise", "zero", "mean")  # AblationMethod's values, without importing torch for --help
 _SELECTIONS = ("per-layer", "global")
+_RESAMPLINGS = ("examples-and-draws", "examples")  # effects.Resampling's values
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--train-store", metavar="STORE", default=None,
                         help="train activation store of this model and prompt (method mean: its train means)")
     ablate.add_argument("--draws", type=int, default=5, help="random neuron sets (and noise draws) per fraction")
-    ablate.add_argument("--seed", type=int, default=0, help="seed of the random sets and the noise")
+    ablate.add_argument("--seed", type=int, default=0,
+                        help="seed of the random sets, the noise and the resamplings of the statistics")
+    ablate.add_argument("--n-boot", type=int, default=10_000,
+                        help="bootstrap resamples (examples and draws) of the effect's interval (default 10000)")
+    ablate.add_argument("--n-permutations", type=int, default=10_000,
+                        help="random sign flips of the effect's one-sided test (default 10000)")
+    ablate.add_argument("--confidence", type=float, default=0.95, help="level of the intervals (default 0.95)")
+    ablate.add_argument("--resampling", choices=_RESAMPLINGS, default="examples-and-draws",
+                        help="what the bootstrap resamples: examples and draws (default, conservative) or examples "
+                             "only (conditional on the drawn sets)")
     _add_data_arguments(ablate)
     _add_output_arguments(ablate)
     ablate.set_defaults(handler=_ablate)
@@ -136,16 +146,24 @@ def _train_means(path: str, backbone, checkpoint):
 
 
 def _ablation_table(result):
+    """One row per (selection, fraction, draw); the statistics of :func:`ablation_effects` repeated on the rows
+    of their selection and fraction."""
     totals = result["n_perturbed"].sum("layer").to_series().rename("n_perturbed")
     frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
     frame = frame.merge(totals.reset_index(), on="fraction")
     frame.insert(0, "method", result.attrs["method"])
     frame["reference_accuracy"] = float(result["reference_accuracy"])
-    return frame
+    accuracy_interval = result["accuracy_interval"].to_series().unstack("bound").add_prefix("accuracy_")
+    effect = result[["effect", "p_value"]].to_dataframe().join(
+        result["effect_interval"].to_series().unstack("bound").add_prefix("effect_"))
+    frame = frame.merge(accuracy_interval.reset_index(), on=["selection", "fraction"])
+    return frame.merge(effect[["effect", "effect_lower", "effect_upper", "p_value"]].reset_index(), on="fraction")
 
 
 def _ablate(args: argparse.Namespace) -> int:
+    from neurokit.analysis.resampling import check_confidence
     from neurokit.interventions.ablation import SkillAblation
+    from neurokit.interventions.effects import ablation_effects
     from neurokit.interventions.masks import load_skill
     from neurokit.prompts.checkpoint import load_checkpoint
     from neurokit.prompts.commands import backbone_for_checkpoint
@@ -153,7 +171,8 @@ def _ablate(args: argparse.Namespace) -> int:
     from neurokit.tasks import get_task, load_split
 
     out, table = _outputs(args)
-    _check_positive(args, "draws", "batch_size", "max_length", "size")
+    _check_positive(args, "draws", "batch_size", "max_length", "size", "n_boot", "n_permutations")
+    check_confidence(args.confidence)
     if (args.method == "mean") != (args.train_store is not None):
         raise ConfigError("--method mean needs --train-store (the train means), and --train-store is only used by it")
     task = get_task(args.task)
@@ -173,14 +192,22 @@ def _ablate(args: argparse.Namespace) -> int:
     split = EncodedSplit(backbone, task, dataset, args.max_length)
     ablation.fit(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
     result = ablation.score(skill)
+    result = result.merge(ablation_effects(result, args.n_boot, args.confidence, args.n_permutations, args.seed,
+                                           args.resampling), combine_attrs="no_conflicts")
     result.attrs |= {"task": task.name, "split": args.split, "prompt": str(checkpoint.path),
                      "prompt_sha256": checkpoint.sha256, "skill": str(args.skill)}
     settings = {**ablation.settings(), "task": task.name, "split": args.split, "size": args.size,
                 "data_seed": args.data_seed, "max_length": args.max_length, "skill": str(args.skill),
-                "skill_group": str(skill.name), "train_store": args.train_store}
+                "skill_group": str(skill.name), "train_store": args.train_store, "n_boot": args.n_boot,
+                "n_permutations": args.n_permutations, "confidence": args.confidence,
+                "resampling": args.resampling}
     _save({f"{task.name}/ablation": result}, out, table, _ablation_table(result), settings)
+    largest = result.isel(fraction=int(result["fraction"].argmax("fraction")))
+    interval = largest["effect_interval"].values
     print(f"wrote {task.name}/ablation ({args.method}, {result.sizes['fraction']} fractions × {args.draws} draws, "
-          f"reference accuracy {float(result['reference_accuracy']):.4f}) to {out} and {table}")
+          f"reference accuracy {float(result['reference_accuracy']):.4f}; at fraction {float(largest['fraction']):g} "
+          f"skill − random drop {float(largest['effect']):+.4f} [{interval[0]:+.4f}, {interval[1]:+.4f}], "
+          f"one-sided p = {float(largest['p_value']):.3g}) to {out} and {table}")
     return 0
 
 
@@ -204,9 +231,11 @@ def parse_label_map(text: str) -> tuple[tuple[str, str], dict[str, str]]:
 
 
 def _transfer_table(result):
-    frame = result[["accuracy", "relative"]].to_dataframe().reset_index()
-    own = result["own_accuracy"].to_series().rename("own_accuracy").reset_index()
-    return frame.merge(own, on="target")[["source", "source_task", "target", "accuracy", "own_accuracy", "relative"]]
+    frame = result[["accuracy", "relative", "n_correct", "p_value", "p_adjusted"]].to_dataframe().reset_index()
+    per_target = result[["own_accuracy", "n_examples", "chance"]].to_dataframe().reset_index()
+    return frame.merge(per_target, on="target")[["source", "source_task", "target", "accuracy", "own_accuracy",
+                                                 "relative", "n_correct", "n_examples", "chance", "p_value",
+                                                 "p_adjusted"]]
 
 
 def _transfer(args: argparse.Namespace) -> int:

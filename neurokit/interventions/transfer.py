@@ -8,7 +8,10 @@ For a source prompt ``p`` (tuned on task A) and a target task B:
 - ``own_accuracy(B)``: mean accuracy on B of the prompts tuned on B itself (for an adversarial B, the prompts
   of its clean task); NaN when none is among the sources;
 - ``relative(p, B) = accuracy(p, B) / own_accuracy(B)`` (Ackermann & Ohmer report it × 100, averaged over
-  the prompts of each source task: :func:`by_source_task`).
+  the prompts of each source task: :func:`by_source_task`);
+- ``p_value(p, B)``: exact one-sided binomial test of "above chance", ``P(K ≥ k)`` for ``K ~ Binomial(n, 1/C)``
+  with k correct of n examples and C classes of B, and ``p_adjusted``, its Benjamini–Hochberg adjustment over
+  all (source, target) cells (*our choice*: the papers report no test; methods.md §3).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from neurokit.analysis.compare import binomial_p_value
+from neurokit.analysis.resampling import benjamini_hochberg
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
 from neurokit.prompts.checkpoint import PromptCheckpoint
@@ -135,8 +140,11 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
     a map to its clean task serves too); without one, A and B must have the same number of classes (class i
     of B is read with B's label word i).
 
-    Returns ``accuracy`` (source, target), ``own_accuracy`` (target), ``relative`` (source, target) and
-    ``n_examples`` (target); coordinates ``source_task`` (source) and ``target`` (task names).
+    Returns ``accuracy`` (source, target), ``own_accuracy`` (target), ``relative`` (source, target),
+    ``n_correct`` (source, target), ``n_examples`` (target), ``chance`` (target: 1 / the target's number of
+    classes), ``p_value`` (source, target: exact one-sided binomial test of accuracy above chance) and
+    ``p_adjusted`` (source, target: Benjamini–Hochberg over all cells); coordinates ``source_task`` (source)
+    and ``target`` (task names).
     """
     if not isinstance(prompts, Mapping):
         prompts = {str(checkpoint.path): checkpoint for checkpoint in prompts}
@@ -145,8 +153,8 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
     soft_prompts = {name: checkpoint.soft_prompt(backbone) for name, checkpoint in prompts.items()}
     splits = {task.name: EncodedSplit(backbone, task, dataset, max_length) for task, dataset in targets}
 
-    accuracy = np.empty((len(prompts), len(targets)))
-    with tqdm(total=accuracy.size, desc="transfer", disable=not progress) as bar:
+    counts = np.empty((len(prompts), len(targets)), dtype=np.int64)
+    with tqdm(total=counts.size, desc="transfer", disable=not progress) as bar:
         for row, name in enumerate(prompts):
             for column, (target, _) in enumerate(targets):
                 label_words, class_map = plans[name, target.name]
@@ -154,12 +162,17 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
                 result = evaluate(backbone, soft_prompts[name], backbone.verbalizer(label_words), split,
                                   batch_size, bf16)
                 predictions = result.predictions if class_map is None else class_map[result.predictions]
-                accuracy[row, column] = float((predictions == split.labels).double().mean())
+                counts[row, column] = int((predictions == split.labels).sum())
                 bar.update(1)
 
     source_tasks = [_source_labels(name, checkpoint)[0] for name, checkpoint in prompts.items()]
     coords = {SOURCE: list(prompts), SOURCE_TASK: (SOURCE, source_tasks), TARGET: target_names}
-    accuracy = xr.DataArray(accuracy, dims=(SOURCE, TARGET), coords=coords)
+    n_correct = xr.DataArray(counts, dims=(SOURCE, TARGET), coords=coords)
+    n_examples = xr.DataArray([len(splits[name]) for name in target_names], dims=TARGET,
+                              coords={TARGET: target_names})
+    chance = xr.DataArray([1.0 / task.num_labels for task, _ in targets], dims=TARGET, coords={TARGET: target_names})
+    accuracy = n_correct / n_examples  # float64: the same number as the mean of 0/1 outcomes
+    p_value = binomial_p_value(n_correct, n_examples, chance)
     own = np.full(len(targets), np.nan)
     for column, (target, _) in enumerate(targets):
         own_task = target.name if target.name in source_tasks else target.adversarial_of
@@ -169,13 +182,17 @@ def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] 
     own_accuracy = xr.DataArray(own, dims=TARGET, coords={TARGET: target_names})
     return xr.Dataset(
         {"accuracy": accuracy, "own_accuracy": own_accuracy, "relative": accuracy / own_accuracy,
-         "n_examples": (TARGET, [len(splits[name]) for name in target_names])},
+         "n_correct": n_correct, "n_examples": n_examples, "chance": chance, "p_value": p_value,
+         "p_adjusted": benjamini_hochberg(p_value, (SOURCE, TARGET))},
         attrs={"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
                "scoring": backbone.scoring.value,
                "label_maps": json.dumps({f"{a}->{b}": dict(m) for (a, b), m in (label_maps or {}).items()}),
                "relative": "accuracy / own_accuracy; own_accuracy = mean accuracy of the target task's own "
-                           "prompts (for an adversarial target, its clean task's prompts)"},
+                           "prompts (for an adversarial target, its clean task's prompts)",
+               "p_value": "exact one-sided binomial test, H0: accuracy <= chance = 1 / number of classes; "
+                          "p_adjusted: Benjamini-Hochberg over all (source, target) cells"},
     )
+
 
 
 def by_source_task(transfer: xr.Dataset) -> xr.Dataset:

@@ -24,28 +24,39 @@ def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = 
     """Accuracy after perturbing the top-n % skill neurons vs as many random neurons, against n.
 
     ``result``: the Dataset of :meth:`neurokit.interventions.SkillAblation.score` (``accuracy`` (selection,
-    fraction, draw), ``reference_accuracy``). Lines are means over draws, bands their min–max; the dashed line
-    is the unperturbed accuracy.
+    fraction, draw), ``reference_accuracy``) with the statistics of
+    :func:`neurokit.interventions.ablation_effects` (``accuracy_interval``), as ``neurokit ablate`` and the demo
+    store them; from ``correct`` alone they are computed here with their defaults. Lines are means over draws,
+    bands their paired bootstrap intervals (examples and draws resampled); the dashed line is the unperturbed
+    accuracy.
     """
     figure_name = "ablation_curve"
     ds = inputs.as_dataset(result, figure_name)
     accuracy = inputs.variable(ds, "accuracy", figure_name, group="ablation results")
     inputs.require_dims(accuracy, ("selection", "fraction", "draw"), figure_name)
+    if "accuracy_interval" not in ds and "correct" in ds:
+        from neurokit.interventions.effects import ablation_effects
+
+        ds = ds.merge(ablation_effects(ds))
+    interval = inputs.variable(ds, "accuracy_interval", figure_name, group="ablation results")
+    inputs.require_dims(interval, ("selection", "fraction", "bound"), figure_name)
     percents = np.asarray(accuracy["fraction"].values, dtype=float) * 100
     with paper_style():
         axes = inputs.axes_for(ax, 1, figure_name)
         figure, (target,) = (root_figure(axes[0]), axes) if axes is not None else new_figure(width)
         for color, selection in zip(PALETTE, ("skill", "random")):
-            values = accuracy.sel(selection=selection)
             label = "skill neurons" if selection == "skill" else "random neurons"
-            target.plot(percents, values.mean("draw").values, marker="o", markersize=3, color=color, label=label)
-            target.fill_between(percents, values.min("draw").values, values.max("draw").values, color=color,
-                                alpha=0.2, linewidth=0)
+            target.plot(percents, accuracy.sel(selection=selection).mean("draw").values, marker="o", markersize=3,
+                        color=color, label=label)
+            bounds = interval.sel(selection=selection, fraction=accuracy["fraction"])
+            target.fill_between(percents, bounds.sel(bound="lower").values, bounds.sel(bound="upper").values,
+                                color=color, alpha=0.2, linewidth=0)
         if "reference_accuracy" in ds:
             target.axhline(float(ds["reference_accuracy"]), color="0.4", linestyle="--", linewidth=0.8,
                            label="unperturbed")
         target.set_xlabel("perturbed neurons per layer (top n %)")
-        target.set_ylabel("accuracy")
+        level = interval.attrs.get("confidence")
+        target.set_ylabel("accuracy" if level is None else f"accuracy (bands: {float(level):.0%} CI)")
         legend_above(target)
     return figure
 

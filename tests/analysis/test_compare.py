@@ -20,7 +20,7 @@ from neurokit.analysis import (
     stack_scores,
     task_selectivity,
 )
-from neurokit.errors import NeurokitError
+from neurokit.errors import ConfigError, NeurokitError
 
 TASKS = ("sst2", "imdb", "qnli")
 
@@ -153,6 +153,13 @@ def test_binomial_p_value_is_exact_tail():
     lazy = binomial_p_value(xr.DataArray(successes, dims="run").chunk(2), 148, chance=1 / 3)
     assert lazy.chunks is not None
     np.testing.assert_allclose(lazy.values, [_upper_tail(k, 148, 1 / 3) for k in successes])
+    # chance per element (e.g. 1 / classes of each target task), broadcast by dims
+    per_task = binomial_p_value(xr.DataArray([[40, 40], [74, 74]], dims=("source", "target")), 148,
+                                xr.DataArray([1 / 2, 1 / 4], dims="target"))
+    np.testing.assert_allclose(per_task.values, [[_upper_tail(40, 148), _upper_tail(40, 148, 1 / 4)],
+                                                 [_upper_tail(74, 148), _upper_tail(74, 148, 1 / 4)]])
+    with pytest.raises(ConfigError, match="chance must be in"):
+        binomial_p_value(40, 148, xr.DataArray([0.5, 1.0], dims="target"))
 
 
 def test_model_accuracy():

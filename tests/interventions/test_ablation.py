@@ -164,8 +164,11 @@ def test_accuracies_equal_an_independent_computation(embedded):
     result = ablation.score(scores)
     labels = embedded.split.labels.numpy()
 
+    def correct(mask):
+        return _independent_zero_logits(embedded, mask).argmax(dim=1).numpy() == labels
+
     def accuracy(mask):
-        return float(np.mean(_independent_zero_logits(embedded, mask).argmax(dim=1).numpy() == labels))
+        return float(np.mean(correct(mask)))
 
     reference = accuracy(None)
     assert float(result["reference_accuracy"]) == reference
@@ -179,6 +182,16 @@ def test_accuracies_equal_an_independent_computation(embedded):
             assert float(result["accuracy"].sel(selection="random", fraction=fraction, draw=draw)) == expected
     assert (result["accuracy"].sel(fraction=0.0) == reference).all()
     xr.testing.assert_equal(result["accuracy_drop"], reference - result["accuracy"])
+    # Per-example outcomes: the skill set's at 50 % and one random set's, example by example in split order.
+    assert result["correct"].dims == ("selection", "fraction", "draw", "example")
+    assert list(result["example"].values) == embedded.split.ids
+    np.testing.assert_array_equal(result["correct"].sel(selection="skill", fraction=0.5, draw=1).values,
+                                  correct(skill_sets.sel(fraction=0.5).values))
+    np.testing.assert_array_equal(result["correct"].sel(selection="random", fraction=0.1, draw=0).values,
+                                  correct(random_sets.sel(fraction=0.1, draw=0).values))
+    np.testing.assert_array_equal(result["correct"].sel(fraction=0.0).values,
+                                  np.broadcast_to(correct(None), (2, 2, len(labels))))
+    xr.testing.assert_equal(result["accuracy"], result["correct"].mean("example", dtype=np.float64))
     np.testing.assert_array_equal(result["n_perturbed"].values, skill_sets.sum("neuron").values)
     assert float(result["accuracy_drop"].sel(fraction=0.5).max()) != 0.0  # the perturbation did something
     assert result.attrs["method"] == "zero" and result.attrs["prompt_length"] == PROMPT_LENGTH

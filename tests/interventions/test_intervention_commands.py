@@ -13,7 +13,7 @@ from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, save_prompt
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
-from neurokit.interventions import SkillAblation
+from neurokit.interventions import SkillAblation, ablation_effects
 from neurokit.models import capture_activations, load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
@@ -82,15 +82,17 @@ def _write_train_store(backbone, checkpoint, path):
 def _ablate_args(setup, out, *extra):
     return ["ablate", "--prompt", str(setup["movies"].path), "--task", MOVIES.name, "--size", "10",
             "--skill", str(setup["results"]), "--fractions", *FRACTIONS, "--draws", "2", "--max-length", "48",
-            "--out", str(out), *extra]
+            "--n-boot", "200", "--n-permutations", "200", "--out", str(out), *extra]
 
 
 @pytest.mark.parametrize("method", ["zero", "mean"])
 def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, capsys):
     out = tmp_path / "ablation.zarr"
-    extra = ["--method", method] + (["--train-store", setup["train_store"]] if method == "mean" else [])
+    extra = ["--method", method] + (["--train-store", setup["train_store"]] if method == "mean" else [
+        "--resampling", "examples"])
     assert main(_ablate_args(setup, out, *extra)) == 0
-    assert "reference accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "reference accuracy" in printed and "skill − random drop" in printed and "one-sided p =" in printed
     tree = load_results(out)
     result = tree[f"{MOVIES.name}/ablation"].to_dataset().load()
     assert result["accuracy"].dims == ("selection", "fraction", "draw")
@@ -103,11 +105,22 @@ def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, caps
         backbone, setup["movies"].soft_prompt(backbone), backbone.verbalizer(MOVIES.label_words), split,
         values).score(setup["score"])
     np.testing.assert_array_equal(result["accuracy"].values, expected["accuracy"].values)
+    np.testing.assert_array_equal(result["correct"].values, expected["correct"].values)
+    resampling = "examples" if method == "zero" else "examples-and-draws"
+    statistics = ablation_effects(expected, n_boot=200, n_permutations=200, seed=0, resampling=resampling)
+    xr.testing.assert_equal(result[list(statistics.data_vars)], statistics)
+    assert json.loads(result.attrs["effect_statistics"])["resampling"] == resampling
     table = pd.read_csv(tmp_path / "ablation.csv")
     assert len(table) == 2 * len(FRACTIONS) * 2
     assert {"method", "selection", "fraction", "draw", "accuracy", "accuracy_drop", "n_perturbed",
-            "reference_accuracy"} <= set(table.columns)
+            "reference_accuracy", "accuracy_lower", "accuracy_upper", "effect", "effect_lower", "effect_upper",
+            "p_value"} <= set(table.columns)
     assert table.loc[table["fraction"] == 0.1, "n_perturbed"].eq(6 * 153).all()
+    row = table[(table["selection"] == "random") & (table["fraction"] == 0.3)].iloc[0]
+    assert row["p_value"] == float(statistics["p_value"].sel(fraction=0.3))
+    assert row["effect_lower"] == float(statistics["effect_interval"].sel(fraction=0.3, bound="lower"))
+    assert row["accuracy_upper"] == float(statistics["accuracy_interval"].sel(selection="random", fraction=0.3,
+                                                                               bound="upper"))
 
 
 def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
@@ -126,7 +139,12 @@ def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
     assert tree["transfer/source_tasks"].to_dataset()["relative"].dims == ("source_task", "target")
     rows = pd.read_csv(table)
     assert len(rows) == 6 and list(rows.columns) == ["source", "source_task", "target", "accuracy", "own_accuracy",
-                                                     "relative"]
+                                                     "relative", "n_correct", "n_examples", "chance", "p_value",
+                                                     "p_adjusted"]
+    by_cell = rows.set_index(["source", "target"])
+    assert by_cell.loc[(prompts[0], "toy_topic"), "chance"] == 0.25
+    assert by_cell.loc[(prompts[1], PRODUCTS.name), "p_value"] == result["p_value"].sel(
+        source=prompts[1], target=PRODUCTS.name).item()
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -136,6 +154,8 @@ def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
     (["--skill-group", "other/skill"], "has no group 'other/skill'"),
     (["--fractions", "1.5"], "fractions must be"),
     (["--draws", "0"], "--draws must be at least 1"),
+    (["--n-boot", "0"], "--n-boot must be at least 1"),
+    (["--confidence", "95"], "confidence must be in (0, 1)"),
     (["--model", "random-bert"], "cannot load model"),
 ])
 def test_ablate_user_errors_are_one_line(setup, tmp_path, capsys, arguments, message):
@@ -169,3 +189,11 @@ def test_transfer_user_errors_are_one_line(setup, tmp_path, capsys):
         assert main(base + arguments) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_command_line_choices_are_the_enums_values():
+    """The parser lists the choices without importing torch; they must stay the enums' values."""
+    from neurokit.interventions import AblationMethod, Resampling, commands
+
+    assert commands._ABLATION_METHODS == tuple(member.value for member in AblationMethod)
+    assert commands._RESAMPLINGS == tuple(member.value for member in Resampling)

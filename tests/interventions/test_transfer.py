@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from prompted_models import MOVIES, PRODUCTS, save_prompt
+from scipy import stats
 
 from neurokit.errors import NeurokitError
 from neurokit.interventions import by_source_task, transfer_matrix
@@ -58,6 +59,14 @@ def test_a_prompt_on_its_own_task_has_its_own_accuracy_and_relative_transfer_one
     assert float(result["own_accuracy"].sel(target=ADVERSARIAL.name)) == float(own.sel(target=ADVERSARIAL.name))
     np.testing.assert_allclose(result["relative"].values, result["accuracy"].values / result["own_accuracy"].values)
     assert result["n_examples"].values.tolist() == [10, 10, 10]
+    # Above chance: the exact binomial tail of each cell, Benjamini–Hochberg over all six cells (scipy).
+    np.testing.assert_array_equal(result["accuracy"].values, result["n_correct"].values / 10)
+    assert result["chance"].values.tolist() == [0.5, 0.5, 0.5]
+    expected = [[stats.binomtest(int(k), 10, 0.5, alternative="greater").pvalue for k in row]
+                for row in result["n_correct"].values]
+    np.testing.assert_allclose(result["p_value"].values, expected, rtol=1e-12)
+    np.testing.assert_allclose(result["p_adjusted"].values.ravel(),
+                               stats.false_discovery_control(np.ravel(expected)), rtol=1e-12)
 
 
 def test_several_prompts_per_task_average_into_the_own_accuracy(prompts):
@@ -87,6 +96,7 @@ def test_a_label_map_reads_a_prompt_with_its_own_verbaliser_on_a_task_with_other
         expected = _accuracy(backbone, checkpoints["topic"], task, dataset, TOPIC.label_words, [1, 0, 1, 0])
         assert result["accuracy"].sel(target=task.name).item() == expected
     assert result["relative"].sel(target=TOPIC.name).item() == 1.0
+    assert result["chance"].values.tolist() == [0.5, 0.25, 0.5]  # 1 / the target's classes, mapped or not
     with pytest.raises(NeurokitError, match="leaves class 'politics'"):
         transfer_matrix(backbone, {"topic": checkpoints["topic"]}, targets,
                         label_maps={(TOPIC.name, MOVIES.name): {k: v for k, v in mapping.items() if k != "politics"}},
@@ -106,3 +116,4 @@ def test_prompts_of_different_models_are_refused(prompts, tmp_path):
                         progress=False)
     with pytest.raises(NeurokitError, match="was trained on 'random-bert-tiny'"):
         transfer_matrix(backbone, {"other": other}, _targets(MOVIES), progress=False)
+

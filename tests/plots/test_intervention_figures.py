@@ -15,7 +15,16 @@ def ablation_result() -> xr.Dataset:
     accuracy = xr.DataArray(np.array([[[0.8, 0.8], [0.6, 0.62]], [[0.9, 0.88], [0.89, 0.87]]]),
                             dims=("selection", "fraction", "draw"),
                             coords={"selection": ["skill", "random"], "fraction": [0.02, 0.1], "draw": [0, 1]})
-    return xr.Dataset({"accuracy": accuracy, "reference_accuracy": 0.9})
+    interval = xr.DataArray(np.array([[[0.7, 0.85], [0.5, 0.7]], [[0.85, 0.93], [0.84, 0.92]]]),
+                            dims=("selection", "fraction", "bound"),
+                            coords={"selection": ["skill", "random"], "fraction": [0.02, 0.1],
+                                    "bound": ["lower", "upper"]}, attrs={"confidence": 0.95})
+    return xr.Dataset({"accuracy": accuracy, "accuracy_interval": interval, "reference_accuracy": 0.9})
+
+
+def _band(ax, index: int) -> np.ndarray:
+    """The (x, y) outline of the index-th filled band."""
+    return ax.collections[index].get_paths()[0].vertices
 
 
 def transfer_result() -> xr.Dataset:
@@ -32,6 +41,24 @@ def test_ablation_curve_draws_means_bands_and_reference():
     np.testing.assert_allclose(lines["skill neurons"].get_ydata(), [0.8, 0.61])
     np.testing.assert_allclose(lines["random neurons"].get_xdata(), [2.0, 10.0])
     assert lines["unperturbed"].get_ydata()[0] == pytest.approx(0.9)
+    skill_band = _band(ax, 0)  # the skill set's bootstrap interval, not the range of the draws
+    assert {tuple(point) for point in skill_band} >= {(2.0, 0.7), (10.0, 0.5), (2.0, 0.85), (10.0, 0.7)}
+    assert ax.get_ylabel() == "accuracy (bands: 95% CI)"
+
+
+def test_ablation_curve_computes_the_intervals_from_per_example_outcomes_or_refuses_without():
+    rng = np.random.default_rng(0)
+    correct = xr.DataArray(rng.random((2, 2, 3, 40)) < 0.7, dims=("selection", "fraction", "draw", "example"),
+                           coords={"selection": ["skill", "random"], "fraction": [0.02, 0.1]})
+    result = xr.Dataset({"correct": correct, "accuracy": correct.mean("example")})
+    from neurokit.interventions import ablation_effects
+
+    expected = ablation_effects(result)["accuracy_interval"].sel(selection="random")
+    ax = ablation_curve(result).axes[0]
+    points = {tuple(np.round(point, 12)) for point in _band(ax, 1)}
+    assert (10.0, round(float(expected.sel(fraction=0.1, bound="upper")), 12)) in points
+    with pytest.raises(PlotInputError, match="accuracy_interval"):
+        ablation_curve(result.drop_vars("correct"))
 
 
 def test_transfer_heatmap_labels_rows_by_prompt_and_columns_by_task():
