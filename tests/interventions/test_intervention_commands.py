@@ -7,14 +7,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
-from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, save_prompt
+from prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
 from neurokit.interventions import SkillAblation
-from neurokit.models import capture_activations, load_backbone
+from neurokit.models import load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
 
@@ -38,45 +37,11 @@ def setup(tmp_path_factory):
                        attrs={"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
                               "selection": "per-layer"})
     save_results({f"{MOVIES.name}/skill": skill}, folder / "results.zarr")
-    train_store, train_mean = _write_train_store(backbone, movies, folder / "train.zarr")
+    train_store, train_mean = write_train_store(backbone, movies, folder / "train.zarr")
     return {"backbone": backbone, "movies": movies, "products": products, "results": folder / "results.zarr",
             "score": score, "train_store": train_store, "train_mean": train_mean, "folder": folder}
 
 
-def _write_train_store(backbone, checkpoint, path):
-    """A train store of the prompt's activations at its positions, written by the extraction stage's writer;
-    returns its path and the train mean computed here."""
-    from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
-
-    prompt = checkpoint.soft_prompt(backbone)
-    dataset = load_split(MOVIES, "train", size=12)
-    split = EncodedSplit(backbone, MOVIES, dataset, 128)
-    sites = backbone.sites()
-    with torch.no_grad(), capture_activations(backbone.model, sites) as captured:
-        batch = next(split.batches(len(split)))
-        logits = backbone.class_scores(prompt(), batch.input_ids, batch.attention_mask,
-                                       backbone.verbalizer(MOVIES.label_words))
-        activation = torch.stack([captured[site.name][:, :PROMPT_LENGTH] for site in sites], dim=1).numpy()
-    provenance = Provenance(
-        model_id=backbone.model_id, model_revision="embedded", weights_sha256=backbone.weights_sha256,
-        model_config={}, prompt_sha256=checkpoint.sha256, prompt_metadata={},
-        task={"name": MOVIES.name, "label_names": list(MOVIES.label_names)}, template=MOVIES.template,
-        verbalizer={}, split="train", dtype_policy="float32 for tests")
-    spec = StoreSpec(example_ids=list(dataset["id"]), class_names=list(MOVIES.label_names),
-                     sites=[site.name for site in sites], layers=[site.layer for site in sites],
-                     position_roles=["mask", *(f"prompt_{k}" for k in range(PROMPT_LENGTH - 1))],
-                     n_neurons=sites[0].width, stored_dtype="float32", provenance=provenance,
-                     store_raw_activations=False, compute_train_stats=True, block_size=8)
-    with ActivationStoreWriter.create_or_resume(path, spec) as writer:
-        for block in writer.pending_blocks():
-            rows = spec.block_slice(block)
-            writer.write_block(block, activation[rows], label=np.asarray(dataset["label"])[rows],
-                               prediction=logits.argmax(1).numpy()[rows], logits=logits.numpy()[rows],
-                               input_length=batch.attention_mask.sum(1).numpy()[rows])
-        assert writer.finalize()
-    mean = xr.DataArray(activation.astype(np.float64).mean(axis=0), dims=("layer", "position", "neuron"),
-                        coords={"layer": [site.layer for site in sites]})
-    return str(path), mean
 
 
 def _ablate_args(setup, out, *extra):
