@@ -134,3 +134,49 @@ def test_transfer_user_errors_are_one_line(setup, tmp_path, capsys):
         assert main(base + arguments) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+# ----- prune ---------------------------------------------------------------------------------------------------
+
+def test_prune_writes_a_smaller_model_folder_with_its_prompt(setup, tmp_path, capsys):
+    from neurokit.interventions.prune import PRUNING_FILE
+    from neurokit.prompts import load_checkpoint
+
+    out = tmp_path / "pruned"
+    assert main(["prune", "--prompt", str(setup["movies"].path), "--skill", str(setup["results"]),
+                 "--train-store", setup["train_store"], "--fraction", "0.02", "--out", str(out)]) == 0
+    assert "parameters" in capsys.readouterr().out
+    backbone = setup["backbone"]
+    pruned = load_backbone(str(out))
+    width = backbone.sites()[0].width
+    assert [site.width for site in pruned.sites()] == [width] + [int(0.02 * width)] * 5  # layers 1-5 of 6
+    record = json.loads((out / PRUNING_FILE).read_text())
+    assert record["settings"]["layers"] == [1, 2, 3, 4, 5] and record["weights_sha256"] == pruned.weights_sha256
+    # The bias of a pruned layer holds the removed neurons' store means (averaged over the prompt positions),
+    # computed here from the fixture's own train mean.
+    layer = 3
+    keep = np.zeros(width, dtype=bool)
+    keep[record["kept_neurons"][f"encoder.layer.{layer}.ffn"]] = True
+    means = setup["train_mean"].sel(layer=layer).mean("position").values
+    original = backbone.model.encoder.layer[layer].output.dense
+    expected = original.bias.double().numpy() + original.weight.double().numpy()[:, ~keep] @ means[~keep]
+    np.testing.assert_allclose(pruned.model.encoder.layer[layer].output.dense.bias.double().numpy(), expected,
+                               atol=1e-5)
+    prompt = load_checkpoint(out / "prompt")
+    assert prompt.metadata["weights_sha256"] == pruned.weights_sha256
+    prompt.soft_prompt(pruned)  # accepted by the pruned model without allow_other_model
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--layers", "2-9"], "cannot prune layer 6"),
+    (["--layers", "x"], "FIRST-LAST"),
+    (["--fraction", "2"], "fraction"),
+])
+def test_prune_errors_are_one_line(setup, tmp_path, capsys, extra, message):
+    out = tmp_path / "pruned"
+    assert main(["prune", "--prompt", str(setup["movies"].path), "--skill", str(setup["results"]),
+                 "--train-store", setup["train_store"], "--out", str(out), *extra]) == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    assert error.splitlines()[-1].startswith("neurokit: error:") and message in error.splitlines()[-1]
+    assert not out.exists() and not list(tmp_path.glob(".pruned*"))
