@@ -328,7 +328,7 @@ def _prune(args: argparse.Namespace) -> int:
     layers = config.layers_of(backbone)
     record = {
         "method": "Wang et al. 2022 §6: keep the top fraction of skill neurons per layer, fold the train means of "
-                  f"{'the removed' if config.fold.value == 'removed' else 'all'} neurons into the FFN output bias",
+                  f"{'the removed' if config.settings()['fold'] == 'removed' else 'all'} neurons into the FFN output bias",
         "settings": {**config.settings(), "layers": list(layers)},
         "source_model": backbone.model_id, "source_model_folder": args.model,
         "source_weights_sha256": backbone.weights_sha256, "weights_sha256": pruned.weights_sha256,
@@ -348,6 +348,6 @@ def _prune(args: argparse.Namespace) -> int:
                 extra=lambda folder: save_checkpoint(folder / "prompt", prompt, metadata))
     kept_counts = sorted({len(record["kept_neurons"][site.name]) for site in backbone.sites() if site.layer in layers})
     print(f"kept {'/'.join(map(str, kept_counts))} of {backbone.sites()[0].width} neurons in layers "
-          f"{layers[0]}-{layers[-1]} ({config.fold.value} means folded); parameters {before:,} -> {after:,}; "
+          f"{layers[0]}-{layers[-1]} ({config.settings()['fold']} means folded); parameters {before:,} -> {after:,}; "
           f"wrote {out} (prompt checkpoint: {out / 'prompt'})")
     return 0

@@ -18,6 +18,7 @@ import enum
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +92,7 @@ class PruneConfig:
 
     def settings(self) -> dict:
         return {"fraction": self.fraction, "layers": None if self.layers is None else list(self.layers),
-                "selection": self.selection.value, "fold": self.fold.value}
+                "selection": Selection(self.selection).value, "fold": BiasFold(self.fold).value}
 
 
 def kept_neurons(backbone: Backbone, skill: xr.DataArray, config: PruneConfig) -> xr.DataArray:
@@ -105,8 +106,9 @@ def kept_neurons(backbone: Backbone, skill: xr.DataArray, config: PruneConfig) -
     masks = as_masks(skill, None if single_mask else [config.fraction], config.selection)
     top = masks.isel({FRACTION: 0}, drop=True)
     check_masks(top, backbone)
-    pruned = top[LAYER].isin(list(config.layers_of(backbone)))
-    if int(pruned.sum()) != len(config.layers_of(backbone)):
+    layers = config.layers_of(backbone)
+    pruned = top[LAYER].isin(list(layers))
+    if int(pruned.sum()) != len(layers):
         raise NeurokitError("the skill neurons do not cover every layer to prune")
     return xr.where(pruned, top, True).transpose(LAYER, NEURON).rename("kept")
 
@@ -169,7 +171,7 @@ def parameter_count(backbone: Backbone) -> int:
 
 
 def save_pruned(backbone: Backbone, folder: str | Path, record: dict, overwrite: bool = False,
-                extra=None) -> Path:
+                extra: Callable[[Path], object] | None = None) -> Path:
     """Write a pruned backbone as a model folder :func:`neurokit.models.load_backbone` reads: ``config.json``
     (with the per-site widths), ``model.safetensors``, the tokenizer files and ``pruning.json`` (``record``).
     ``extra(partial_folder)`` may add files. The folder appears only when complete."""

@@ -24,7 +24,7 @@ from neurokit.models import edit_activations, load_backbone
 from neurokit.models.backbone import FFN_WIDTHS_KEY
 
 
-@pytest.fixture(params=["bert", "gpt2", "embedded"])
+@pytest.fixture(params=["bert", "roberta", "gpt2", "embedded"])
 def prunable(request, prompted_models) -> Prompted:
     if request.param not in prompted_models:
         prompted_models[request.param] = make_prompted(request.param)
