@@ -1,4 +1,5 @@
-"""Interventions on prompted models: perturbing (skill) neurons at the prompt positions and prompt transfer.
+"""Interventions on prompted models: perturbing (skill) neurons at the prompt positions, prompt transfer, and
+pruning a backbone to its skill neurons.
 
 See ``docs/interventions.md``.
 """
@@ -14,10 +15,23 @@ from neurokit.interventions.ablation import (
 )
 from neurokit.interventions.effects import Resampling, ablation_effects
 from neurokit.interventions.masks import as_masks, check_masks, load_skill, random_masks, skill_masks
+from neurokit.interventions.prune import (
+    DEFAULT_FRACTION,
+    BiasFold,
+    PruneConfig,
+    default_layers,
+    kept_neurons,
+    neuron_means,
+    parameter_count,
+    prune,
+    save_pruned,
+)
 from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
 
 __all__ = [
-    "AblationMethod", "DEFAULT_NOISE_STD", "Perturbation", "Resampling", "SkillAblation", "ablation_effects",
-    "as_masks", "by_source_task", "check_masks", "evaluate_perturbed", "load_skill", "perturbed", "plan_transfer",
-    "random_masks", "skill_masks", "train_mean", "transfer_matrix",
+    "AblationMethod", "BiasFold", "DEFAULT_FRACTION", "DEFAULT_NOISE_STD", "Perturbation", "PruneConfig",
+    "Resampling", "SkillAblation", "ablation_effects", "as_masks", "by_source_task", "check_masks",
+    "default_layers", "evaluate_perturbed", "kept_neurons", "load_skill", "neuron_means", "parameter_count",
+    "perturbed", "plan_transfer", "prune", "random_masks", "save_pruned", "skill_masks", "train_mean",
+    "transfer_matrix",
 ]

@@ -1,7 +1,9 @@
-"""``neurokit ablate`` (skill vs random neuron perturbation) and ``neurokit transfer`` (prompt transfer matrix).
+"""``neurokit ablate`` (skill vs random neuron perturbation), ``neurokit transfer`` (prompt transfer matrix) and
+``neurokit prune`` (a smaller model that keeps the skill neurons).
 
-Both write a Zarr results store in the format of ``neurokit analyze`` (:func:`neurokit.analysis.save_results`:
-one group per result, provenance in the root attributes) and a tidy CSV table beside it.
+``ablate`` and ``transfer`` write a Zarr results store in the format of ``neurokit analyze``
+(:func:`neurokit.analysis.save_results`: one group per result, provenance in the root attributes) and a tidy CSV
+table beside it; ``prune`` writes a model folder that ``--model`` accepts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from neurokit.errors import ConfigError, NeurokitError
 _ABLATION_METHODS = ("noise", "zero", "mean")  # AblationMethod's values, without importing torch for --help
 _SELECTIONS = ("per-layer", "global")
 _RESAMPLINGS = ("examples-and-draws", "examples")  # effects.Resampling's values
+_BIAS_FOLDS = ("removed", "all")  # BiasFold's values
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +28,21 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128, help="max input tokens")
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (default: on CUDA)")
+
+
+def _add_skill_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skill", required=True, metavar="RESULTS_OR_MASK",
+                        help="results store of `neurokit analyze` (scores or skill masks), or a .npy mask/scores "
+                             "array (layers, neurons)")
+    parser.add_argument("--skill-group", default=None, metavar="GROUP",
+                        help="group of the results store (default: the only one with skill neurons, else "
+                             "<task>/skill)")
+
+
+def _add_selection_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--selection", choices=_SELECTIONS, default=None,
+                        help="top fraction per layer or global, for scores (default: the results' own, else "
+                             "per-layer)")
 
 
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,18 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(ablate, from_checkpoint=True)
     ablate.add_argument("--prompt", required=True, metavar="CKPT", help="prompt checkpoint folder")
     ablate.add_argument("--task", required=True, help="task to evaluate on (see `neurokit tasks`)")
-    ablate.add_argument("--skill", required=True, metavar="RESULTS_OR_MASK",
-                        help="results store of `neurokit analyze` (scores or skill masks), or a .npy mask/scores "
-                             "array (layers, neurons)")
-    ablate.add_argument("--skill-group", default=None, metavar="GROUP",
-                        help="group of the results store (default: the only one with skill neurons, else "
-                             "<task>/skill)")
+    _add_skill_arguments(ablate)
     ablate.add_argument("--fractions", type=float, nargs="+", default=None, metavar="F",
                         help="top fractions to perturb (default: 0 to 0.20 in steps of 0.01 from scores; every "
                              "fraction of stored masks)")
-    ablate.add_argument("--selection", choices=_SELECTIONS, default=None,
-                        help="top fraction per layer or global, for scores (default: the results' own, else "
-                             "per-layer)")
+    _add_selection_argument(ablate)
     ablate.add_argument("--method", choices=_ABLATION_METHODS, default="noise",
                         help="add Gaussian noise (default), set to zero, or set to the train mean")
     ablate.add_argument("--noise-std", type=float, default=0.1, help="σ of the noise (default 0.1)")
@@ -90,6 +101,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_arguments(transfer)
     _add_output_arguments(transfer)
     transfer.set_defaults(handler=_transfer)
+
+    prune = subparsers.add_parser(
+        "prune", help="keep only the skill neurons of a layer range: a smaller model folder",
+        description="Wang et al.'s pruning: in each layer of a range keep the top fraction of neurons by skill "
+                    "score, fold the removed neurons' train-mean contribution into the FFN output bias, and write "
+                    "a model folder with smaller FFN matrices that --model accepts, with the prompt beside it "
+                    "(OUT/prompt). BERT, RoBERTa and GPT-2 backbones.")
+    add_model_arguments(prune, from_checkpoint=True)
+    prune.add_argument("--prompt", required=True, metavar="CKPT",
+                       help="prompt checkpoint the skill neurons and train store belong to")
+    _add_skill_arguments(prune)
+    prune.add_argument("--train-store", required=True, metavar="STORE",
+                       help="train activation store of this model and prompt: the removed neurons' means")
+    prune.add_argument("--fraction", type=float, default=0.02,
+                       help="share of neurons kept in each pruned layer (default 0.02, as Wang et al.)")
+    prune.add_argument("--layers", default=None, metavar="FIRST-LAST",
+                       help="layers to prune, 0-based and inclusive, e.g. 3-11 (default: ⌊L/4⌋ to L−1 of the L "
+                            "layers, Wang et al.'s 3-11 of 12)")
+    _add_selection_argument(prune)
+    prune.add_argument("--fold", choices=_BIAS_FOLDS, default="removed",
+                       help="fold the removed neurons' means into the bias (default, exact), or all neurons' as "
+                            "the released code does (counts the kept neurons twice)")
+    prune.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
+    prune.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    prune.set_defaults(handler=_prune)
 
 
 # ----- shared helpers ------------------------------------------------------------------------------------------
@@ -145,6 +181,12 @@ def _train_means(path: str, backbone, checkpoint):
     return train_mean(store)
 
 
+def _check_skill_weights(skill, backbone, path) -> None:
+    if skill.attrs.get("weights_sha256") not in (None, backbone.weights_sha256):
+        raise NeurokitError(f"the skill neurons in {path} come from other weights "
+                            f"({str(skill.attrs.get('model_id'))!r}) than {backbone.model_id!r}")
+
+
 def _ablation_table(result):
     """One row per (selection, fraction, draw); the statistics of :func:`ablation_effects` repeated on the rows
     of their selection and fraction."""
@@ -184,9 +226,7 @@ def _ablate(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.prompt)
     dataset = load_split(task, args.split, size=args.size, seed=args.data_seed)
     backbone = backbone_for_checkpoint(args, checkpoint)
-    if skill.attrs.get("weights_sha256") not in (None, backbone.weights_sha256):
-        raise NeurokitError(f"the skill neurons in {args.skill} come from other weights "
-                            f"({str(skill.attrs.get('model_id'))!r}) than {backbone.model_id!r}")
+    _check_skill_weights(skill, backbone, args.skill)
     prompt = checkpoint.soft_prompt(backbone)
     values = _train_means(args.train_store, backbone, checkpoint) if args.method == "mean" else None
     split = EncodedSplit(backbone, task, dataset, args.max_length)
@@ -267,4 +307,76 @@ def _transfer(args: argparse.Namespace) -> int:
     _save({"transfer/prompts": result, "transfer/source_tasks": by_source_task(result)}, out, table,
           _transfer_table(result), settings)
     print(f"wrote transfer of {len(checkpoints)} prompts onto {len(tasks)} tasks to {out} and {table}")
+    return 0
+
+
+# ----- prune ---------------------------------------------------------------------------------------------------
+
+def parse_layer_range(text: str | None) -> tuple[int, ...] | None:
+    """``"3-11"`` -> (3, …, 11); ``"5"`` -> (5,); None stays None (the default range)."""
+    if text is None:
+        return None
+    first, dash, last = text.partition("-")
+    try:
+        start, stop = int(first), int(last if dash else first)
+    except ValueError:
+        raise ConfigError(f"--layers {text!r} is not FIRST-LAST, e.g. 3-11") from None
+    if start < 0 or stop < start:
+        raise ConfigError(f"--layers {text!r} must be FIRST-LAST with 0 <= FIRST <= LAST")
+    return tuple(range(start, stop + 1))
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from neurokit.analysis.results import check_writable
+    from neurokit.interventions.masks import load_skill
+    from neurokit.interventions.prune import (
+        PruneConfig,
+        kept_neurons,
+        neuron_means,
+        parameter_count,
+        prune,
+        save_pruned,
+    )
+    from neurokit.prompts.checkpoint import load_checkpoint, save_checkpoint
+    from neurokit.prompts.commands import backbone_for_checkpoint
+    from neurokit.provenance import command_line, package_versions, utc_now
+
+    out = check_writable(args.out, args.overwrite)
+    layers = parse_layer_range(args.layers)
+    checkpoint = load_checkpoint(args.prompt)
+    skill = load_skill(args.skill, args.skill_group, task=checkpoint.metadata.get("task"))
+    selection = args.selection or skill.attrs.get("selection") or "per-layer"
+    config = PruneConfig(fraction=args.fraction, layers=layers, selection=selection, fold=args.fold)
+    backbone = backbone_for_checkpoint(args, checkpoint)
+    _check_skill_weights(skill, backbone, args.skill)
+    prompt = checkpoint.soft_prompt(backbone)
+    means = neuron_means(_train_means(args.train_store, backbone, checkpoint))
+    kept = kept_neurons(backbone, skill, config)
+    pruned = prune(backbone, kept, means, config.fold)
+    before, after = parameter_count(backbone), parameter_count(pruned)
+    layers = config.layers_of(backbone)
+    record = {
+        "method": "Wang et al. 2022 §6: keep the top fraction of skill neurons per layer, fold the train means of "
+                  f"{'the removed' if config.settings()['fold'] == 'removed' else 'all'} neurons into the FFN output bias",
+        "settings": {**config.settings(), "layers": list(layers)},
+        "source_model": backbone.model_id, "source_model_folder": args.model,
+        "source_weights_sha256": backbone.weights_sha256, "weights_sha256": pruned.weights_sha256,
+        "prompt": str(checkpoint.path), "prompt_sha256": checkpoint.sha256, "skill": str(args.skill),
+        "skill_group": str(skill.name), "train_store": args.train_store,
+        "means": "train mean per neuron: the per-position train means averaged over the prompt positions",
+        "kept_neurons": {site.name: [int(n) for n in kept.sel(layer=site.layer).values.nonzero()[0]]
+                         for site in backbone.sites() if site.layer in layers},
+        "parameters": {"before": before, "after": after},
+        "command": command_line(), "created": utc_now(), "versions": package_versions(),
+    }
+    metadata = {**checkpoint.metadata, "model_id": f"{backbone.model_id} pruned to {out.name}",
+                "model_source": str(out.resolve()), "weights_sha256": pruned.weights_sha256,
+                "pruned_from": {"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
+                                "prompt_sha256": checkpoint.sha256}}
+    save_pruned(pruned, out, record, overwrite=args.overwrite,
+                extra=lambda folder: save_checkpoint(folder / "prompt", prompt, metadata))
+    kept_counts = sorted({len(record["kept_neurons"][site.name]) for site in backbone.sites() if site.layer in layers})
+    print(f"kept {'/'.join(map(str, kept_counts))} of {backbone.sites()[0].width} neurons in layers "
+          f"{layers[0]}-{layers[-1]} ({config.settings()['fold']} means folded); parameters {before:,} -> {after:,}; "
+          f"wrote {out} (prompt checkpoint: {out / 'prompt'})")
     return 0

@@ -66,6 +66,27 @@ def _prepend(prompt: torch.Tensor, token_embeds: torch.Tensor, attention_mask: t
     return torch.cat([prompt, token_embeds], dim=1), torch.cat([prompt_mask, attention_mask], dim=1)
 
 
+def _select_neurons(module: nn.Module, keep: torch.Tensor, produces: bool) -> None:
+    """Keep the neurons ``keep`` of a projection that produces them (``produces``) or reads them."""
+    from transformers.pytorch_utils import Conv1D
+
+    if not isinstance(module, (nn.Linear, Conv1D)):
+        raise NeurokitError(f"cannot resize an FFN projection of type {type(module).__name__}")
+    linear = isinstance(module, nn.Linear)  # nn.Linear stores (out, in); GPT-2's Conv1D stores (in, out)
+    axis = int(linear != produces)
+    keep = keep.to(module.weight.device)
+    module.weight = nn.Parameter(module.weight.detach().index_select(axis, keep).contiguous(),
+                                 requires_grad=module.weight.requires_grad)
+    if produces and module.bias is not None:
+        module.bias = nn.Parameter(module.bias.detach().index_select(0, keep).contiguous(),
+                                   requires_grad=module.bias.requires_grad)
+    count = int(keep.numel())
+    if linear:
+        setattr(module, "out_features" if produces else "in_features", count)
+    else:
+        setattr(module, "nf" if produces else "nx", count)
+
+
 class ArchitectureAdapter(ABC):
     """What neurokit needs to know about one architecture family."""
 
@@ -75,6 +96,10 @@ class ArchitectureAdapter(ABC):
     allowed_scorings: tuple[Scoring, ...]
     #: MLM backbones keep a frozen mask-token embedding at prompt position 0 (Wang et al.).
     uses_mask_slot: bool = False
+    #: FFN projections inside one layer block: those whose outputs are the neurons, and the output projection
+    #: whose input they are. Empty ``ffn_inputs``: neurokit cannot resize this family's FFNs.
+    ffn_inputs: tuple[str, ...] = ()
+    ffn_output: str = ""
 
     @abstractmethod
     def sites(self, model: nn.Module) -> list[NeuronSite]:
@@ -90,6 +115,21 @@ class ArchitectureAdapter(ABC):
         """``inputs_embeds`` (batch, P + T, d) and ``attention_mask`` (batch, P + T) of the prompted input."""
         token_embeds = model.get_input_embeddings()(input_ids)
         return _prepend(prompt, token_embeds, attention_mask)
+
+    def ffn_projections(self, model: nn.Module, site: NeuronSite) -> tuple[list[nn.Module], nn.Module]:
+        """The modules whose outputs are ``site``'s neurons, and its output projection (whose input they are)."""
+        if not self.ffn_inputs:
+            raise NeurokitError(f"neurokit cannot resize the FFNs of {self.family.value} models")
+        block = site.module_path.removesuffix("." + self.ffn_output)
+        return [model.get_submodule(f"{block}.{path}") for path in self.ffn_inputs], site.resolve(model)
+
+    def keep_ffn_neurons(self, model: nn.Module, site: NeuronSite, keep: torch.Tensor) -> None:
+        """Shrink ``site``'s FFN in place to the neurons ``keep`` (int64 indices, in the order given): the rows
+        that produce them and the output projection's columns that read them; the output bias is unchanged."""
+        inputs, output = self.ffn_projections(model, site)
+        for module in inputs:
+            _select_neurons(module, keep, produces=True)
+        _select_neurons(output, keep, produces=False)
 
     @staticmethod
     def _sites_from(stack: Stack, layers: nn.ModuleList, layers_path: str, projection: str,
@@ -107,6 +147,8 @@ class EncoderMLMAdapter(ArchitectureAdapter):
     default_scoring = Scoring.MLM_HEAD
     allowed_scorings = (Scoring.MLM_HEAD, Scoring.TIED_EMBEDDING)
     uses_mask_slot = True
+    ffn_inputs = ("intermediate.dense",)
+    ffn_output = "output.dense"
 
     def __init__(self, family: Family, model_types: tuple[str, ...]):
         self.family = family
@@ -116,7 +158,7 @@ class EncoderMLMAdapter(ArchitectureAdapter):
         prefix = model.base_model_prefix
         encoder = model.base_model.encoder
         path = f"{prefix}.encoder.layer" if model is not model.base_model else "encoder.layer"
-        return self._sites_from(Stack.ENCODER, encoder.layer, path, "output.dense", lambda m: m.in_features)
+        return self._sites_from(Stack.ENCODER, encoder.layer, path, self.ffn_output, lambda m: m.in_features)
 
     def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
         inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
@@ -179,11 +221,13 @@ class DecoderOnlyAdapter(ArchitectureAdapter):
     default_scoring = Scoring.NEXT_TOKEN
     allowed_scorings = (Scoring.NEXT_TOKEN,)
 
-    def __init__(self, family: Family, model_types: tuple[str, ...], layers_attr: str, projection: str):
+    def __init__(self, family: Family, model_types: tuple[str, ...], layers_attr: str,
+                 ffn_inputs: tuple[str, ...], ffn_output: str):
         self.family = family
         self.model_types = model_types
         self._layers_attr = layers_attr
-        self._projection = projection
+        self.ffn_inputs = ffn_inputs
+        self.ffn_output = ffn_output
 
     def sites(self, model):
         base = model.base_model
@@ -192,7 +236,7 @@ class DecoderOnlyAdapter(ArchitectureAdapter):
         def width(projection):  # GPT-2's Conv1D stores (in, out); nn.Linear has in_features
             return projection.in_features if hasattr(projection, "in_features") else projection.weight.shape[0]
 
-        return self._sites_from(Stack.DECODER, getattr(base, self._layers_attr), path, self._projection, width)
+        return self._sites_from(Stack.DECODER, getattr(base, self._layers_attr), path, self.ffn_output, width)
 
     def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
         inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
@@ -206,8 +250,8 @@ ADAPTERS: tuple[ArchitectureAdapter, ...] = (
     EncoderMLMAdapter(Family.BERT, ("bert",)),
     EncoderMLMAdapter(Family.ROBERTA, ("roberta",)),
     T5Adapter(),
-    DecoderOnlyAdapter(Family.GPT2, ("gpt2",), "h", "mlp.c_proj"),
-    DecoderOnlyAdapter(Family.LLAMA, ("llama",), "layers", "mlp.down_proj"),
+    DecoderOnlyAdapter(Family.GPT2, ("gpt2",), "h", ("mlp.c_fc",), "mlp.c_proj"),
+    DecoderOnlyAdapter(Family.LLAMA, ("llama",), "layers", ("mlp.gate_proj", "mlp.up_proj"), "mlp.down_proj"),
 )
 
 

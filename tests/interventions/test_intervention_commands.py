@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
-from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, save_prompt
+from prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
@@ -38,45 +37,11 @@ def setup(tmp_path_factory):
                        attrs={"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
                               "selection": "per-layer"})
     save_results({f"{MOVIES.name}/skill": skill}, folder / "results.zarr")
-    train_store, train_mean = _write_train_store(backbone, movies, folder / "train.zarr")
+    train_store, train_mean = write_train_store(backbone, movies, folder / "train.zarr")
     return {"backbone": backbone, "movies": movies, "products": products, "results": folder / "results.zarr",
             "score": score, "train_store": train_store, "train_mean": train_mean, "folder": folder}
 
 
-def _write_train_store(backbone, checkpoint, path):
-    """A train store of the prompt's activations at its positions, written by the extraction stage's writer;
-    returns its path and the train mean computed here."""
-    from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
-
-    prompt = checkpoint.soft_prompt(backbone)
-    dataset = load_split(MOVIES, "train", size=12)
-    split = EncodedSplit(backbone, MOVIES, dataset, 128)
-    sites = backbone.sites()
-    with torch.no_grad(), capture_activations(backbone.model, sites) as captured:
-        batch = next(split.batches(len(split)))
-        logits = backbone.class_scores(prompt(), batch.input_ids, batch.attention_mask,
-                                       backbone.verbalizer(MOVIES.label_words))
-        activation = torch.stack([captured[site.name][:, :PROMPT_LENGTH] for site in sites], dim=1).numpy()
-    provenance = Provenance(
-        model_id=backbone.model_id, model_revision="embedded", weights_sha256=backbone.weights_sha256,
-        model_config={}, prompt_sha256=checkpoint.sha256, prompt_metadata={},
-        task={"name": MOVIES.name, "label_names": list(MOVIES.label_names)}, template=MOVIES.template,
-        verbalizer={}, split="train", dtype_policy="float32 for tests")
-    spec = StoreSpec(example_ids=list(dataset["id"]), class_names=list(MOVIES.label_names),
-                     sites=[site.name for site in sites], layers=[site.layer for site in sites],
-                     position_roles=["mask", *(f"prompt_{k}" for k in range(PROMPT_LENGTH - 1))],
-                     n_neurons=sites[0].width, stored_dtype="float32", provenance=provenance,
-                     store_raw_activations=False, compute_train_stats=True, block_size=8)
-    with ActivationStoreWriter.create_or_resume(path, spec) as writer:
-        for block in writer.pending_blocks():
-            rows = spec.block_slice(block)
-            writer.write_block(block, activation[rows], label=np.asarray(dataset["label"])[rows],
-                               prediction=logits.argmax(1).numpy()[rows], logits=logits.numpy()[rows],
-                               input_length=batch.attention_mask.sum(1).numpy()[rows])
-        assert writer.finalize()
-    mean = xr.DataArray(activation.astype(np.float64).mean(axis=0), dims=("layer", "position", "neuron"),
-                        coords={"layer": [site.layer for site in sites]})
-    return str(path), mean
 
 
 def _ablate_args(setup, out, *extra):
@@ -197,3 +162,49 @@ def test_the_command_line_choices_are_the_enums_values():
 
     assert commands._ABLATION_METHODS == tuple(member.value for member in AblationMethod)
     assert commands._RESAMPLINGS == tuple(member.value for member in Resampling)
+
+
+# ----- prune ---------------------------------------------------------------------------------------------------
+
+def test_prune_writes_a_smaller_model_folder_with_its_prompt(setup, tmp_path, capsys):
+    from neurokit.interventions.prune import PRUNING_FILE
+    from neurokit.prompts import load_checkpoint
+
+    out = tmp_path / "pruned"
+    assert main(["prune", "--prompt", str(setup["movies"].path), "--skill", str(setup["results"]),
+                 "--train-store", setup["train_store"], "--fraction", "0.02", "--out", str(out)]) == 0
+    assert "parameters" in capsys.readouterr().out
+    backbone = setup["backbone"]
+    pruned = load_backbone(str(out))
+    width = backbone.sites()[0].width
+    assert [site.width for site in pruned.sites()] == [width] + [int(0.02 * width)] * 5  # layers 1-5 of 6
+    record = json.loads((out / PRUNING_FILE).read_text())
+    assert record["settings"]["layers"] == [1, 2, 3, 4, 5] and record["weights_sha256"] == pruned.weights_sha256
+    # The bias of a pruned layer holds the removed neurons' store means (averaged over the prompt positions),
+    # computed here from the fixture's own train mean.
+    layer = 3
+    keep = np.zeros(width, dtype=bool)
+    keep[record["kept_neurons"][f"encoder.layer.{layer}.ffn"]] = True
+    means = setup["train_mean"].sel(layer=layer).mean("position").values
+    original = backbone.model.encoder.layer[layer].output.dense
+    expected = original.bias.double().numpy() + original.weight.double().numpy()[:, ~keep] @ means[~keep]
+    np.testing.assert_allclose(pruned.model.encoder.layer[layer].output.dense.bias.double().numpy(), expected,
+                               atol=1e-5)
+    prompt = load_checkpoint(out / "prompt")
+    assert prompt.metadata["weights_sha256"] == pruned.weights_sha256
+    prompt.soft_prompt(pruned)  # accepted by the pruned model without allow_other_model
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--layers", "2-9"], "cannot prune layer 6"),
+    (["--layers", "x"], "FIRST-LAST"),
+    (["--fraction", "2"], "fraction"),
+])
+def test_prune_errors_are_one_line(setup, tmp_path, capsys, extra, message):
+    out = tmp_path / "pruned"
+    assert main(["prune", "--prompt", str(setup["movies"].path), "--skill", str(setup["results"]),
+                 "--train-store", setup["train_store"], "--out", str(out), *extra]) == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    assert error.splitlines()[-1].startswith("neurokit: error:") and message in error.splitlines()[-1]
+    assert not out.exists() and not list(tmp_path.glob(".pruned*"))
