@@ -34,6 +34,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from neurokit.analysis.scheduler import add_scheduler_arguments
     from neurokit.prompts.commands import add_model_arguments
 
     ablate = subparsers.add_parser(
@@ -63,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="train activation store of this model and prompt (method mean: its train means)")
     ablate.add_argument("--draws", type=int, default=5, help="random neuron sets (and noise draws) per fraction")
     ablate.add_argument("--seed", type=int, default=0, help="seed of the random sets and the noise")
+    add_scheduler_arguments(ablate)  # where --train-store's means (a reduction over the store) are computed
     _add_data_arguments(ablate)
     _add_output_arguments(ablate)
     ablate.set_defaults(handler=_ablate)
@@ -145,6 +147,7 @@ def _ablation_table(result):
 
 
 def _ablate(args: argparse.Namespace) -> int:
+    from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.ablation import SkillAblation
     from neurokit.interventions.masks import load_skill
     from neurokit.prompts.checkpoint import load_checkpoint
@@ -154,6 +157,7 @@ def _ablate(args: argparse.Namespace) -> int:
 
     out, table = _outputs(args)
     _check_positive(args, "draws", "batch_size", "max_length", "size")
+    scheduler = scheduler_choice(args)
     if (args.method == "mean") != (args.train_store is not None):
         raise ConfigError("--method mean needs --train-store (the train means), and --train-store is only used by it")
     task = get_task(args.task)
@@ -169,7 +173,11 @@ def _ablate(args: argparse.Namespace) -> int:
         raise NeurokitError(f"the skill neurons in {args.skill} come from other weights "
                             f"({str(skill.attrs.get('model_id'))!r}) than {backbone.model_id!r}")
     prompt = checkpoint.soft_prompt(backbone)
-    values = _train_means(args.train_store, backbone, checkpoint) if args.method == "mean" else None
+    if args.method == "mean":
+        with use_scheduler(scheduler):
+            values = _train_means(args.train_store, backbone, checkpoint)
+    else:
+        values = None
     split = EncodedSplit(backbone, task, dataset, args.max_length)
     ablation.fit(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
     result = ablation.score(skill)
