@@ -24,7 +24,6 @@ from _machine import cpu_model, memory_gib, print_table
 
 from neurokit.analysis.scheduler import THREADS_PER_WORKER
 
-
 GOAL_WORKERS, GOAL_LINEAR = 8, 0.7
 
 

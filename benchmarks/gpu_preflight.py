@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata as metadata
 import platform
 import shutil
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -76,7 +76,7 @@ def import_problems() -> list[str]:
     for name in MODULES:
         try:
             importlib.import_module(name)
-        except Exception as error:  # any failure to import is a finding, reported in one line
+        except Exception as error:  # noqa: BLE001 - any failure to import is a finding, reported in one line
             problems.append(f"import {name} failed: {type(error).__name__}: {str(error).splitlines()[0]}")
     if not problems:
         from neurokit.models.backbone import embedded_model_path

@@ -70,10 +70,14 @@ class SchedulerChoice:
                               "(that cluster has its own workers)")
 
     @property
+    def local(self) -> LocalScheduler | None:
+        """The scheduler in this process (threads, processes, synchronous), or None."""
+        return self.scheduler if isinstance(self.scheduler, LocalScheduler) else None
+
+    @property
     def address(self) -> str | None:
         """The remote scheduler's address, or None for every other choice."""
-        return self.scheduler if isinstance(self.scheduler, str) and not isinstance(
-            self.scheduler, LocalScheduler) else None
+        return self.scheduler if isinstance(self.scheduler, str) and self.local is None else None
 
     @property
     def local_cluster(self) -> bool:
@@ -111,18 +115,18 @@ def use_scheduler(choice: SchedulerChoice) -> Iterator[None]:
     block ends, also when it raises."""
     if choice.address is None and not choice.local_cluster:
         settings: dict = {}
-        if choice.scheduler is not None and (choice.scheduler is not LocalScheduler.THREADS or choice.workers):
+        if choice.local is not None and (choice.local is not LocalScheduler.THREADS or choice.workers):
             # threads without --workers is neurokit's default pool, which compute_results sizes itself
-            settings["scheduler"] = choice.scheduler.value
+            settings["scheduler"] = choice.local.value
             if choice.workers is not None:
                 settings["num_workers"] = choice.workers
         with dask.config.set(settings):
             yield
         return
     distributed = _import_distributed()
-    if choice.local_cluster:
+    if choice.workers is not None:  # a local cluster; its dashboard listens on this machine only
         with distributed.LocalCluster(n_workers=choice.workers, threads_per_worker=THREADS_PER_WORKER,
-                                      processes=True, dashboard_address=":0") as cluster, \
+                                      processes=True, dashboard_address="127.0.0.1:0") as cluster, \
                 distributed.Client(cluster) as client:
             plural = "es" if choice.workers > 1 else ""
             _announce_dashboard(client, f"local dask cluster of {choice.workers} worker process{plural}")
