@@ -4,10 +4,11 @@ One optimizer step = forward with the soft prompt prepended, cross-entropy on th
 the prompt only, gradient clipping and an AdamW update: exactly the trainer's inner loop
 (:class:`neurokit.prompts.PromptTrainer`). Inputs are random token ids of exactly ``--length`` tokens, batch
 ``--batch-size``, prompt ``--prompt-length``. Reports the median and spread over ``--steps`` timed steps after
-``--warmup`` untimed ones, and the peak GPU memory. bf16 autocast on CUDA as the trainer does (T5 included:
-never float16).
+``--warmup`` untimed ones, and the peak GPU memory, for each of ``--precisions``: ``bf16`` (autocast on CUDA, as
+the trainer does, T5 included: never float16; float32 on a CPU, said in the table) and ``fp32``.
 
-    .venv/bin/python benchmarks/train_step_time.py [--device cuda] [--models roberta-base,t5-base] [--quick]
+    .venv/bin/python benchmarks/train_step_time.py [--device cuda] [--models roberta-base,t5-base]
+                                                   [--precisions bf16,fp32] [--quick]
 """
 
 from __future__ import annotations
@@ -79,20 +80,28 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=128, help="input tokens per example")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--no-bf16", action="store_true", help="float32 on CUDA too")
+    parser.add_argument("--precisions", default="bf16", help="comma-separated: bf16 (autocast on CUDA), fp32")
     parser.add_argument("--quick", action="store_true", help="tiny models and sizes: a smoke test")
     args = parser.parse_args()
     if args.quick:
         args.models, args.batch_size, args.prompt_length, args.length, args.steps, args.warmup = (
             "roberta-tiny,t5-tiny", 4, 8, 16, 3, 1)
+    precisions = [item.strip() for item in args.precisions.split(",") if item.strip()]
+    if not precisions or set(precisions) - {"bf16", "fp32"}:
+        raise SystemExit(f"--precisions: choose from bf16, fp32; got {args.precisions!r}")
+    cuda = args.device.startswith("cuda")
     rows = []
     for name in args.models.split(","):
         backbone = build(name, args.device)
-        times, peak = step_times(backbone, args.prompt_length, args.batch_size, args.length, args.steps,
-                                 args.warmup, not args.no_bf16)
-        rows.append({"model (random weights)": name, "median step ms": 1000 * statistics.median(times),
-                     "min ms": 1000 * min(times), "max ms": 1000 * max(times),
-                     "steps/s": 1 / statistics.median(times), "peak GPU GiB": peak})
+        for precision in precisions:
+            times, peak = step_times(backbone, args.prompt_length, args.batch_size, args.length, args.steps,
+                                     args.warmup, precision == "bf16")
+            rows.append({"model (random weights)": name,
+                         "precision": ("bf16 autocast" if cuda else "float32 (bf16 needs CUDA)")
+                         if precision == "bf16" else "float32",
+                         "median step ms": 1000 * statistics.median(times), "min ms": 1000 * min(times),
+                         "max ms": 1000 * max(times), "steps/s": 1 / statistics.median(times),
+                         "peak GPU GiB": peak})
         del backbone
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
@@ -103,8 +112,7 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     memory = memory_gib()
     print(f"\nmachine: {platform.platform()}; {cpu_model()}; {gpu}; "
-          f"{memory:.0f} GiB RAM; torch {torch.__version__}; device {args.device}, "
-          f"{'bf16 autocast' if args.device.startswith('cuda') and not args.no_bf16 else 'float32'}")
+          f"{memory:.0f} GiB RAM; torch {torch.__version__}; device {args.device}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import argparse
 from neurokit.analysis._common import PositionSet, RunAggregation, Selection
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import check_writable, compute_results, save_results, write_tables
+from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--permutations", type=int, default=0, metavar="N",
                         help="label permutations for p-values with Benjamini-Hochberg q-values (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of control labels, bootstrap and permutations")
+    add_scheduler_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handler)
 
@@ -57,9 +59,11 @@ def handler(args: argparse.Namespace) -> int:
     options = AnalysisOptions(positions=positions, over_runs=args.over_runs, selection=args.selection,
                               fraction=args.fraction, auroc=args.auroc, bootstrap=args.bootstrap,
                               permutations=args.permutations, seed=args.seed)
+    scheduler = scheduler_choice(args)
     check_writable(args.out, args.overwrite)
     results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options)
-    computed = compute_results(results, progress=not args.no_progress)
+    with use_scheduler(scheduler):
+        computed = compute_results(results, progress=not args.no_progress)
     save_results(computed, args.out, overwrite=args.overwrite, attrs=analysis_provenance(options))
     if args.tables:
         write_tables(computed, args.tables)

@@ -20,6 +20,7 @@ from dask.callbacks import Callback
 from dask.system import CPU_COUNT
 from tqdm.auto import tqdm
 
+from neurokit.analysis.scheduler import compute_on_cluster, distributed_client
 from neurokit.errors import StoreError
 
 #: Tables longer than this get a CSV only: a LaTeX table is meant for a paper, not for every neuron.
@@ -41,7 +42,8 @@ def scheduler_options() -> dict:
 
 
 class _TqdmCallback(Callback):
-    """A tqdm bar over the tasks of a dask computation (local schedulers)."""
+    """A tqdm bar over the tasks of a dask computation (local schedulers; for a cluster see
+    :func:`~neurokit.analysis.scheduler.compute_on_cluster`)."""
 
     def __init__(self, description: str, enabled: bool = True) -> None:
         super().__init__()
@@ -65,6 +67,8 @@ def compute_results(results: Mapping[str, xr.Dataset], description: str = "analy
                     progress: bool = True) -> dict[str, xr.Dataset]:
     """Compute all results in one dask computation (shared reads), with a progress bar unless ``progress`` is off,
     on the user's dask scheduler or else on :data:`THREADS_PER_CORE` threads per core (:func:`scheduler_options`).
+    On a ``dask.distributed`` cluster (a Client, e.g. from :func:`~neurokit.analysis.scheduler.use_scheduler`)
+    the bar is fed by the cluster's scheduler.
 
     The variables' dask arrays are computed directly rather than the Datasets: ``dask.compute`` on Datasets
     whose variables depend on each other loses graph dependencies in the installed xarray/dask
@@ -73,8 +77,12 @@ def compute_results(results: Mapping[str, xr.Dataset], description: str = "analy
     computed = {name: ds.copy(deep=False) for name, ds in results.items()}
     lazy = [variable for ds in computed.values() for variable in ds.variables.values()
             if dask.is_dask_collection(variable.data)]
-    with _TqdmCallback(description, progress):
-        values = dask.compute(*(variable.data for variable in lazy), **scheduler_options())
+    client = distributed_client()
+    if client is not None:  # a dask.distributed cluster: local callbacks never see its tasks
+        values = compute_on_cluster(client, [variable.data for variable in lazy], description, progress)
+    else:
+        with _TqdmCallback(description, progress):
+            values = dask.compute(*(variable.data for variable in lazy), **scheduler_options())
     for variable, value in zip(lazy, values):
         variable.data = value
     return computed

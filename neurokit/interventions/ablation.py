@@ -36,6 +36,7 @@ from neurokit.analysis._common import (
     choice,
     prompt_position_mask,
 )
+from neurokit.analysis.results import scheduler_options
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions.masks import (
     DRAW,
@@ -387,4 +388,5 @@ def train_mean(train: xr.Dataset) -> xr.DataArray:
     keep = np.flatnonzero(prompt_position_mask(roles))
     if keep.size == 0:
         raise NeurokitError("the train store holds no prompt positions (roles 'mask' or 'prompt_*')")
-    return mean.isel({POSITION: keep}).transpose(LAYER, POSITION, NEURON).compute().rename("train_mean")
+    mean = mean.isel({POSITION: keep}).transpose(LAYER, POSITION, NEURON)
+    return mean.compute(**scheduler_options()).rename("train_mean")

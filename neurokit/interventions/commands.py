@@ -53,6 +53,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from neurokit.analysis.scheduler import add_scheduler_arguments
     from neurokit.prompts.commands import add_model_arguments
 
     ablate = subparsers.add_parser(
@@ -84,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--resampling", choices=_RESAMPLINGS, default="examples-and-draws",
                         help="what the bootstrap resamples: examples and draws (default, conservative) or examples "
                              "only (conditional on the drawn sets)")
+    add_scheduler_arguments(ablate)  # where --train-store's means (a reduction over the store) are computed
     _add_data_arguments(ablate)
     _add_output_arguments(ablate)
     ablate.set_defaults(handler=_ablate)
@@ -204,6 +206,7 @@ def _ablation_table(result):
 
 def _ablate(args: argparse.Namespace) -> int:
     from neurokit.analysis.resampling import check_confidence
+    from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.ablation import SkillAblation
     from neurokit.interventions.effects import ablation_effects
     from neurokit.interventions.masks import load_skill
@@ -215,6 +218,7 @@ def _ablate(args: argparse.Namespace) -> int:
     out, table = _outputs(args)
     _check_positive(args, "draws", "batch_size", "max_length", "size", "n_boot", "n_permutations")
     check_confidence(args.confidence)
+    scheduler = scheduler_choice(args)
     if (args.method == "mean") != (args.train_store is not None):
         raise ConfigError("--method mean needs --train-store (the train means), and --train-store is only used by it")
     task = get_task(args.task)
@@ -228,7 +232,11 @@ def _ablate(args: argparse.Namespace) -> int:
     backbone = backbone_for_checkpoint(args, checkpoint)
     _check_skill_weights(skill, backbone, args.skill)
     prompt = checkpoint.soft_prompt(backbone)
-    values = _train_means(args.train_store, backbone, checkpoint) if args.method == "mean" else None
+    if args.method == "mean":
+        with use_scheduler(scheduler):
+            values = _train_means(args.train_store, backbone, checkpoint)
+    else:
+        values = None
     split = EncodedSplit(backbone, task, dataset, args.max_length)
     ablation.fit(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
     result = ablation.score(skill)

@@ -53,8 +53,9 @@ def _ablate_args(setup, out, *extra):
 @pytest.mark.parametrize("method", ["zero", "mean"])
 def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, capsys):
     out = tmp_path / "ablation.zarr"
-    extra = ["--method", method] + (["--train-store", setup["train_store"]] if method == "mean" else [
-        "--resampling", "examples"])
+    # the train means (a dask reduction over the train store) on a scheduler the user chose
+    extra = ["--method", method] + (["--train-store", setup["train_store"], "--scheduler", "synchronous"]
+                                    if method == "mean" else ["--resampling", "examples"])
     assert main(_ablate_args(setup, out, *extra)) == 0
     printed = capsys.readouterr().out
     assert "reference accuracy" in printed and "skill − random drop" in printed and "one-sided p =" in printed
@@ -121,6 +122,7 @@ def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
     (["--draws", "0"], "--draws must be at least 1"),
     (["--n-boot", "0"], "--n-boot must be at least 1"),
     (["--confidence", "95"], "confidence must be in (0, 1)"),
+    (["--scheduler", "cluster"], "--scheduler must be threads, processes, synchronous or the address"),
     (["--model", "random-bert"], "cannot load model"),
 ])
 def test_ablate_user_errors_are_one_line(setup, tmp_path, capsys, arguments, message):
