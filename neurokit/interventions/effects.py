@@ -55,7 +55,6 @@ from neurokit.interventions.masks import (
 )
 
 
-
 class Resampling(str, enum.Enum):
     """What the bootstrap of the effect resamples."""
 
