@@ -234,7 +234,7 @@ def _neighbours(backbone, prompts: list[_Prompt], tables: Path) -> dict[str, dic
 def _ablate(backbone, config: DemoConfig, prompt: _Prompt, skill, progress: bool):
     """Noise on the prompt's skill neurons vs random neurons of the same layers, on its task's test split, with
     the effect's bootstrap interval and one-sided p-value per fraction."""
-    from neurokit.interventions import SkillAblation, ablation_effects
+    from neurokit.interventions import SkillAblation, with_effects
     from neurokit.prompts import load_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
@@ -245,7 +245,7 @@ def _ablate(backbone, config: DemoConfig, prompt: _Prompt, skill, progress: bool
     ablation = SkillAblation(fractions=config.ablation_fractions, draws=config.ablation_draws, progress=progress)
     ablation.fit(backbone, soft_prompt, backbone.verbalizer(task.label_words), split)
     result = ablation.score(skill)
-    return result.merge(ablation_effects(result, seed=ablation.seed), combine_attrs="no_conflicts")
+    return with_effects(result, seed=ablation.seed)
 
 
 def _transfer(backbone, config: DemoConfig, prompts: list[_Prompt], progress: bool):

@@ -13,7 +13,7 @@ from neurokit.interventions.ablation import (
     perturbed,
     train_mean,
 )
-from neurokit.interventions.effects import Resampling, ablation_effects
+from neurokit.interventions.effects import Resampling, ablation_effects, with_effects
 from neurokit.interventions.masks import as_masks, check_masks, load_skill, random_masks, skill_masks
 from neurokit.interventions.prune import (
     DEFAULT_FRACTION,
@@ -33,5 +33,5 @@ __all__ = [
     "Resampling", "SkillAblation", "ablation_effects", "as_masks", "by_source_task", "check_masks",
     "default_layers", "evaluate_perturbed", "kept_neurons", "load_skill", "neuron_means", "parameter_count",
     "perturbed", "plan_transfer", "prune", "random_masks", "save_pruned", "skill_masks", "train_mean",
-    "transfer_matrix",
+    "transfer_matrix", "with_effects",
 ]

@@ -208,7 +208,7 @@ def _ablate(args: argparse.Namespace) -> int:
     from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.ablation import SkillAblation
-    from neurokit.interventions.effects import ablation_effects
+    from neurokit.interventions.effects import with_effects
     from neurokit.interventions.masks import load_skill
     from neurokit.prompts.checkpoint import load_checkpoint
     from neurokit.prompts.commands import backbone_for_checkpoint
@@ -240,8 +240,8 @@ def _ablate(args: argparse.Namespace) -> int:
     split = EncodedSplit(backbone, task, dataset, args.max_length)
     ablation.fit(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
     result = ablation.score(skill)
-    result = result.merge(ablation_effects(result, args.n_boot, args.confidence, args.n_permutations, args.seed,
-                                           args.resampling), combine_attrs="no_conflicts")
+    result = with_effects(result, n_boot=args.n_boot, confidence=args.confidence,
+                          n_permutations=args.n_permutations, seed=args.seed, resampling=args.resampling)
     result.attrs |= {"task": task.name, "split": args.split, "prompt": str(checkpoint.path),
                      "prompt_sha256": checkpoint.sha256, "skill": str(args.skill)}
     settings = {**ablation.settings(), "task": task.name, "split": args.split, "size": args.size,

@@ -160,3 +160,9 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
             "p_value": "one-sided sign-flip test of the paired per-example differences (summed over draws), "
                        "add-one"})},
     )
+
+
+def with_effects(result: xr.Dataset, **settings) -> xr.Dataset:
+    """``result`` of :meth:`~neurokit.interventions.SkillAblation.score` with the variables of
+    :func:`ablation_effects` (``settings`` are its keyword arguments) added beside its own."""
+    return result.merge(ablation_effects(result, **settings), combine_attrs="no_conflicts")

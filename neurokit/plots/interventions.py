@@ -35,9 +35,9 @@ def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = 
     accuracy = inputs.variable(ds, "accuracy", figure_name, group="ablation results")
     inputs.require_dims(accuracy, ("selection", "fraction", "draw"), figure_name)
     if "accuracy_interval" not in ds and "correct" in ds:
-        from neurokit.interventions.effects import ablation_effects
+        from neurokit.interventions.effects import with_effects
 
-        ds = ds.merge(ablation_effects(ds))
+        ds = with_effects(ds)
     interval = inputs.variable(ds, "accuracy_interval", figure_name, group="ablation results")
     inputs.require_dims(interval, ("selection", "fraction", "bound"), figure_name)
     percents = np.asarray(accuracy["fraction"].values, dtype=float) * 100

@@ -20,7 +20,7 @@ from neurokit.prompts import PromptTuningConfig
 
 #: Sections of the reproduction report, in the order written (see :mod:`neurokit.study.report`).
 REPORT_SECTIONS = ("accuracy", "adversarial_accuracy", "predictivity", "ablation", "adversarial_ablation",
-                   "task_specificity", "transfer", "consistency")
+                   "task_specificity", "pruning", "transfer", "consistency")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class StudyConfig:
     and report each task's registered adversarial set. ``fraction``: the top share compared across prompts and
     tasks. Perturbation: ``ablation_fractions``, ``ablation_draws`` random sets per fraction, on the report split
     and (``adversarial_ablation``) on the adversarial set. ``transfer``: every prompt on every task with as many
-    classes. ``sections``: which report sections to write. ``paper_numbers``: numbers read in the paper, by
+    classes. ``prune_fraction``: prune each task's first prompt's model to that top share per layer (Wang et al.
+§6; 0: no pruning). ``sections``: which report sections to write. ``paper_numbers``: numbers read in the paper, by
     section and row; a number nobody has read in the paper is left out, and the report says so.
     """
 
@@ -57,6 +58,7 @@ class StudyConfig:
     ablation_draws: int = 5
     adversarial_ablation: bool = False
     transfer: bool = False
+    prune_fraction: float = 0.0
     sections: tuple[str, ...] = REPORT_SECTIONS
     paper_numbers: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -74,6 +76,8 @@ class StudyConfig:
                 raise ConfigError(f"{name} must be 0 (whole split) or positive, got {getattr(self, name)}")
         if self.ablation_draws < 1:
             raise ConfigError(f"ablation_draws must be at least 1, got {self.ablation_draws}")
+        if not 0 <= self.prune_fraction < 1:
+            raise ConfigError(f"prune_fraction must be in [0, 1), got {self.prune_fraction}")
         if not 0 < self.fraction <= 1:
             raise ConfigError(f"fraction must be in (0, 1], got {self.fraction}")
         if "seed" in self.prompt:

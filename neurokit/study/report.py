@@ -134,16 +134,41 @@ class _Report:
                     continue
                 accuracy = result["accuracy"].mean("draw")
                 for fraction in result["fraction"].values:
-                    skill = float(accuracy.sel(selection="skill", fraction=fraction))
-                    random = float(accuracy.sel(selection="random", fraction=fraction))
-                    rows.append([model, task, f"{fraction:.0%}", _number(skill), _number(random),
-                                 _number(random - skill)])
+                    at = {"fraction": fraction}
+                    interval = result["effect_interval"].sel(at)
+                    rows.append([model, task, f"{fraction:.0%}",
+                                 _number(float(accuracy.sel(selection="skill", **at))),
+                                 _number(float(accuracy.sel(selection="random", **at))),
+                                 (f"{_number(float(result['effect'].sel(at)))} [{_number(float(interval[0]))}, "
+                                 f"{_number(float(interval[1]))}]"), _number(float(result["p_value"].sel(at)), 4)])
         if not rows:
             return
         self.lines += [f"## {title}", "",
                        (f"Accuracy on the {split} after perturbing the first prompt's skill neurons (top fraction "
                         "per layer, chosen on the choose split) or as many random neurons per layer, mean over draws."),
-                       "", *_table(["model", "task", "fraction", "skill", "random", "random − skill"], rows), ""]
+                       ("Effect: random − skill accuracy with its 95 % paired bootstrap interval "
+                        "over examples and draws; p: one-sided sign-flip test that skill neurons hurt more."),
+                       "", *_table(["model", "task", "fraction", "skill", "random", "effect [interval]", "p"], rows),
+                       ""]
+
+    def pruning(self) -> None:
+        rows = []
+        for model in self.results:
+            for task in self.config.tasks:
+                result = self.group(model, f"{task}/pruning")
+                if result is None:
+                    continue
+                before, after = (result.sel(model=name) for name in ("unpruned", "pruned"))
+                rows.append([model, task, f"{int(before['parameters']):,} → {int(after['parameters']):,}",
+                             f"{_number(float(before['accuracy']))} → {_number(float(after['accuracy']))}",
+                             _number(float(before["forward_seconds"] / after["forward_seconds"]), 2)])
+        if rows:
+            self.lines += ["## Pruning to skill neurons", "",
+                           (f"The first prompt's model keeps the top {self.config.prune_fraction:.0%} of neurons by "
+                            "skill score in the pruned layers; the removed neurons' train means are folded into the "
+                            "FFN output bias. Accuracy on the report split; speed-up: the unpruned model's "
+                            "evaluation time over the pruned one's, in this run and on its device."), "",
+                           *_table(["model", "task", "parameters", "accuracy", "speed-up"], rows), ""]
 
     def ablation(self) -> None:
         self._ablation("ablation", "Perturbing skill neurons", f"{self.config.report_split} split")

@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from neurokit.errors import ConfigError
@@ -137,7 +138,7 @@ def _skill_scores(results: dict[str, xr.Dataset], task: str) -> xr.DataArray:
 def _ablation(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.DataArray, task_name: str,
               split: str, progress: bool) -> xr.Dataset:
     """Wang et al.'s sweep: the first seed's skill neurons (chosen on the choose split) vs random ones."""
-    from neurokit.interventions import SkillAblation
+    from neurokit.interventions import SkillAblation, with_effects
     from neurokit.prompts import load_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
@@ -149,7 +150,51 @@ def _ablation(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.Dat
     ablation = SkillAblation(fractions=config.ablation_fractions, draws=config.ablation_draws, progress=progress)
     ablation.fit(backbone, load_checkpoint(prompt.folder).soft_prompt(backbone),
                  backbone.verbalizer(task.label_words), encoded)
-    return ablation.score(scores)
+    return with_effects(ablation.score(scores), seed=ablation.seed)
+
+
+def _pruning(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.DataArray,
+             progress: bool) -> xr.Dataset:
+    """Wang et al.'s pruning: keep the first prompt's top skill neurons of the pruned layers, fold the removed
+    neurons' train means into the bias, and compare parameters, accuracy and forward time on the report split."""
+    import time
+
+    from neurokit.analysis.compare import binomial_p_value
+    from neurokit.extract import open_run
+    from neurokit.interventions import (
+        PruneConfig,
+        kept_neurons,
+        neuron_means,
+        parameter_count,
+        prune,
+        train_mean,
+    )
+    from neurokit.prompts import evaluate, load_checkpoint
+    from neurokit.prompts.data import EncodedSplit
+    from neurokit.tasks import get_task, load_split
+
+    settings = PruneConfig(fraction=config.prune_fraction)
+    task = get_task(prompt.task)
+    pruned = prune(backbone, kept_neurons(backbone, scores, settings),
+                   neuron_means(train_mean(open_run(prompt.stores["train"]))))
+    dataset = load_split(task, config.report_split, size=config.size("report"))
+    max_length = config.tuning(prompt.model, prompt.seed).max_length
+    rows = {}
+    for name, model in (("unpruned", backbone), ("pruned", pruned)):
+        split = EncodedSplit(model, task, dataset, max_length)
+        soft_prompt = load_checkpoint(prompt.folder).soft_prompt(model, allow_other_model=True)
+        started = time.perf_counter()
+        result = evaluate(model, soft_prompt, model.verbalizer(task.label_words), split, progress=progress)
+        seconds = time.perf_counter() - started
+        correct = int((result.predictions == split.labels).sum())
+        rows[name] = (parameter_count(model), correct, len(split), seconds)
+    parameters, correct, examples, seconds = (np.array(column) for column in zip(*rows.values(), strict=True))
+    coords = {"model": list(rows)}
+    return xr.Dataset(
+        {"parameters": ("model", parameters), "correct": ("model", correct), "n_examples": ("model", examples),
+         "accuracy": ("model", correct / examples), "forward_seconds": ("model", seconds),
+         "p_value": ("model", binomial_p_value(correct, examples, 1 / len(task.label_names)))},
+        coords=coords, attrs={"settings": json.dumps(settings.settings()), "device": str(backbone.device)})
 
 
 def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> dict[str, xr.Dataset]:
@@ -204,6 +249,10 @@ def run_model(config: StudyConfig, model: str, out: Path, device: str | None, pr
             if config.adversarial_ablation and adversarial is not None:
                 results[f"{task}/adversarial_ablation"] = _ablation(backbone, config, first, scores, adversarial,
                                                                     "test", progress)
+    if config.prune_fraction:
+        for task in config.tasks:
+            first = next(p for p in prompts if p.task == task)
+            results[f"{task}/pruning"] = _pruning(backbone, config, first, _skill_scores(results, task), progress)
     if config.transfer:
         results |= _transfer(backbone, config, prompts, progress)
     store = folder / "results.zarr"

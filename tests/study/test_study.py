@@ -36,7 +36,7 @@ def test_wang2022_runs_at_tiny_size_and_resumes(tmp_path, capsys):
     assert main(arguments) == 0
     report = (out / "report.md").read_text()
     for title in ("Prompt-tuning accuracy", "Skill-neuron predictivity", "Perturbing skill neurons",
-                  "Task specificity"):
+                  "Task specificity", "Pruning to skill neurons"):
         assert f"## {title}" in report
     assert "| toy_sentiment_movies |" in report and "not entered" in report
     prompt = out / "embedded" / "prompts" / "toy_topic-seed1" / "prompt.safetensors"
