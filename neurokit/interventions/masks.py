@@ -21,9 +21,10 @@ from neurokit.models import Backbone
 FRACTION = "fraction"
 DRAW = "draw"
 
-# First entries of the seed sequences, so that random neuron sets and noise never share a random stream.
+# First entries of the seed sequences, so that random neuron sets, noise and donors never share a random stream.
 SET_STREAM = 0
 NOISE_STREAM = 1
+RESAMPLE_STREAM = 2
 
 
 def skill_masks(scores: xr.DataArray, fractions: Sequence[float] = DEFAULT_FRACTIONS,

@@ -55,6 +55,12 @@ class Prompted:
         dims = ("layer", "position", "neuron") if per_position else ("layer", "neuron")
         return xr.DataArray(rng.normal(size=shape), dims=dims, coords={"layer": self.layers})
 
+    def pool(self, seed: int = 0, per_position: bool = False, examples: int = 7) -> xr.DataArray:
+        """A random donor pool (example, layer, [position,] neuron), as train activations would be."""
+        values = self.values(seed, per_position)
+        rng = np.random.default_rng(seed + 1)
+        return values.expand_dims(example=examples).copy(data=rng.normal(size=(examples, *values.shape)))
+
 
 def make_prompted(architecture: str, size: int = 12) -> Prompted:
     from neurokit.models import load_backbone
