@@ -1,4 +1,5 @@
-"""``neurokit ablate`` and ``neurokit transfer`` end to end on the embedded MiniLM, and their one-line errors."""
+"""``neurokit ablate``, ``neurokit ablate-matrix`` and ``neurokit transfer`` end to end on the embedded MiniLM, and
+their one-line errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, save_prompt
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
-from neurokit.interventions import SkillAblation
+from neurokit.extract import open_run
+from neurokit.interventions import SkillAblation, train_activations
 from neurokit.models import capture_activations, load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
@@ -38,14 +40,19 @@ def setup(tmp_path_factory):
                        attrs={"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
                               "selection": "per-layer"})
     save_results({f"{MOVIES.name}/skill": skill}, folder / "results.zarr")
+    products_skill = skill.copy(data={"score": np.random.default_rng(1).random(score.shape)})
+    save_results({f"{MOVIES.name}/skill": skill, f"{PRODUCTS.name}/skill": products_skill},
+                 folder / "both.zarr")
     train_store, train_mean = _write_train_store(backbone, movies, folder / "train.zarr")
+    raw_store, _ = _write_train_store(backbone, movies, folder / "train-raw.zarr", raw=True)
     return {"backbone": backbone, "movies": movies, "products": products, "results": folder / "results.zarr",
-            "score": score, "train_store": train_store, "train_mean": train_mean, "folder": folder}
+            "both": folder / "both.zarr", "score": score, "products_score": products_skill["score"],
+            "train_store": train_store, "train_mean": train_mean, "raw_store": raw_store, "folder": folder}
 
 
-def _write_train_store(backbone, checkpoint, path):
-    """A train store of the prompt's activations at its positions, written by the extraction stage's writer;
-    returns its path and the train mean computed here."""
+def _write_train_store(backbone, checkpoint, path, raw: bool = False):
+    """A train store of the prompt's activations at its positions (statistics, and raw activations if ``raw``),
+    written by the extraction stage's writer; returns its path and the train mean computed here."""
     from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
 
     prompt = checkpoint.soft_prompt(backbone)
@@ -66,7 +73,7 @@ def _write_train_store(backbone, checkpoint, path):
                      sites=[site.name for site in sites], layers=[site.layer for site in sites],
                      position_roles=["mask", *(f"prompt_{k}" for k in range(PROMPT_LENGTH - 1))],
                      n_neurons=sites[0].width, stored_dtype="float32", provenance=provenance,
-                     store_raw_activations=False, compute_train_stats=True, block_size=8)
+                     store_raw_activations=raw, compute_train_stats=True, block_size=8)
     with ActivationStoreWriter.create_or_resume(path, spec) as writer:
         for block in writer.pending_blocks():
             rows = spec.block_slice(block)
@@ -85,29 +92,95 @@ def _ablate_args(setup, out, *extra):
             "--out", str(out), *extra]
 
 
-@pytest.mark.parametrize("method", ["zero", "mean"])
-def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, capsys):
+@pytest.mark.parametrize(("method", "positions", "per_position"), [
+    ("zero", "all", False), ("zero", "prompt", False), ("mean", "all", False), ("mean", "prompt", True),
+    ("resample", "input", False)])
+def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, positions, per_position, capsys):
     out = tmp_path / "ablation.zarr"
-    extra = ["--method", method] + (["--train-store", setup["train_store"]] if method == "mean" else [])
+    store = {"mean": setup["train_store"], "resample": setup["raw_store"]}.get(method)
+    extra = ["--method", method, "--positions", positions, "--no-progress"] + (
+        ["--train-store", store] if store else []) + (["--per-position"] if per_position else [])
     assert main(_ablate_args(setup, out, *extra)) == 0
     assert "reference accuracy" in capsys.readouterr().out
     tree = load_results(out)
     result = tree[f"{MOVIES.name}/ablation"].to_dataset().load()
     assert result["accuracy"].dims == ("selection", "fraction", "draw")
-    assert result.attrs["method"] == method and json.loads(tree.attrs["settings"])["draws"] == 2
+    assert result.attrs["method"] == method and result.attrs["positions"] == positions
+    settings = json.loads(tree.attrs["settings"])
+    assert settings["draws"] == 2 and settings["positions"] == positions and settings["per_position"] == per_position
     # The same numbers from the Python API, with the train means computed in the test.
     backbone = setup["backbone"]
     split = EncodedSplit(backbone, MOVIES, load_split(MOVIES, "test", size=10), 48)
-    values = setup["train_mean"] if method == "mean" else None
-    expected = SkillAblation(method=method, fractions=[float(f) for f in FRACTIONS], draws=2, progress=False).fit(
+    means = setup["train_mean"] if per_position else setup["train_mean"].mean("position")
+    values = {"mean": means, "resample": train_activations(open_run(setup["raw_store"]))}.get(method)
+    expected = SkillAblation(method=method, positions=positions, fractions=[float(f) for f in FRACTIONS], draws=2,
+                             progress=False).fit(
         backbone, setup["movies"].soft_prompt(backbone), backbone.verbalizer(MOVIES.label_words), split,
         values).score(setup["score"])
     np.testing.assert_array_equal(result["accuracy"].values, expected["accuracy"].values)
     table = pd.read_csv(tmp_path / "ablation.csv")
     assert len(table) == 2 * len(FRACTIONS) * 2
-    assert {"method", "selection", "fraction", "draw", "accuracy", "accuracy_drop", "n_perturbed",
+    assert {"method", "positions", "selection", "fraction", "draw", "accuracy", "accuracy_drop", "n_perturbed",
             "reference_accuracy"} <= set(table.columns)
     assert table.loc[table["fraction"] == 0.1, "n_perturbed"].eq(6 * 153).all()
+
+
+def test_ablate_resample_refuses_a_train_store_without_raw_activations(setup, tmp_path, capsys):
+    args = _ablate_args(setup, tmp_path / "r.zarr", "--method", "resample", "--train-store", setup["train_store"])
+    assert main(args) == 2
+    assert "raw activations" in capsys.readouterr().err and not (tmp_path / "r.zarr").exists()
+
+
+def _matrix_args(setup, out, *extra):
+    return ["ablate-matrix", "--tasks", MOVIES.name, PRODUCTS.name, "--prompts", str(setup["movies"].path),
+            str(setup["products"].path), "--skill", str(setup["both"]), "--size", "6", "--fractions", "0", "0.3",
+            "--draws", "1", "--max-length", "48", "--out", str(out), *extra]
+
+
+def test_ablate_matrix_writes_the_matrix_and_a_table(setup, tmp_path, capsys):
+    out = tmp_path / "matrix.zarr"
+    assert main(_matrix_args(setup, out, "--method", "zero", "--no-progress")) == 0
+    assert "cross_task/ablation" in capsys.readouterr().out
+    tree = load_results(out)
+    result = tree["cross_task/ablation"].to_dataset().load()
+    assert result["accuracy"].dims == ("source_task", "target_task", "selection", "fraction", "draw")
+    assert result["accuracy"].shape == (2, 2, 2, 2, 1)
+    assert result["n_same_type"].values.tolist() == [1, 1] and result["n_other_type"].values.tolist() == [0, 0]
+    assert json.loads(tree.attrs["settings"])["tasks"] == [MOVIES.name, PRODUCTS.name]
+    # The diagonal is `neurokit ablate`'s single-task result (here from the Python API).
+    backbone = setup["backbone"]
+    split = EncodedSplit(backbone, PRODUCTS, load_split(PRODUCTS, "test", size=6), 48)
+    single = SkillAblation(method="zero", fractions=(0.0, 0.3), draws=1, progress=False).fit(
+        backbone, setup["products"].soft_prompt(backbone), backbone.verbalizer(PRODUCTS.label_words), split
+    ).score(setup["products_score"])
+    np.testing.assert_array_equal(
+        result["accuracy"].sel(source_task=PRODUCTS.name, target_task=PRODUCTS.name).values,
+        single["accuracy"].values)
+    table = pd.read_csv(tmp_path / "matrix.csv")
+    assert len(table) == 2 * 2 * 2 * 2 * 1
+    assert list(table.columns[:4]) == ["method", "positions", "source_task", "target_task"]
+    assert "reference_accuracy" in table.columns
+
+
+def test_ablate_matrix_user_errors_are_one_line(setup, tmp_path, capsys):
+    for arguments, message in [
+        (["--prompts", str(setup["movies"].path)], "--prompts needs one entry per task"),
+        (["--prompts", str(setup["products"].path), str(setup["movies"].path)], "was tuned on"),
+        (["--skill", str(setup["results"])], "has no group 'toy_sentiment_products/skill'"),
+        (["--method", "mean"], "--method mean needs --train-stores"),
+        (["--method", "mean", "--train-stores", setup["train_store"]], "--train-stores needs one entry per task"),
+    ]:
+        args = _matrix_args(setup, tmp_path / "m.zarr")
+        for option in ("--prompts", "--skill"):
+            if option in arguments:  # replace the default's values
+                start = args.index(option)
+                end = start + 1
+                while end < len(args) and not args[end].startswith("--"):
+                    end += 1
+                del args[start:end]
+        assert main(args + arguments) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
@@ -131,6 +204,8 @@ def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--method", "mean"], "--method mean needs --train-store"),
+    (["--method", "resample"], "--method resample needs --train-store"),
+    (["--method", "zero", "--per-position"], "--per-position needs"),
     (["--method", "zero", "--task", "no_such_task"], "unknown task 'no_such_task'"),
     (["--skill", "/nonexistent/results.zarr"], "no skill-neuron results or mask"),
     (["--skill-group", "other/skill"], "has no group 'other/skill'"),
