@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -210,10 +211,9 @@ class _Hooks:
         self.device = backbone.device
         self.sites = backbone.sites()
         self.width = max(site.width for site in self.sites)
-        # While a batch runs (per-example methods): noise (batch, sites, width) float32, or the donors' values
-        # of each edited site, (batch, positions, selected) float32.
-        self.noise: torch.Tensor | None = None
-        self.donated: dict[int, torch.Tensor] | None = None
+        # While a batch runs (per-example methods), per edited site row: the examples' noise (batch, 1, selected)
+        # or their donors' values (batch, 1 or P, selected), float32 on the device.
+        self.drawn: dict[int, torch.Tensor] | None = None
         mask = perturbation.mask.transpose(LAYER, NEURON)
         values = None
         if perturbation.values is not None:
@@ -221,6 +221,7 @@ class _Hooks:
             probe = values.isel({EXAMPLE: 0}) if EXAMPLE in values.dims else values
             check_masks(probe.isel({POSITION: 0}).notnull(), backbone)
         self.selected: dict[int, np.ndarray] = {}  # site row -> selected neuron indices
+        self.indices: dict[int, torch.Tensor] = {}  # the same on the device
         self.edits: dict[NeuronSite, Callable[[torch.Tensor], torch.Tensor]] = {}
         for row, site in enumerate(self.sites):
             if site.layer not in mask[LAYER].values:
@@ -231,13 +232,14 @@ class _Hooks:
             if values is not None and site.layer not in values[LAYER].values:
                 raise NeurokitError(f"replacement values have no layer {site.layer}")
             replacement = None
-            if perturbation.method is AblationMethod.MEAN:
+            if values is not None and perturbation.method is AblationMethod.MEAN:
                 chosen = values.sel({LAYER: site.layer}).values[:, selected]  # (positions, selected)
                 if np.isnan(chosen).any():
                     raise NeurokitError(f"replacement values of layer {site.layer} are NaN for selected neurons")
                 replacement = torch.as_tensor(chosen.astype(np.float32), device=self.device)
             self.selected[row] = selected
-            self.edits[site] = self._edit(row, torch.as_tensor(selected, device=self.device), replacement)
+            self.indices[row] = torch.as_tensor(selected, device=self.device)
+            self.edits[site] = self._edit(row, self.indices[row], replacement)
         self.pool = values if perturbation.method is AblationMethod.RESAMPLE else None
 
     def _edit(self, row: int, index: torch.Tensor, replacement: torch.Tensor | None):
@@ -251,18 +253,16 @@ class _Hooks:
             elif method is AblationMethod.MEAN:
                 edited[:, where, index] = replacement.to(neurons.dtype)  # (1 or P, selected), broadcast
             else:
-                current = self.noise if method is AblationMethod.NOISE else self.donated
-                if current is None:
+                if self.drawn is None:
                     raise NeurokitError(f"{method.value} perturbation outside a batch: run the forward pass inside "
                                         "examples(start, count) so that its draws are tied to the examples")
-                count = len(next(iter(current.values()))) if isinstance(current, dict) else current.shape[0]
-                if count != neurons.shape[0]:
-                    raise NeurokitError(f"draws for {count} examples but the batch has {neurons.shape[0]}")
+                drawn = self.drawn[row]
+                if drawn.shape[0] != neurons.shape[0]:
+                    raise NeurokitError(f"draws for {drawn.shape[0]} examples but the batch has {neurons.shape[0]}")
                 if method is AblationMethod.NOISE:
-                    noise = self.noise[:, row, index].to(neurons.dtype).unsqueeze(1)  # (batch, 1, selected)
-                    edited[:, where, index] = neurons[:, where, index] + noise
+                    edited[:, where, index] = neurons[:, where, index] + drawn.to(neurons.dtype)
                 else:
-                    edited[:, where, index] = self.donated[row].to(neurons.dtype)  # (batch, 1 or P, selected)
+                    edited[:, where, index] = drawn.to(neurons.dtype)
             return edited
 
         return edit
@@ -274,29 +274,32 @@ class _Hooks:
             yield
             return
         if self.perturbation.method is AblationMethod.NOISE:
-            self.noise = self._noise(start, count)
+            self.drawn = self._noise(start, count)
         else:
-            self.donated = self._donated(start, count)
+            self.drawn = self._donated(cast(xr.DataArray, self.pool), start, count)
         try:
             yield
         finally:
-            self.noise = self.donated = None
+            self.drawn = None
 
-    def _noise(self, start: int, count: int) -> torch.Tensor:
+    def _noise(self, start: int, count: int) -> dict[int, torch.Tensor]:
+        """The examples' noise of the selected neurons, per edited site row: (count, 1, selected)."""
         generator = torch.Generator(device=self.device)
+        # Drawn for every site and neuron, so that a neuron's noise does not depend on which others are selected.
         noise = torch.empty((count, len(self.sites), self.width), device=self.device)
         for offset in range(count):
             generator.manual_seed(_noise_seed(self.perturbation.seed, self.perturbation.draw, start + offset))
             noise[offset] = torch.randn((len(self.sites), self.width), generator=generator, device=self.device)
-        return noise * self.perturbation.noise_std
+        noise = noise * self.perturbation.noise_std
+        return {row: noise[:, row, index].unsqueeze(1) for row, index in self.indices.items()}
 
-    def _donated(self, start: int, count: int) -> dict[int, torch.Tensor]:
-        """The donors' values of the selected neurons, per edited site row: (count, positions, selected)."""
-        chosen = donors(self.perturbation.seed, self.perturbation.draw, start, count, self.pool.sizes[EXAMPLE])
+    def _donated(self, pool: xr.DataArray, start: int, count: int) -> dict[int, torch.Tensor]:
+        """The donors' values of the selected neurons, per edited site row: (count, 1 or P, selected)."""
+        chosen = donors(self.perturbation.seed, self.perturbation.draw, start, count, pool.sizes[EXAMPLE])
         layers = [self.sites[row].layer for row in self.selected]
         neurons = np.unique(np.concatenate(list(self.selected.values())))
         # Read only the donors' rows of the selected neurons (the pool may be a lazy store).
-        block = np.asarray(self.pool.isel({EXAMPLE: chosen}).sel({LAYER: layers}).isel({NEURON: neurons}).values,
+        block = np.asarray(pool.isel({EXAMPLE: chosen}).sel({LAYER: layers}).isel({NEURON: neurons}).values,
                            dtype=np.float32)  # (count, layers, positions, neurons)
         if np.isnan(block).any():
             raise NeurokitError("the donor pool holds NaN values for selected neurons")

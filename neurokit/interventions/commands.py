@@ -293,8 +293,8 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
             raise NeurokitError(f"prompt {checkpoint.path} was tuned on {recorded}, not on {task.name}")
     datasets = [load_split(task, args.split, size=args.size, seed=args.data_seed) for task in tasks]
     backbone = backbone_for_checkpoint(args, checkpoints[0])
-    for task, skill in skills.items():
-        _check_skill_weights(skill, f"{args.skill} ({task}/skill)", backbone)
+    for name, skill in skills.items():
+        _check_skill_weights(skill, f"{args.skill} ({name}/skill)", backbone)
     stores = args.train_stores or [None] * len(tasks)
     values = {task.name: _train_values(store, args.method, args.per_position, backbone, checkpoint)
               for task, store, checkpoint in zip(tasks, stores, checkpoints, strict=True)}

@@ -22,6 +22,7 @@ from neurokit.interventions.transfer import SOURCE_TASK
 from neurokit.models import Backbone
 from neurokit.prompts.data import EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
+from neurokit.tasks.spec import TaskSpec
 
 TARGET_TASK = "target_task"
 
@@ -32,9 +33,9 @@ _PER_PAIR_ATTRS = ("prompt_length", "verbalizer", "skill_source")
 
 @dataclasses.dataclass(frozen=True)
 class CrossTaskTarget:
-    """One target task: its spec (``neurokit.tasks.TaskSpec``), its own prompt, and the split to evaluate on."""
+    """One target task: its spec, its own prompt, and the split to evaluate on."""
 
-    task: object
+    task: TaskSpec
     prompt: SoftPrompt
     split: EncodedSplit
 

@@ -137,6 +137,21 @@ def test_noise_runs_are_reproducible_and_independent_of_the_batch_size(embedded)
     assert not torch.allclose(first.logits, reference.logits)
 
 
+@pytest.mark.parametrize("positions", ["all", "input"])
+def test_editing_the_padding_does_not_change_the_scores(prompted, positions):
+    # Alone in a batch an example has no padding; in a batch of 12 the shorter examples are right-padded and
+    # their padding is edited too: the attention mask keeps it from reaching any real position.
+    perturbation = _perturbation(prompted, "noise", _selection(prompted, per_layer=20), positions, noise_std=5.0)
+    args = prompted.backbone, prompted.prompt, prompted.verbalizer, prompted.split, perturbation
+    alone = evaluate_perturbed(*args, batch_size=1).logits
+    batch = next(prompted.split.batches(len(prompted.split)))
+    assert not bool(batch.attention_mask.all())  # the batch does pad
+    batched = evaluate_perturbed(*args, batch_size=len(prompted.split)).logits
+    effect = float((alone - evaluate(*args[:4], batch_size=1).logits).abs().max())
+    assert effect > 1e-4  # the edit acts, by far more than batching changes the numerics
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-5)
+
+
 def test_random_sets_match_the_skill_sets_layer_sizes_and_are_seeded(embedded):
     masks = as_masks(embedded.scores(), fractions=(0.0, 0.05, 0.2))
     draws = random_masks(masks, draws=3, seed=11)
