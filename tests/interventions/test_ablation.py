@@ -191,6 +191,51 @@ def _independent_zero_logits(prompted, mask: np.ndarray | None, positions: str =
             handle.remove()
 
 
+@pytest.mark.parametrize("positions", ["prompt", "all", "input"])
+def test_noise_logits_equal_an_independent_hook_bit_for_bit(embedded, positions):
+    # The documented seeding written out here: example i's noise is σ · randn((sites, width)) from a generator
+    # seeded with SeedSequence([1, seed, draw, i]) (62 bits), added at the edited positions, broadcast over them.
+    # With positions="prompt" this is neurokit's perturbation before the positions option existed.
+    backbone, seed, draw, std = embedded.backbone, 5, 2, 0.7
+    selected = _selection(embedded, per_layer=40)
+    perturbation = _perturbation(embedded, "noise", selected, positions, noise_std=std, seed=seed, draw=draw)
+    batch_size, sites = 5, backbone.sites()
+    width = max(site.width for site in sites)
+
+    def noise_for(example: int) -> torch.Tensor:
+        state = np.random.SeedSequence([1, seed, draw, example]).generate_state(2, np.uint32)
+        generator = torch.Generator().manual_seed((int(state[0]) << 31) | (int(state[1]) >> 1))
+        return torch.randn((len(sites), width), generator=generator) * std
+
+    rows = []
+    for start, batch in zip(range(0, len(embedded.split), batch_size), embedded.split.batches(batch_size)):
+        noise = torch.stack([noise_for(start + offset) for offset in range(len(batch.ids))])
+        handles = []
+        for row, site in enumerate(sites):
+            if site.layer not in selected:
+                continue
+            columns = torch.tensor(selected[site.layer])
+
+            def hook(_module, args, row=row, columns=columns, noise=noise):
+                neurons = args[0].clone()
+                where = EDITED[positions]
+                neurons[:, where, columns] = neurons[:, where, columns] + noise[:, row, columns].unsqueeze(1)
+                return (neurons,)
+
+            handles.append(site.resolve(backbone.model).register_forward_pre_hook(hook))
+        try:
+            with torch.no_grad():
+                rows.append(_forward(embedded, batch))
+        finally:
+            for handle in handles:
+                handle.remove()
+    result = evaluate_perturbed(backbone, embedded.prompt, embedded.verbalizer, embedded.split, perturbation,
+                                batch_size=batch_size)
+    assert torch.equal(result.logits, torch.cat(rows))
+    assert not torch.equal(result.logits, evaluate(backbone, embedded.prompt, embedded.verbalizer, embedded.split,
+                                                   batch_size=batch_size).logits)
+
+
 @pytest.mark.parametrize("positions", ["prompt", "all"])
 def test_accuracies_equal_an_independent_computation(embedded, positions):
     scores = embedded.scores(seed=5)
