@@ -1,4 +1,4 @@
-"""Interventions on prompted models: perturbing (skill) neurons at the prompt positions, prompt transfer, and
+"""Interventions on prompted models: perturbing (skill) neurons, across tasks too, prompt transfer, and
 pruning a backbone to its skill neurons.
 
 See ``docs/interventions.md``.
@@ -6,13 +6,17 @@ See ``docs/interventions.md``.
 
 from neurokit.interventions.ablation import (
     DEFAULT_NOISE_STD,
+    DEFAULT_POSITIONS,
     AblationMethod,
     Perturbation,
+    Positions,
     SkillAblation,
     evaluate_perturbed,
     perturbed,
+    train_activations,
     train_mean,
 )
+from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
 from neurokit.interventions.effects import Resampling, ablation_effects, with_effects
 from neurokit.interventions.masks import as_masks, check_masks, load_skill, random_masks, skill_masks
 from neurokit.interventions.prune import (
@@ -29,9 +33,10 @@ from neurokit.interventions.prune import (
 from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
 
 __all__ = [
-    "AblationMethod", "BiasFold", "DEFAULT_FRACTION", "DEFAULT_NOISE_STD", "Perturbation", "PruneConfig",
-    "Resampling", "SkillAblation", "ablation_effects", "as_masks", "by_source_task", "check_masks",
-    "default_layers", "evaluate_perturbed", "kept_neurons", "load_skill", "neuron_means", "parameter_count",
-    "perturbed", "plan_transfer", "prune", "random_masks", "save_pruned", "skill_masks", "train_mean",
-    "transfer_matrix", "with_effects",
+    "AblationMethod", "BiasFold", "CrossTaskTarget", "DEFAULT_FRACTION", "DEFAULT_NOISE_STD", "DEFAULT_POSITIONS",
+    "Perturbation", "Positions", "PruneConfig", "Resampling", "SkillAblation", "ablation_effects", "as_masks",
+    "by_source_task", "check_masks", "cross_task_ablation", "default_layers", "evaluate_perturbed",
+    "kept_neurons", "load_skill", "neuron_means", "parameter_count", "perturbed", "plan_transfer", "prune",
+    "random_masks", "save_pruned", "skill_masks", "train_activations", "train_mean", "transfer_matrix",
+    "with_effects",
 ]

@@ -1,5 +1,6 @@
-"""``neurokit ablate`` (skill vs random neuron perturbation), ``neurokit transfer`` (prompt transfer matrix) and
-``neurokit prune`` (a smaller model that keeps the skill neurons).
+"""``neurokit ablate`` (skill vs random neuron perturbation), ``neurokit ablate-matrix`` (task A's skill neurons
+perturbed on task B), ``neurokit transfer`` (prompt transfer matrix) and ``neurokit prune`` (a smaller model that
+keeps the skill neurons).
 
 ``ablate`` and ``transfer`` write a Zarr results store in the format of ``neurokit analyze``
 (:func:`neurokit.analysis.save_results`: one group per result, provenance in the root attributes) and a tidy CSV
@@ -15,10 +16,12 @@ from pathlib import Path
 
 from neurokit.errors import ConfigError, NeurokitError
 
-_ABLATION_METHODS = ("noise", "zero", "mean")  # AblationMethod's values, without importing torch for --help
+_ABLATION_METHODS = ("noise", "zero", "mean", "resample")  # AblationMethod's values, without importing torch
+_POSITIONS = ("all", "prompt", "input")  # Positions' values, likewise
 _SELECTIONS = ("per-layer", "global")
 _RESAMPLINGS = ("examples-and-draws", "examples")  # effects.Resampling's values
 _BIAS_FOLDS = ("removed", "all")  # BiasFold's values
+_NEEDS_TRAIN_STORE = ("mean", "resample")
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,31 +55,46 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results store and table")
 
 
+def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The settings of :class:`~neurokit.interventions.SkillAblation` shared by ``ablate`` and ``ablate-matrix``."""
+    parser.add_argument("--fractions", type=float, nargs="+", default=None, metavar="F",
+                        help="top fractions to perturb (default: 0 to 0.20 in steps of 0.01 from scores; every "
+                             "fraction of stored masks)")
+    _add_selection_argument(parser)
+    parser.add_argument("--method", choices=_ABLATION_METHODS, default="noise",
+                        help="add Gaussian noise (default), set to zero, set to the train mean, or resample from "
+                             "train examples")
+    parser.add_argument("--positions", choices=_POSITIONS, default="all",
+                        help="positions to perturb: every position (default, as Wang et al.'s code), the prompt "
+                             "positions, or the input positions")
+    parser.add_argument("--per-position", action="store_true",
+                        help="methods mean and resample: one value per prompt position (needs --positions prompt; "
+                             "default: the mean over the prompt positions, used at every position)")
+    parser.add_argument("--noise-std", type=float, default=0.1, help="σ of the noise (default 0.1)")
+    parser.add_argument("--draws", type=int, default=5,
+                        help="random neuron sets (and noise or donor draws) per fraction")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random sets, the noise, the donors and the resamplings of the statistics")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from neurokit.analysis.scheduler import add_scheduler_arguments
     from neurokit.prompts.commands import add_model_arguments
 
     ablate = subparsers.add_parser(
-        "ablate", help="perturb skill neurons vs random neurons at the prompt positions",
+        "ablate", help="perturb skill neurons vs random neurons",
         description="Wang et al.'s perturbation experiment: accuracy of a prompted model when its skill neurons "
-                    "(top fractions per layer) are perturbed at the prompt positions, against random neurons of "
-                    "the same number per layer.")
+                    "(top fractions per layer) are perturbed (at every position by default, as their code does), "
+                    "against random neurons of the same number per layer.")
     add_model_arguments(ablate, from_checkpoint=True)
     ablate.add_argument("--prompt", required=True, metavar="CKPT", help="prompt checkpoint folder")
     ablate.add_argument("--task", required=True, help="task to evaluate on (see `neurokit tasks`)")
     _add_skill_arguments(ablate)
-    ablate.add_argument("--fractions", type=float, nargs="+", default=None, metavar="F",
-                        help="top fractions to perturb (default: 0 to 0.20 in steps of 0.01 from scores; every "
-                             "fraction of stored masks)")
-    _add_selection_argument(ablate)
-    ablate.add_argument("--method", choices=_ABLATION_METHODS, default="noise",
-                        help="add Gaussian noise (default), set to zero, or set to the train mean")
-    ablate.add_argument("--noise-std", type=float, default=0.1, help="σ of the noise (default 0.1)")
+    _add_ablation_arguments(ablate)
     ablate.add_argument("--train-store", metavar="STORE", default=None,
-                        help="train activation store of this model and prompt (method mean: its train means)")
-    ablate.add_argument("--draws", type=int, default=5, help="random neuron sets (and noise draws) per fraction")
-    ablate.add_argument("--seed", type=int, default=0,
-                        help="seed of the random sets, the noise and the resamplings of the statistics")
+                        help="train activation store of this model and prompt (method mean: its train means; "
+                             "resample: its raw activations as donors)")
     ablate.add_argument("--n-boot", type=int, default=10_000,
                         help="bootstrap resamples (examples and draws) of the effect's interval (default 10000)")
     ablate.add_argument("--n-permutations", type=int, default=10_000,
@@ -89,6 +107,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_arguments(ablate)
     _add_output_arguments(ablate)
     ablate.set_defaults(handler=_ablate)
+
+    matrix = subparsers.add_parser(
+        "ablate-matrix", help="perturb each task's skill neurons on every task: a task × task matrix",
+        description="Wang et al.'s cross-task perturbation: for every target task (with its own prompt) and every "
+                    "source task, the accuracy drop when the source's skill neurons (and size-matched random "
+                    "neurons) are perturbed, with same-type and other-type summaries.")
+    add_model_arguments(matrix, from_checkpoint=True)
+    matrix.add_argument("--tasks", nargs="+", required=True, metavar="TASK",
+                        help="the tasks: sources of skill neurons and targets to evaluate on")
+    matrix.add_argument("--prompts", nargs="+", required=True, metavar="CKPT",
+                        help="one prompt checkpoint per task, in the order of --tasks")
+    matrix.add_argument("--skill", required=True, metavar="RESULTS",
+                        help="results store of `neurokit analyze` with a group <task>/skill for every task")
+    _add_ablation_arguments(matrix)
+    matrix.add_argument("--train-stores", nargs="+", default=None, metavar="STORE",
+                        help="methods mean and resample: one train store per task's prompt, in the order of --tasks")
+    _add_data_arguments(matrix)
+    _add_output_arguments(matrix)
+    matrix.set_defaults(handler=_ablate_matrix)
 
     transfer = subparsers.add_parser(
         "transfer", help="evaluate prompts on other tasks: accuracy and relative transfer matrix",
@@ -165,11 +202,37 @@ def _save(results: dict, out: Path, table, frame, settings: dict) -> None:
 
 # ----- ablate --------------------------------------------------------------------------------------------------
 
-def _train_means(path: str, backbone, checkpoint):
-    """Train means at the prompt positions from a train store of this backbone and prompt."""
-    from neurokit.extract import open_run
-    from neurokit.interventions.ablation import train_mean
+def _check_ablation_arguments(args: argparse.Namespace, option: str) -> None:
+    """Refuse combinations of the shared ablation settings that cannot work, before any model loads;
+    ``option``: the train store option of the command (``--train-store`` or ``--train-stores``)."""
+    _check_positive(args, "draws", "batch_size", "max_length", "size")
+    given = getattr(args, option.lstrip("-").replace("-", "_")) is not None
+    if args.method in _NEEDS_TRAIN_STORE and not given:
+        raise ConfigError(f"--method {args.method} needs {option} (the train means or donors)")
+    if given and args.method not in _NEEDS_TRAIN_STORE:
+        raise ConfigError(f"{option} is only used by methods mean and resample, not {args.method}")
+    if args.per_position and (args.method not in _NEEDS_TRAIN_STORE or args.positions != "prompt"):
+        raise ConfigError("--per-position needs --method mean or resample and --positions prompt (no other "
+                          "position has a value of its own)")
 
+
+def _skill_ablation(args: argparse.Namespace, selection: str):
+    from neurokit.interventions.ablation import SkillAblation
+
+    return SkillAblation(method=args.method, positions=args.positions, noise_std=args.noise_std,
+                         fractions=args.fractions, selection=selection, draws=args.draws, seed=args.seed,
+                         batch_size=args.batch_size, bf16=args.bf16, progress=not args.no_progress)
+
+
+def _train_values(path: str | None, method: str, per_position: bool, backbone, checkpoint):
+    """What methods mean and resample need from a train store of this backbone and prompt: the train mean
+    (:func:`~neurokit.interventions.train_mean`) or the donor pool
+    (:func:`~neurokit.interventions.train_activations`); ``None`` for the other methods."""
+    from neurokit.extract import open_run
+    from neurokit.interventions.ablation import train_activations, train_mean
+
+    if method not in _NEEDS_TRAIN_STORE:
+        return None
     store = open_run(path)
     if store.attrs.get("weights_sha256") != backbone.weights_sha256:
         raise NeurokitError(f"train store {path} comes from other weights ({str(store.attrs.get('model_id'))!r}) "
@@ -179,8 +242,8 @@ def _train_means(path: str, backbone, checkpoint):
                             f"{str(store.attrs.get('prompt_sha256'))[:12]}…) than {checkpoint.path} "
                             f"({checkpoint.sha256[:12]}…)")
     if store.attrs.get("split") != "train":
-        raise NeurokitError(f"{path} holds split {store.attrs.get('split')!r}; the means come from the train split")
-    return train_mean(store)
+        raise NeurokitError(f"{path} holds split {store.attrs.get('split')!r}; the values come from the train split")
+    return (train_mean if method == "mean" else train_activations)(store, per_position=per_position)
 
 
 def _check_skill_weights(skill, backbone, path) -> None:
@@ -194,8 +257,7 @@ def _ablation_table(result):
     of their selection and fraction."""
     totals = result["n_perturbed"].sum("layer").to_series().rename("n_perturbed")
     frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
-    frame = frame.merge(totals.reset_index(), on="fraction")
-    frame.insert(0, "method", result.attrs["method"])
+    frame = _with_settings(frame.merge(totals.reset_index(), on="fraction"), result)
     frame["reference_accuracy"] = float(result["reference_accuracy"])
     accuracy_interval = result["accuracy_interval"].to_series().unstack("bound").add_prefix("accuracy_")
     effect = result[["effect", "p_value"]].to_dataframe().join(
@@ -204,10 +266,16 @@ def _ablation_table(result):
     return frame.merge(effect[["effect", "effect_lower", "effect_upper", "p_value"]].reset_index(), on="fraction")
 
 
+def _with_settings(frame, result):
+    """The table with the method and the perturbed positions as its first columns."""
+    frame.insert(0, "method", result.attrs["method"])
+    frame.insert(1, "positions", result.attrs["positions"])
+    return frame
+
+
 def _ablate(args: argparse.Namespace) -> int:
     from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
-    from neurokit.interventions.ablation import SkillAblation
     from neurokit.interventions.effects import with_effects
     from neurokit.interventions.masks import load_skill
     from neurokit.prompts.checkpoint import load_checkpoint
@@ -216,27 +284,20 @@ def _ablate(args: argparse.Namespace) -> int:
     from neurokit.tasks import get_task, load_split
 
     out, table = _outputs(args)
-    _check_positive(args, "draws", "batch_size", "max_length", "size", "n_boot", "n_permutations")
+    _check_ablation_arguments(args, "--train-store")
+    _check_positive(args, "n_boot", "n_permutations")
     check_confidence(args.confidence)
     scheduler = scheduler_choice(args)
-    if (args.method == "mean") != (args.train_store is not None):
-        raise ConfigError("--method mean needs --train-store (the train means), and --train-store is only used by it")
     task = get_task(args.task)
     skill = load_skill(args.skill, args.skill_group, task=task.name)
-    selection = args.selection or skill.attrs.get("selection") or "per-layer"
-    ablation = SkillAblation(method=args.method, noise_std=args.noise_std, fractions=args.fractions,
-                             selection=selection, draws=args.draws, seed=args.seed, batch_size=args.batch_size,
-                             bf16=args.bf16)
+    ablation = _skill_ablation(args, args.selection or skill.attrs.get("selection") or "per-layer")
     checkpoint = load_checkpoint(args.prompt)
     dataset = load_split(task, args.split, size=args.size, seed=args.data_seed)
     backbone = backbone_for_checkpoint(args, checkpoint)
     _check_skill_weights(skill, backbone, args.skill)
     prompt = checkpoint.soft_prompt(backbone)
-    if args.method == "mean":
-        with use_scheduler(scheduler):
-            values = _train_means(args.train_store, backbone, checkpoint)
-    else:
-        values = None
+    with use_scheduler(scheduler):  # the train means are a reduction over the store
+        values = _train_values(args.train_store, args.method, args.per_position, backbone, checkpoint)
     split = EncodedSplit(backbone, task, dataset, args.max_length)
     ablation.fit(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
     result = ablation.score(skill)
@@ -246,16 +307,78 @@ def _ablate(args: argparse.Namespace) -> int:
                      "prompt_sha256": checkpoint.sha256, "skill": str(args.skill)}
     settings = {**ablation.settings(), "task": task.name, "split": args.split, "size": args.size,
                 "data_seed": args.data_seed, "max_length": args.max_length, "skill": str(args.skill),
-                "skill_group": str(skill.name), "train_store": args.train_store, "n_boot": args.n_boot,
-                "n_permutations": args.n_permutations, "confidence": args.confidence,
+                "skill_group": str(skill.name), "train_store": args.train_store, "per_position": args.per_position,
+                "n_boot": args.n_boot, "n_permutations": args.n_permutations, "confidence": args.confidence,
                 "resampling": args.resampling}
     _save({f"{task.name}/ablation": result}, out, table, _ablation_table(result), settings)
     largest = result.isel(fraction=int(result["fraction"].argmax("fraction")))
     interval = largest["effect_interval"].values
-    print(f"wrote {task.name}/ablation ({args.method}, {result.sizes['fraction']} fractions × {args.draws} draws, "
-          f"reference accuracy {float(result['reference_accuracy']):.4f}; at fraction {float(largest['fraction']):g} "
-          f"skill − random drop {float(largest['effect']):+.4f} [{interval[0]:+.4f}, {interval[1]:+.4f}], "
-          f"one-sided p = {float(largest['p_value']):.3g}) to {out} and {table}")
+    print(f"wrote {task.name}/ablation ({args.method} at {args.positions} positions, {result.sizes['fraction']} "
+          f"fractions × {args.draws} draws, reference accuracy {float(result['reference_accuracy']):.4f}; at fraction "
+          f"{float(largest['fraction']):g} skill − random drop {float(largest['effect']):+.4f} "
+          f"[{interval[0]:+.4f}, {interval[1]:+.4f}], one-sided p = {float(largest['p_value']):.3g}) to {out} and "
+          f"{table}")
+    return 0
+
+
+# ----- ablate-matrix -------------------------------------------------------------------------------------------
+
+#: Results group of ``neurokit ablate-matrix``.
+CROSS_TASK_GROUP = "cross_task/ablation"
+
+
+def _matrix_table(result):
+    frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
+    references = result["reference_accuracy"].to_series().rename("reference_accuracy").reset_index()
+    return _with_settings(frame.merge(references, on="target_task"), result)
+
+
+def _ablate_matrix(args: argparse.Namespace) -> int:
+    from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
+    from neurokit.interventions.masks import load_skill
+    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.commands import backbone_for_checkpoint
+    from neurokit.prompts.data import EncodedSplit
+    from neurokit.tasks import get_task, load_split
+
+    out, table = _outputs(args)
+    _check_ablation_arguments(args, "--train-stores")
+    if len(set(args.tasks)) != len(args.tasks):
+        raise ConfigError(f"--tasks repeats a task: {' '.join(args.tasks)}")
+    for name, given in (("--prompts", args.prompts), ("--train-stores", args.train_stores)):
+        if given is not None and len(given) != len(args.tasks):
+            raise ConfigError(f"{name} needs one entry per task of --tasks ({len(args.tasks)}), got {len(given)}")
+    tasks = [get_task(name) for name in args.tasks]
+    skills = {task.name: load_skill(args.skill, f"{task.name}/skill") for task in tasks}
+    own = {str(skill.attrs["selection"]) for skill in skills.values() if skill.attrs.get("selection")}
+    if args.selection is None and len(own) > 1:
+        raise ConfigError(f"the tasks' skill results use different selections ({', '.join(sorted(own))}); choose "
+                          "one with --selection")
+    ablation = _skill_ablation(args, args.selection or next(iter(own), "per-layer"))
+    checkpoints = [load_checkpoint(path) for path in args.prompts]
+    for task, checkpoint in zip(tasks, checkpoints, strict=True):
+        recorded = checkpoint.metadata.get("task")
+        if recorded and recorded != task.name:
+            raise NeurokitError(f"prompt {checkpoint.path} was tuned on {recorded}, not on {task.name}")
+    datasets = [load_split(task, args.split, size=args.size, seed=args.data_seed) for task in tasks]
+    backbone = backbone_for_checkpoint(args, checkpoints[0])
+    for name, skill in skills.items():
+        _check_skill_weights(skill, backbone, f"{args.skill} ({name}/skill)")
+    stores = args.train_stores or [None] * len(tasks)
+    values = {task.name: _train_values(store, args.method, args.per_position, backbone, checkpoint)
+              for task, store, checkpoint in zip(tasks, stores, checkpoints, strict=True)}
+    targets = [CrossTaskTarget(task, checkpoint.soft_prompt(backbone),
+                               EncodedSplit(backbone, task, dataset, args.max_length))
+               for task, checkpoint, dataset in zip(tasks, checkpoints, datasets, strict=True)]
+    result = cross_task_ablation(ablation, backbone, skills, targets, values)
+    result.attrs |= {"split": args.split, "prompts": json.dumps([str(c.path) for c in checkpoints]),
+                     "prompt_sha256": json.dumps([c.sha256 for c in checkpoints]), "skill": str(args.skill)}
+    settings = {**ablation.settings(), "tasks": list(args.tasks), "prompts": list(args.prompts),
+                "split": args.split, "size": args.size, "data_seed": args.data_seed, "max_length": args.max_length,
+                "skill": str(args.skill), "train_stores": args.train_stores, "per_position": args.per_position}
+    _save({CROSS_TASK_GROUP: result}, out, table, _matrix_table(result), settings)
+    print(f"wrote {CROSS_TASK_GROUP} ({args.method} at {args.positions} positions, {len(tasks)} × {len(tasks)} "
+          f"tasks, {result.sizes['fraction']} fractions × {args.draws} draws) to {out} and {table}")
     return 0
 
 

@@ -24,12 +24,13 @@ DRAW = "draw"
 SELECTION = "selection"
 SELECTIONS = ("skill", "random")
 
-# First entries of the seed sequences, so that random neuron sets, noise and the resamplings of the ablation
-# statistics (neurokit.interventions.effects) never share a random stream.
+# First entries of the seed sequences, so that random neuron sets, noise, resampling donors and the resamplings
+# of the ablation statistics (neurokit.interventions.effects) never share a random stream.
 SET_STREAM = 0
 NOISE_STREAM = 1
 BOOTSTRAP_STREAM = 2
 SIGN_FLIP_STREAM = 3
+RESAMPLE_STREAM = 4
 
 
 def skill_masks(scores: xr.DataArray, fractions: Sequence[float] = DEFAULT_FRACTIONS,

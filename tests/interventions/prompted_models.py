@@ -56,6 +56,12 @@ class Prompted:
         dims = ("layer", "position", "neuron") if per_position else ("layer", "neuron")
         return xr.DataArray(rng.normal(size=shape), dims=dims, coords={"layer": self.layers})
 
+    def pool(self, seed: int = 0, per_position: bool = False, examples: int = 7) -> xr.DataArray:
+        """A random donor pool (example, layer, [position,] neuron), as train activations would be."""
+        values = self.values(seed, per_position)
+        rng = np.random.default_rng(seed + 1)
+        return values.expand_dims(example=examples).copy(data=rng.normal(size=(examples, *values.shape)))
+
 
 def make_prompted(architecture: str, size: int = 12) -> Prompted:
     from neurokit.models import load_backbone
@@ -77,9 +83,9 @@ def save_prompt(backbone: Backbone, task, folder, seed: int) -> PromptCheckpoint
     return load_checkpoint(folder)
 
 
-def write_train_store(backbone, checkpoint, path):
-    """A train store of the prompt's activations at its positions, written by the extraction stage's writer;
-    returns its path and the train mean computed here."""
+def write_train_store(backbone, checkpoint, path, raw: bool = False):
+    """A train store of the prompt's activations at its positions (statistics, and raw activations if ``raw``),
+    written by the extraction stage's writer; returns its path and the train mean computed here."""
     from neurokit.extract import ActivationStoreWriter, Provenance, StoreSpec
 
     prompt = checkpoint.soft_prompt(backbone)
@@ -100,7 +106,7 @@ def write_train_store(backbone, checkpoint, path):
                      sites=[site.name for site in sites], layers=[site.layer for site in sites],
                      position_roles=["mask", *(f"prompt_{k}" for k in range(PROMPT_LENGTH - 1))],
                      n_neurons=sites[0].width, stored_dtype="float32", provenance=provenance,
-                     store_raw_activations=False, compute_train_stats=True, block_size=8)
+                     store_raw_activations=raw, compute_train_stats=True, block_size=8)
     with ActivationStoreWriter.create_or_resume(path, spec) as writer:
         for block in writer.pending_blocks():
             rows = spec.block_slice(block)

@@ -1,6 +1,9 @@
-"""Perturbations at the prompt positions: exactness against captured activations and independent computations."""
+"""Perturbations at every, the prompt or the input positions: exactness against captured activations and
+independent computations."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -16,8 +19,10 @@ from neurokit.interventions import (
     evaluate_perturbed,
     perturbed,
     random_masks,
+    train_activations,
     train_mean,
 )
+from neurokit.interventions.ablation import donors
 from neurokit.models import capture_activations
 from neurokit.prompts import evaluate
 
@@ -29,9 +34,16 @@ def _selection(prompted, seed=0, per_layer=3):
             for layer in prompted.layers[:-1]}
 
 
-def _perturbation(prompted, method, selected, **settings):
-    values = prompted.values() if method == "mean" else None
-    return Perturbation(prompted.mask(selected), method, values, **settings)
+def _perturbation(prompted, method, selected, positions="all", **settings):
+    """Per-position values at the prompt positions only; elsewhere one value per neuron (or donor)."""
+    per_position = positions == "prompt"
+    values = {"mean": prompted.values(per_position=per_position),
+              "resample": prompted.pool(per_position=per_position)}.get(method)
+    return Perturbation(prompted.mask(selected), method, values, positions=positions, **settings)
+
+
+# The positions each setting edits, written out here for the prepended layout (prompt at 0..P-1).
+EDITED = {"all": slice(None), "prompt": slice(0, PROMPT_LENGTH), "input": slice(PROMPT_LENGTH, None)}
 
 
 def _forward(prompted, batch):
@@ -43,27 +55,29 @@ def _hooks_left(backbone) -> int:
     return sum(len(site.resolve(backbone.model)._forward_pre_hooks) for site in backbone.all_sites)
 
 
-@pytest.mark.parametrize("method", ["noise", "zero", "mean"])
+@pytest.mark.parametrize("method", ["noise", "zero", "mean", "resample"])
 def test_an_empty_mask_gives_exactly_the_unperturbed_logits(prompted, method):
     reference = evaluate(prompted.backbone, prompted.prompt, prompted.verbalizer, prompted.split, batch_size=5)
-    result = evaluate_perturbed(prompted.backbone, prompted.prompt, prompted.verbalizer, prompted.split,
-                                _perturbation(prompted, method, {}), batch_size=5)
-    assert torch.equal(result.logits, reference.logits)
-    assert result.accuracy == reference.accuracy
+    for positions in ("all", "prompt", "input"):
+        result = evaluate_perturbed(prompted.backbone, prompted.prompt, prompted.verbalizer, prompted.split,
+                                    _perturbation(prompted, method, {}, positions), batch_size=5)
+        assert torch.equal(result.logits, reference.logits)
+        assert result.accuracy == reference.accuracy
 
 
-@pytest.mark.parametrize("method", ["zero", "mean"])
-def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_prompt_positions(prompted, method):
+@pytest.mark.parametrize(("method", "positions"), [("zero", "all"), ("zero", "prompt"), ("zero", "input"),
+                                                   ("mean", "all"), ("mean", "prompt"), ("mean", "input")])
+def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_chosen_positions(prompted, method, positions):
     backbone = prompted.backbone
     selected = _selection(prompted)
-    perturbation = _perturbation(prompted, method, selected)
+    perturbation = _perturbation(prompted, method, selected, positions)
     batch = next(prompted.split.batches(6))
     with torch.no_grad(), capture_activations(backbone.model, backbone.all_sites) as before:
         with perturbed(backbone, perturbation, PROMPT_LENGTH):
             # Registered after the edit hooks, so it sees what the output projections receive.
             with capture_activations(backbone.model, backbone.all_sites) as after:
                 _forward(prompted, batch)
-    values = prompted.values().values
+    values = perturbation.values.values if method == "mean" else None
     for site in backbone.all_sites:
         old, new = before[site.name], after[site.name]
         assert new.dtype == old.dtype == backbone.model.dtype and new.device == old.device
@@ -71,16 +85,17 @@ def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_prompt_positio
         if site.stack is backbone.sites()[0].stack and site.layer in selected:  # never the T5 decoder
             index = selected[site.layer]
             replacement = 0.0 if method == "zero" else torch.tensor(
-                values[prompted.layers.index(site.layer)][:, index], dtype=old.dtype)
-            expected[:, :PROMPT_LENGTH, index] = replacement
+                values[prompted.layers.index(site.layer)][..., index], dtype=old.dtype)
+            expected[:, EDITED[positions], index] = replacement
             assert not torch.equal(new, old)
         assert torch.equal(new, expected), site.name
 
 
-def test_noise_is_one_draw_per_example_and_neuron_the_same_at_every_prompt_position(embedded):
+@pytest.mark.parametrize("positions", ["all", "prompt", "input"])
+def test_noise_is_one_draw_per_example_and_neuron_the_same_at_every_edited_position(embedded, positions):
     backbone = embedded.backbone
     selected = {layer: list(range(0, embedded.width, 2)) for layer in embedded.layers}
-    perturbation = _perturbation(embedded, "noise", selected, seed=4, draw=1)
+    perturbation = _perturbation(embedded, "noise", selected, positions, seed=4, draw=1)
     batch = next(embedded.split.batches(8))
 
     def noise_of(start: int, rows: slice, draw_perturbation=perturbation):
@@ -96,17 +111,20 @@ def test_noise_is_one_draw_per_example_and_neuron_the_same_at_every_prompt_posit
     difference = whole[site.name]
     index = selected[site.layer]
     others = [n for n in range(embedded.width) if n not in index]
-    assert torch.count_nonzero(difference[:, PROMPT_LENGTH:]) == 0 and torch.count_nonzero(difference[..., others]) == 0
-    noise = difference[:, 0, index]
-    assert torch.allclose(difference[:, :PROMPT_LENGTH, index], noise[:, None, :].expand(-1, PROMPT_LENGTH, -1),
-                          atol=1e-6)
+    where = EDITED[positions]
+    untouched = torch.ones(difference.shape[1], dtype=torch.bool)
+    untouched[where] = False
+    assert torch.count_nonzero(difference[:, untouched]) == 0 and torch.count_nonzero(difference[..., others]) == 0
+    edited = difference[:, where][..., index]
+    noise = edited[:, 0]
+    assert torch.allclose(edited, noise[:, None, :].expand(-1, edited.shape[1], -1), atol=1e-6)
     assert abs(float(noise.std()) - 0.1) < 0.01 and abs(float(noise.mean())) < 0.01
     assert not torch.allclose(noise[0], noise[1])  # a draw per example
     # The noise of an example depends on its index in the split, not on the batch it is in.
     second_half = noise_of(4, slice(4, None))
-    assert torch.allclose(second_half[site.name][:, 0, index], noise[4:], atol=1e-6)
-    other_draw = noise_of(0, slice(None), _perturbation(embedded, "noise", selected, seed=4, draw=2))
-    assert not torch.allclose(other_draw[site.name][:, 0, index], noise)
+    assert torch.allclose(second_half[site.name][:, where][:, 0][:, index], noise[4:], atol=1e-6)
+    other_draw = noise_of(0, slice(None), _perturbation(embedded, "noise", selected, positions, seed=4, draw=2))
+    assert not torch.allclose(other_draw[site.name][:, where][:, 0][:, index], noise)
 
 
 def test_noise_runs_are_reproducible_and_independent_of_the_batch_size(embedded):
@@ -117,6 +135,21 @@ def test_noise_runs_are_reproducible_and_independent_of_the_batch_size(embedded)
     assert torch.equal(evaluate_perturbed(*args, batch_size=5).logits, first.logits)
     reference = evaluate(*args[:4])
     assert not torch.allclose(first.logits, reference.logits)
+
+
+@pytest.mark.parametrize("positions", ["all", "input"])
+def test_editing_the_padding_does_not_change_the_scores(prompted, positions):
+    # Alone in a batch an example has no padding; in a batch of 12 the shorter examples are right-padded and
+    # their padding is edited too: the attention mask keeps it from reaching any real position.
+    perturbation = _perturbation(prompted, "noise", _selection(prompted, per_layer=20), positions, noise_std=5.0)
+    args = prompted.backbone, prompted.prompt, prompted.verbalizer, prompted.split, perturbation
+    alone = evaluate_perturbed(*args, batch_size=1).logits
+    batch = next(prompted.split.batches(len(prompted.split)))
+    assert not bool(batch.attention_mask.all())  # the batch does pad
+    batched = evaluate_perturbed(*args, batch_size=len(prompted.split)).logits
+    effect = float((alone - evaluate(*args[:4], batch_size=1).logits).abs().max())
+    assert effect > 1e-4  # the edit acts, by far more than batching changes the numerics
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-5)
 
 
 def test_random_sets_match_the_skill_sets_layer_sizes_and_are_seeded(embedded):
@@ -133,8 +166,8 @@ def test_random_sets_match_the_skill_sets_layer_sizes_and_are_seeded(embedded):
     assert not (draws.isel(draw=0, fraction=2) == masks.isel(fraction=2)).all()
 
 
-def _independent_zero_logits(prompted, mask: np.ndarray | None) -> torch.Tensor:
-    """Class scores with the masked neurons zeroed at positions < P, by a hook written here."""
+def _independent_zero_logits(prompted, mask: np.ndarray | None, positions: str = "prompt") -> torch.Tensor:
+    """Class scores with the masked neurons zeroed at the positions (< P, all, ≥ P), by a hook written here."""
     backbone = prompted.backbone
     handles = []
     if mask is not None:
@@ -143,7 +176,9 @@ def _independent_zero_logits(prompted, mask: np.ndarray | None) -> torch.Tensor:
 
             def hook(_module, args, columns=columns):
                 neurons = args[0].clone()
-                for position in range(PROMPT_LENGTH):
+                first, last = {"prompt": (0, PROMPT_LENGTH), "all": (0, neurons.shape[1]),
+                               "input": (PROMPT_LENGTH, neurons.shape[1])}[positions]
+                for position in range(first, last):
                     neurons[:, position, columns] = 0.0
                 return (neurons,)
 
@@ -156,16 +191,62 @@ def _independent_zero_logits(prompted, mask: np.ndarray | None) -> torch.Tensor:
             handle.remove()
 
 
-def test_accuracies_equal_an_independent_computation(embedded):
+@pytest.mark.parametrize("positions", ["prompt", "all", "input"])
+def test_noise_logits_equal_an_independent_hook_bit_for_bit(embedded, positions):
+    # The documented seeding written out here: example i's noise is σ · randn((sites, width)) from a generator
+    # seeded with SeedSequence([1, seed, draw, i]) (62 bits), added at the edited positions, broadcast over them.
+    # With positions="prompt" this is neurokit's perturbation before the positions option existed.
+    backbone, seed, draw, std = embedded.backbone, 5, 2, 0.7
+    selected = _selection(embedded, per_layer=40)
+    perturbation = _perturbation(embedded, "noise", selected, positions, noise_std=std, seed=seed, draw=draw)
+    batch_size, sites = 5, backbone.sites()
+    width = max(site.width for site in sites)
+
+    def noise_for(example: int) -> torch.Tensor:
+        state = np.random.SeedSequence([1, seed, draw, example]).generate_state(2, np.uint32)
+        generator = torch.Generator().manual_seed((int(state[0]) << 31) | (int(state[1]) >> 1))
+        return torch.randn((len(sites), width), generator=generator) * std
+
+    rows = []
+    for start, batch in zip(range(0, len(embedded.split), batch_size), embedded.split.batches(batch_size)):
+        noise = torch.stack([noise_for(start + offset) for offset in range(len(batch.ids))])
+        handles = []
+        for row, site in enumerate(sites):
+            if site.layer not in selected:
+                continue
+            columns = torch.tensor(selected[site.layer])
+
+            def hook(_module, args, row=row, columns=columns, noise=noise):
+                neurons = args[0].clone()
+                where = EDITED[positions]
+                neurons[:, where, columns] = neurons[:, where, columns] + noise[:, row, columns].unsqueeze(1)
+                return (neurons,)
+
+            handles.append(site.resolve(backbone.model).register_forward_pre_hook(hook))
+        try:
+            with torch.no_grad():
+                rows.append(_forward(embedded, batch))
+        finally:
+            for handle in handles:
+                handle.remove()
+    result = evaluate_perturbed(backbone, embedded.prompt, embedded.verbalizer, embedded.split, perturbation,
+                                batch_size=batch_size)
+    assert torch.equal(result.logits, torch.cat(rows))
+    assert not torch.equal(result.logits, evaluate(backbone, embedded.prompt, embedded.verbalizer, embedded.split,
+                                                   batch_size=batch_size).logits)
+
+
+@pytest.mark.parametrize("positions", ["prompt", "all"])
+def test_accuracies_equal_an_independent_computation(embedded, positions):
     scores = embedded.scores(seed=5)
-    ablation = SkillAblation(method="zero", fractions=(0.0, 0.1, 0.5), draws=2, seed=3, batch_size=5,
-                             progress=False).fit(embedded.backbone, embedded.prompt, embedded.verbalizer,
-                                                 embedded.split)
+    ablation = SkillAblation(method="zero", positions=positions, fractions=(0.0, 0.1, 0.5), draws=2, seed=3,
+                             batch_size=5, progress=False).fit(embedded.backbone, embedded.prompt,
+                                                               embedded.verbalizer, embedded.split)
     result = ablation.score(scores)
     labels = embedded.split.labels.numpy()
 
     def correct(mask):
-        return _independent_zero_logits(embedded, mask).argmax(dim=1).numpy() == labels
+        return _independent_zero_logits(embedded, mask, positions).argmax(dim=1).numpy() == labels
 
     def accuracy(mask):
         return float(np.mean(correct(mask)))
@@ -195,6 +276,7 @@ def test_accuracies_equal_an_independent_computation(embedded):
     np.testing.assert_array_equal(result["n_perturbed"].values, skill_sets.sum("neuron").values)
     assert float(result["accuracy_drop"].sel(fraction=0.5).max()) != 0.0  # the perturbation did something
     assert result.attrs["method"] == "zero" and result.attrs["prompt_length"] == PROMPT_LENGTH
+    assert result.attrs["positions"] == positions and json.loads(result.attrs["settings"])["positions"] == positions
 
 
 def test_noise_sweep_draws_the_skill_set_noise_per_draw(embedded):
@@ -228,7 +310,8 @@ def test_edits_run_in_the_model_dtype():
     prompted.backbone.model.to(torch.bfloat16)
     selected = _selection(prompted)
     batch = next(prompted.split.batches(4))
-    with torch.no_grad(), perturbed(prompted.backbone, _perturbation(prompted, "mean", selected), PROMPT_LENGTH):
+    perturbation = _perturbation(prompted, "mean", selected, "prompt")
+    with torch.no_grad(), perturbed(prompted.backbone, perturbation, PROMPT_LENGTH):
         with capture_activations(prompted.backbone.model, prompted.backbone.sites()) as after:
             _forward(prompted, batch)
     layer = prompted.layers[0]
@@ -275,7 +358,8 @@ def test_invalid_perturbations_are_refused(embedded):
         with perturbed(embedded.backbone, Perturbation(embedded.mask().isel(neuron=slice(5)), "zero"), 4):
             pass
     with pytest.raises(NeurokitError, match="prompt positions"):
-        with perturbed(embedded.backbone, Perturbation(embedded.mask(), "mean", embedded.values()), 6):
+        with perturbed(embedded.backbone, Perturbation(embedded.mask(), "mean", embedded.values(), positions="prompt"),
+                       6):
             pass
     with pytest.raises(ConfigError, match="draws"):
         SkillAblation(draws=0)
@@ -285,10 +369,11 @@ def test_invalid_perturbations_are_refused(embedded):
         SkillAblation(method="mean").fit(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split)
 
 
-def test_train_mean_is_the_mean_over_the_train_set_at_the_prompt_positions():
-    rng = np.random.default_rng(0)
-    activation = rng.normal(size=(9, 2, 6, 5))
-    labels = rng.integers(0, 2, 9)
+def _train_store(examples: int = 9, seed: int = 0) -> tuple[xr.Dataset, np.ndarray]:
+    """A small train store (statistics and raw activations) with 4 prompt positions and 2 input summaries."""
+    rng = np.random.default_rng(seed)
+    activation = rng.normal(size=(examples, 2, 6, 5))
+    labels = rng.integers(0, 2, examples)
     roles = ["mask", "prompt_0", "prompt_1", "prompt_2", "input_mean", "input_max"]
     onehot = labels[:, None] == np.arange(2)
     store = xr.Dataset(
@@ -297,8 +382,104 @@ def test_train_mean_is_the_mean_over_the_train_set_at_the_prompt_positions():
          "train_sum": (("class", "layer", "position", "neuron"), np.einsum("ec,elpn->clpn", onehot, activation))},
         coords={"layer": [0, 1], "position": np.arange(6), "position_role": ("position", roles),
                 "class": ["negative", "positive"]})
-    expected = activation[:, :, :4].mean(axis=0)
+    return store, activation
+
+
+def test_train_mean_is_the_mean_over_the_train_set_and_the_prompt_positions():
+    store, activation = _train_store()
+    # Wang et al.: one value per neuron, the mean over train examples and prompt positions together.
+    expected = activation[:, :, :4].transpose(1, 3, 0, 2).reshape(2, 5, -1).mean(axis=2)
     np.testing.assert_allclose(train_mean(store).values, expected, rtol=1e-12)
     np.testing.assert_allclose(train_mean(store.drop_vars(["train_sum", "train_count"])).values, expected,
                                rtol=1e-12)
-    assert train_mean(store).dims == ("layer", "position", "neuron")
+    assert train_mean(store).dims == ("layer", "neuron")
+    per_position = train_mean(store, per_position=True)
+    assert per_position.dims == ("layer", "position", "neuron")
+    np.testing.assert_allclose(per_position.values, activation[:, :, :4].mean(axis=0), rtol=1e-12)
+
+
+def test_train_activations_are_each_examples_mean_over_the_prompt_positions():
+    store, activation = _train_store()
+    pool = train_activations(store.chunk({"example": 4}))
+    assert pool.dims == ("example", "layer", "neuron") and pool.dtype == np.float32 and pool.chunks is not None
+    np.testing.assert_allclose(pool.values, activation[:, :, :4].astype(np.float32).mean(axis=2), rtol=1e-6)
+    np.testing.assert_allclose(pool.mean("example").values, train_mean(store).values, rtol=1e-5)
+    per_position = train_activations(store, per_position=True)
+    assert per_position.dims == ("example", "layer", "position", "neuron")
+    np.testing.assert_array_equal(per_position.values, activation[:, :, :4].astype(np.float32))
+    with pytest.raises(NeurokitError, match="raw activations"):
+        train_activations(store.drop_vars("activation"))
+
+
+def test_donors_are_seeded_per_example_and_independent_of_the_batch():
+    whole = donors(seed=3, draw=1, start=0, count=40, pool_size=7)
+    assert whole.shape == (40,) and whole.min() >= 0 and whole.max() < 7 and len(set(whole.tolist())) > 1
+    np.testing.assert_array_equal(np.concatenate([donors(3, 1, 0, 15, 7), donors(3, 1, 15, 25, 7)]), whole)
+    assert not np.array_equal(donors(3, 2, 0, 40, 7), whole) and not np.array_equal(donors(4, 1, 0, 40, 7), whole)
+    expected = [np.random.default_rng([2, 3, 1, example]).integers(7) for example in range(40)]
+    np.testing.assert_array_equal(whole, expected)
+
+
+@pytest.mark.parametrize("positions", ["all", "prompt", "input"])
+def test_resample_sets_the_selected_neurons_to_the_donors_values(embedded, positions):
+    backbone = embedded.backbone
+    selected = _selection(embedded)
+    perturbation = _perturbation(embedded, "resample", selected, positions, seed=2, draw=1)
+    pool = perturbation.values.values  # (example, layer, [position,] neuron)
+    batch = next(embedded.split.batches(6))
+    start = 3
+    with torch.no_grad(), capture_activations(backbone.model, backbone.sites()) as before, \
+            perturbed(backbone, perturbation, PROMPT_LENGTH) as hooks, hooks.examples(start, 6), \
+            capture_activations(backbone.model, backbone.sites()) as after:
+        _forward(embedded, batch)
+    chosen = [np.random.default_rng([2, 2, 1, start + offset]).integers(len(pool)) for offset in range(6)]
+    for site in backbone.sites():
+        expected = before[site.name].clone()
+        if site.layer in selected:
+            index = selected[site.layer]
+            donated = pool[chosen][:, embedded.layers.index(site.layer)][..., index]  # (6, [P,] selected)
+            if positions != "prompt":
+                donated = donated[:, None, :]
+            expected[:, EDITED[positions], index] = torch.tensor(donated, dtype=expected.dtype)
+        assert torch.equal(after[site.name], expected), site.name
+
+
+def test_resample_is_deterministic_and_independent_of_the_batch_size(embedded):
+    perturbation = _perturbation(embedded, "resample", _selection(embedded, per_layer=200), seed=1)
+    args = embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split, perturbation
+    first = evaluate_perturbed(*args, batch_size=5)
+    assert torch.equal(evaluate_perturbed(*args, batch_size=5).logits, first.logits)
+    assert torch.allclose(evaluate_perturbed(*args, batch_size=12).logits, first.logits, atol=1e-5)
+    assert not torch.allclose(first.logits, evaluate(*args[:4]).logits)
+    other_seed = _perturbation(embedded, "resample", _selection(embedded, per_layer=200), seed=2)
+    assert not torch.equal(evaluate_perturbed(*args[:4], other_seed, batch_size=5).logits, first.logits)
+
+
+def test_resample_sweep_draws_donors_per_draw(embedded):
+    pool = embedded.pool()
+    settings = {"method": "resample", "fractions": (0.5,), "draws": 3, "seed": 1, "batch_size": 5,
+                "progress": False}
+    result = SkillAblation(**settings).fit(embedded.backbone, embedded.prompt, embedded.verbalizer,
+                                           embedded.split, values=pool).score(embedded.scores())
+    again = SkillAblation(**settings).fit(embedded.backbone, embedded.prompt, embedded.verbalizer,
+                                          embedded.split, values=pool).score(embedded.scores())
+    xr.testing.assert_identical(result, again)
+    assert result.attrs["method"] == "resample" and result.attrs["positions"] == "all"
+
+
+def test_values_that_do_not_fit_the_method_or_positions_are_refused(embedded):
+    with pytest.raises(ConfigError, match="only for the prompt positions"):
+        Perturbation(embedded.mask(), "mean", embedded.values(per_position=True), positions="all")
+    with pytest.raises(ConfigError, match="only for the prompt positions"):
+        Perturbation(embedded.mask(), "resample", embedded.pool(per_position=True), positions="input")
+    with pytest.raises(ConfigError, match="needs a donor pool"):
+        Perturbation(embedded.mask(), "resample")
+    with pytest.raises(ConfigError, match="must have dims"):
+        Perturbation(embedded.mask(), "resample", embedded.values(per_position=False))
+    with pytest.raises(ConfigError, match="must have dims"):
+        Perturbation(embedded.mask(), "mean", embedded.pool())
+    with pytest.raises(ConfigError, match="not a valid Positions"):
+        SkillAblation(positions="everywhere")
+    with pytest.raises(ConfigError, match="only for the prompt positions"):
+        SkillAblation(method="mean").fit(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split,
+                                         values=embedded.values(per_position=True))

@@ -1,4 +1,5 @@
-"""``neurokit ablate`` and ``neurokit transfer`` end to end on the embedded MiniLM, and their one-line errors."""
+"""``neurokit ablate``, ``neurokit ablate-matrix`` and ``neurokit transfer`` end to end on the embedded MiniLM, and
+their one-line errors."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
-from neurokit.interventions import SkillAblation, ablation_effects
+from neurokit.extract import open_run
+from neurokit.interventions import SkillAblation, ablation_effects, train_activations
 from neurokit.models import capture_activations, load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
@@ -37,9 +39,14 @@ def setup(tmp_path_factory):
                        attrs={"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
                               "selection": "per-layer"})
     save_results({f"{MOVIES.name}/skill": skill}, folder / "results.zarr")
+    products_skill = skill.copy(data={"score": np.random.default_rng(1).random(score.shape)})
+    save_results({f"{MOVIES.name}/skill": skill, f"{PRODUCTS.name}/skill": products_skill},
+                 folder / "both.zarr")
     train_store, train_mean = write_train_store(backbone, movies, folder / "train.zarr")
+    raw_store, _ = write_train_store(backbone, movies, folder / "train-raw.zarr", raw=True)
     return {"backbone": backbone, "movies": movies, "products": products, "results": folder / "results.zarr",
-            "score": score, "train_store": train_store, "train_mean": train_mean, "folder": folder}
+            "both": folder / "both.zarr", "score": score, "products_score": products_skill["score"],
+            "train_store": train_store, "train_mean": train_mean, "raw_store": raw_store, "folder": folder}
 
 
 
@@ -50,24 +57,33 @@ def _ablate_args(setup, out, *extra):
             "--n-boot", "200", "--n-permutations", "200", "--out", str(out), *extra]
 
 
-@pytest.mark.parametrize("method", ["zero", "mean"])
-def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, capsys):
+@pytest.mark.parametrize(("method", "positions", "per_position"), [
+    ("zero", "all", False), ("zero", "prompt", False), ("mean", "all", False), ("mean", "prompt", True),
+    ("resample", "input", False)])
+def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, positions, per_position, capsys):
     out = tmp_path / "ablation.zarr"
+    store = {"mean": setup["train_store"], "resample": setup["raw_store"]}.get(method)
+    extra = ["--method", method, "--positions", positions, "--no-progress"] + (
+        ["--train-store", store] if store else []) + (["--per-position"] if per_position else [])
     # the train means (a dask reduction over the train store) on a scheduler the user chose
-    extra = ["--method", method] + (["--train-store", setup["train_store"], "--scheduler", "synchronous"]
-                                    if method == "mean" else ["--resampling", "examples"])
+    extra += ["--scheduler", "synchronous"] if method == "mean" else []
+    extra += ["--resampling", "examples"] if method == "zero" else []
     assert main(_ablate_args(setup, out, *extra)) == 0
     printed = capsys.readouterr().out
     assert "reference accuracy" in printed and "skill − random drop" in printed and "one-sided p =" in printed
     tree = load_results(out)
     result = tree[f"{MOVIES.name}/ablation"].to_dataset().load()
     assert result["accuracy"].dims == ("selection", "fraction", "draw")
-    assert result.attrs["method"] == method and json.loads(tree.attrs["settings"])["draws"] == 2
+    assert result.attrs["method"] == method and result.attrs["positions"] == positions
+    settings = json.loads(tree.attrs["settings"])
+    assert settings["draws"] == 2 and settings["positions"] == positions and settings["per_position"] == per_position
     # The same numbers from the Python API, with the train means computed in the test.
     backbone = setup["backbone"]
     split = EncodedSplit(backbone, MOVIES, load_split(MOVIES, "test", size=10), 48)
-    values = setup["train_mean"] if method == "mean" else None
-    expected = SkillAblation(method=method, fractions=[float(f) for f in FRACTIONS], draws=2, progress=False).fit(
+    means = setup["train_mean"] if per_position else setup["train_mean"].mean("position")
+    values = {"mean": means, "resample": train_activations(open_run(setup["raw_store"]))}.get(method)
+    expected = SkillAblation(method=method, positions=positions, fractions=[float(f) for f in FRACTIONS], draws=2,
+                             progress=False).fit(
         backbone, setup["movies"].soft_prompt(backbone), backbone.verbalizer(MOVIES.label_words), split,
         values).score(setup["score"])
     np.testing.assert_array_equal(result["accuracy"].values, expected["accuracy"].values)
@@ -78,7 +94,7 @@ def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, caps
     assert json.loads(result.attrs["effect_statistics"])["resampling"] == resampling
     table = pd.read_csv(tmp_path / "ablation.csv")
     assert len(table) == 2 * len(FRACTIONS) * 2
-    assert {"method", "selection", "fraction", "draw", "accuracy", "accuracy_drop", "n_perturbed",
+    assert {"method", "positions", "selection", "fraction", "draw", "accuracy", "accuracy_drop", "n_perturbed",
             "reference_accuracy", "accuracy_lower", "accuracy_upper", "effect", "effect_lower", "effect_upper",
             "p_value"} <= set(table.columns)
     assert table.loc[table["fraction"] == 0.1, "n_perturbed"].eq(6 * 153).all()
@@ -87,6 +103,64 @@ def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, caps
     assert row["effect_lower"] == float(statistics["effect_interval"].sel(fraction=0.3, bound="lower"))
     assert row["accuracy_upper"] == float(statistics["accuracy_interval"].sel(selection="random", fraction=0.3,
                                                                                bound="upper"))
+
+
+def test_ablate_resample_refuses_a_train_store_without_raw_activations(setup, tmp_path, capsys):
+    args = _ablate_args(setup, tmp_path / "r.zarr", "--method", "resample", "--train-store", setup["train_store"])
+    assert main(args) == 2
+    assert "raw activations" in capsys.readouterr().err and not (tmp_path / "r.zarr").exists()
+
+
+def _matrix_args(setup, out, *extra):
+    return ["ablate-matrix", "--tasks", MOVIES.name, PRODUCTS.name, "--prompts", str(setup["movies"].path),
+            str(setup["products"].path), "--skill", str(setup["both"]), "--size", "6", "--fractions", "0", "0.3",
+            "--draws", "1", "--max-length", "48", "--out", str(out), *extra]
+
+
+def test_ablate_matrix_writes_the_matrix_and_a_table(setup, tmp_path, capsys):
+    out = tmp_path / "matrix.zarr"
+    assert main(_matrix_args(setup, out, "--method", "zero", "--no-progress")) == 0
+    assert "cross_task/ablation" in capsys.readouterr().out
+    tree = load_results(out)
+    result = tree["cross_task/ablation"].to_dataset().load()
+    assert result["accuracy"].dims == ("source_task", "target_task", "selection", "fraction", "draw")
+    assert result["accuracy"].shape == (2, 2, 2, 2, 1)
+    assert result["n_same_type"].values.tolist() == [1, 1] and result["n_other_type"].values.tolist() == [0, 0]
+    assert json.loads(tree.attrs["settings"])["tasks"] == [MOVIES.name, PRODUCTS.name]
+    # The diagonal is `neurokit ablate`'s single-task result (here from the Python API).
+    backbone = setup["backbone"]
+    split = EncodedSplit(backbone, PRODUCTS, load_split(PRODUCTS, "test", size=6), 48)
+    single = SkillAblation(method="zero", fractions=(0.0, 0.3), draws=1, progress=False).fit(
+        backbone, setup["products"].soft_prompt(backbone), backbone.verbalizer(PRODUCTS.label_words), split
+    ).score(setup["products_score"])
+    np.testing.assert_array_equal(
+        result["accuracy"].sel(source_task=PRODUCTS.name, target_task=PRODUCTS.name).values,
+        single["accuracy"].values)
+    table = pd.read_csv(tmp_path / "matrix.csv")
+    assert len(table) == 2 * 2 * 2 * 2 * 1
+    assert list(table.columns[:4]) == ["method", "positions", "source_task", "target_task"]
+    assert "reference_accuracy" in table.columns
+
+
+def test_ablate_matrix_user_errors_are_one_line(setup, tmp_path, capsys):
+    for arguments, message in [
+        (["--prompts", str(setup["movies"].path)], "--prompts needs one entry per task"),
+        (["--prompts", str(setup["products"].path), str(setup["movies"].path)], "was tuned on"),
+        (["--skill", str(setup["results"])], "has no group 'toy_sentiment_products/skill'"),
+        (["--method", "mean"], "--method mean needs --train-stores"),
+        (["--method", "mean", "--train-stores", setup["train_store"]], "--train-stores needs one entry per task"),
+    ]:
+        args = _matrix_args(setup, tmp_path / "m.zarr")
+        for option in ("--prompts", "--skill"):
+            if option in arguments:  # replace the default's values
+                start = args.index(option)
+                end = start + 1
+                while end < len(args) and not args[end].startswith("--"):
+                    end += 1
+                del args[start:end]
+        assert main(args + arguments) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
@@ -115,6 +189,8 @@ def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--method", "mean"], "--method mean needs --train-store"),
+    (["--method", "resample"], "--method resample needs --train-store"),
+    (["--method", "zero", "--per-position"], "--per-position needs"),
     (["--method", "zero", "--task", "no_such_task"], "unknown task 'no_such_task'"),
     (["--skill", "/nonexistent/results.zarr"], "no skill-neuron results or mask"),
     (["--skill-group", "other/skill"], "has no group 'other/skill'"),
