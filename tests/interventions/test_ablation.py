@@ -23,6 +23,7 @@ from neurokit.interventions import (
     train_mean,
 )
 from neurokit.interventions.ablation import donors
+from neurokit.interventions.masks import RESAMPLE_STREAM
 from neurokit.models import capture_activations
 from neurokit.prompts import evaluate
 
@@ -416,7 +417,7 @@ def test_donors_are_seeded_per_example_and_independent_of_the_batch():
     assert whole.shape == (40,) and whole.min() >= 0 and whole.max() < 7 and len(set(whole.tolist())) > 1
     np.testing.assert_array_equal(np.concatenate([donors(3, 1, 0, 15, 7), donors(3, 1, 15, 25, 7)]), whole)
     assert not np.array_equal(donors(3, 2, 0, 40, 7), whole) and not np.array_equal(donors(4, 1, 0, 40, 7), whole)
-    expected = [np.random.default_rng([2, 3, 1, example]).integers(7) for example in range(40)]
+    expected = [np.random.default_rng([RESAMPLE_STREAM, 3, 1, example]).integers(7) for example in range(40)]
     np.testing.assert_array_equal(whole, expected)
 
 
@@ -432,7 +433,7 @@ def test_resample_sets_the_selected_neurons_to_the_donors_values(embedded, posit
             perturbed(backbone, perturbation, PROMPT_LENGTH) as hooks, hooks.examples(start, 6), \
             capture_activations(backbone.model, backbone.sites()) as after:
         _forward(embedded, batch)
-    chosen = [np.random.default_rng([2, 2, 1, start + offset]).integers(len(pool)) for offset in range(6)]
+    chosen = [np.random.default_rng([RESAMPLE_STREAM, 2, 1, start + offset]).integers(len(pool)) for offset in range(6)]
     for site in backbone.sites():
         expected = before[site.name].clone()
         if site.layer in selected:
