@@ -2,9 +2,10 @@
 and exits 3, so that a scarce GPU session ends within seconds instead of failing half-way.
 
 Checks: the Python version and every requirement of neurokit (pyproject.toml's dependencies, and
-``distributed`` of the ``distributed`` extra) against what is importable; the requirements of every package
-installed from the carried wheels (``--site``) against the rest of the environment; that neurokit and the
-benchmarks' modules import; the tokenizer the random models use; CUDA (unless ``--smoke``); free disk space.
+``distributed`` of the ``distributed`` extra) against what is importable; that every package the carried wheels
+(``--site``) require is there (other versions than they ask for are printed as warnings, in the report's
+header); that neurokit and the benchmarks' modules import; the tokenizer the random models use; CUDA (unless
+``--smoke``); free disk space.
 
     python benchmarks/gpu_preflight.py [--smoke] [--site DIR] [--workdir DIR --need-gb 20]
 """
@@ -57,9 +58,12 @@ def project_problems() -> list[str]:
     return problems
 
 
-def carried_problems(site: Path) -> list[str]:
-    """Unmet requirements of the distributions installed into ``site`` from the carried wheels."""
-    problems = []
+def carried_problems(site: Path) -> tuple[list[str], list[str]]:
+    """Unmet requirements of the distributions installed into ``site`` from the carried wheels: (missing
+    packages, other versions). A missing package stops the suite; another version only warns, since the
+    machine's own packages are newer or older than the ones the wheels were tested with and usually work (the
+    import check below stops the suite when one does not)."""
+    missing, versions = [], []
     for distribution in metadata.distributions(path=[str(site)]):
         context = f"{distribution.metadata['Name']} {distribution.version}, carried"
         for text in distribution.requires or []:
@@ -67,8 +71,8 @@ def carried_problems(site: Path) -> list[str]:
             if "extra" in str(requirement.marker or ""):
                 continue
             if problem := unmet(requirement, context):
-                problems.append(problem)
-    return problems
+                (missing if problem.startswith(f"{requirement.name} is missing") else versions).append(problem)
+    return missing, versions
 
 
 def import_problems() -> list[str]:
@@ -94,8 +98,10 @@ def main() -> None:
     parser.add_argument("--need-gb", type=float, default=0.0, help="free disk space the suite needs there")
     args = parser.parse_args()
     problems = project_problems()
+    warnings: list[str] = []
     if args.site is not None:
-        problems += carried_problems(args.site)
+        missing, warnings = carried_problems(args.site)
+        problems += missing
     problems += import_problems()
     if not problems and not args.smoke:
         import torch
@@ -116,7 +122,8 @@ def main() -> None:
     versions = {name: metadata.version(name) for name in ("torch", "transformers", "zarr", "dask", "distributed",
                                                           "xarray", "numpy")}
     print(f"preflight ok: Python {platform.python_version()}, "
-          + ", ".join(f"{name} {version}" for name, version in versions.items()))
+          + ", ".join(f"{name} {version}" for name, version in versions.items())
+          + "".join(f"; warning: {warning}" for warning in warnings))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@
 #
 #   benchmarks/gpu_suite.sh [--out DIR]          # on the GPU machine
 #   benchmarks/gpu_suite.sh --smoke [--out DIR]  # the same path at tiny sizes on a CPU (tests/test_gpu_suite.py)
-#   options: --wheels DIR (instead of .whl/), --no-wheels; environment: PYTHON (default python3), GPU_SUITE_SECONDS
+#   options: --wheels DIR (instead of .whl/), --no-wheels; environment: PYTHON (default python3), GPU_SUITE_SECONDS,
+#   GPU_SUITE_WORKDIR (where the stores go; default cache/ of the repository)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
         --out) OUT_DIR=${2:?--out needs a folder}; shift ;;
         --wheels) WHEELS=${2:?--wheels needs a folder}; shift ;;
         --no-wheels) WHEELS= ;;
-        -h|--help) sed -n '2,21p' "$0" | cut -c3-; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | cut -c3-; exit 0 ;;
         *) echo "gpu_suite.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -42,7 +43,9 @@ OUT_DIR=$(cd "$OUT_DIR" && pwd)
 REPORT=$OUT_DIR/gpu-suite.md
 LOG=$OUT_DIR/gpu-suite.log
 : > "$LOG"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/neurokit-gpu-suite.XXXXXX") || exit 2
+# Stores go to the disk the repository is on (not /tmp, which may be a RAM disk), or to GPU_SUITE_WORKDIR.
+mkdir -p "${GPU_SUITE_WORKDIR:-$REPO/cache}" || exit 2
+WORK=$(mktemp -d "${GPU_SUITE_WORKDIR:-$REPO/cache}/gpu-suite-work.XXXXXX") || exit 2
 trap 'rm -rf "$WORK"' EXIT
 
 if [ "$SMOKE" = 1 ]; then
@@ -90,7 +93,7 @@ gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,nohea
     echo
     echo "\`benchmarks/gpu_suite.sh $ARGS\` at $commit, started $(date -u +%Y-%m-%dT%H:%M:%SZ)."
     echo "Machine: $gpu; $(nproc) CPUs; $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 2^20}' /proc/meminfo);"
-    echo "$(df -h "$WORK" | awk 'NR == 2 {print $4 " free of " $2}') on the disk of the stores ($WORK)."
+    echo "$(df -hT "$WORK" | awk 'NR == 2 {print $5 " free of " $3 " on " $1 " (" $2 ")"}'), the stores' disk ($WORK)."
     echo "$(cat "$WORK/preflight")."
 } > "$REPORT"
 

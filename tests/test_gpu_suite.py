@@ -91,6 +91,18 @@ def test_preflight_names_what_is_missing_or_too_old():
     assert preflight.project_problems() == []  # the test environment has everything neurokit needs
 
 
+def test_preflight_stops_for_missing_carried_requirements_and_warns_for_other_versions(tmp_path):
+    info = tmp_path / "carried_probe-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: carried-probe\nVersion: 1.0\n"
+                                   "Requires-Dist: numpy>=999\nRequires-Dist: neurokit-test-absent-package\n"
+                                   "Requires-Dist: neurokit-test-optional; extra == 'docs'\n")
+    missing, versions = _preflight().carried_problems(tmp_path)
+    assert missing == ["neurokit-test-absent-package is missing (carried-probe 1.0, carried needs "
+                       "neurokit-test-absent-package)"]
+    assert len(versions) == 1 and versions[0].startswith("numpy ") and "does not satisfy numpy>=999" in versions[0]
+
+
 def test_usage_errors_exit_2(tmp_path):
     result = _suite(tmp_path, "--bogus")
     assert result.returncode == 2 and "unknown option --bogus" in result.stderr

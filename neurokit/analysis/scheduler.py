@@ -128,7 +128,7 @@ def use_scheduler(choice: SchedulerChoice) -> Iterator[None]:
         with distributed.LocalCluster(n_workers=choice.workers, threads_per_worker=THREADS_PER_WORKER,
                                       processes=True, dashboard_address="127.0.0.1:0") as cluster, \
                 distributed.Client(cluster) as client:
-            plural = "es" if choice.workers > 1 else ""
+            plural = "es" * (choice.workers != 1)
             _announce_dashboard(client, f"local dask cluster of {choice.workers} worker process{plural}")
             yield
         return
@@ -139,7 +139,7 @@ def use_scheduler(choice: SchedulerChoice) -> Iterator[None]:
                             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
     with client:
         workers = len(client.nthreads())
-        _announce_dashboard(client, f"dask cluster at {choice.address} ({workers} workers)")
+        _announce_dashboard(client, f"dask cluster at {choice.address} ({workers} worker{'s' * (workers != 1)})")
         yield
 
 

@@ -89,6 +89,18 @@ def test_analyze_on_a_local_cluster_reports_its_dashboard_and_progress(stores, i
     assert done == total > 10 * len(in_memory)
 
 
+def test_analyze_on_a_running_cluster_by_its_address(stores, in_memory, tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    # a cluster of threads starts in a moment; the command reaches it only through its address
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert _analyze(stores, tmp_path / "results.zarr", "--scheduler", cluster.scheduler_address) == 0
+    _assert_matches(tmp_path / "results.zarr", in_memory)
+    err = capsys.readouterr().err
+    assert f"dask cluster at {cluster.scheduler_address} (1 worker); dashboard: " in err
+    assert re.search(r"analysis: 100%\|[^|]*\| (\d+)/\1", err)
+
+
 def test_use_scheduler_feeds_compute_results(stores):
     default = {"scheduler": "threads", "num_workers": THREADS_PER_CORE * dask.system.CPU_COUNT}
     with use_scheduler(SchedulerChoice()):
