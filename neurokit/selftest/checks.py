@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurokit.analysis._common import LAYER, NEURON, choice
+from neurokit.analysis._common import EXAMPLE, LAYER, NEURON, choice
 from neurokit.errors import ConfigError
 from neurokit.extract.extraction import stored_dtype_policy
 from neurokit.interventions.ablation import AblationMethod, Perturbation, perturbed
@@ -254,13 +254,18 @@ def check_interventions(probe: _Probe, seed: int) -> list[CheckResult]:
     reference = probe.scores()
     hooks_before = _hook_counts(probe.backbone.model)
     empty, half = _masks(probe)
-    means = xr.DataArray(np.ones(half.shape, dtype=np.float32), dims=half.dims, coords=half.coords)
+    # mean: a constant per neuron; resample: the probe's own examples (averaged over the prompt positions) as donors
+    donors = np.stack([probe.prompt_neurons()[site.name].mean(dim=1).numpy() for site in probe.sites], axis=1)
+    values = {
+        AblationMethod.MEAN: xr.DataArray(np.ones(half.shape, dtype=np.float32), dims=half.dims, coords=half.coords),
+        AblationMethod.RESAMPLE: xr.DataArray(donors[::-1].copy(), dims=(EXAMPLE, LAYER, NEURON),
+                                              coords={LAYER: half[LAYER].values}),
+    }
     results = []
     for method in AblationMethod:
-        values = means if method is AblationMethod.MEAN else None
-        with _perturbed_scores(probe, Perturbation(empty, method, values, seed=seed)) as run:
+        with _perturbed_scores(probe, Perturbation(empty, method, values.get(method), seed=seed)) as run:
             untouched = run()
-        with _perturbed_scores(probe, Perturbation(half, method, values, seed=seed)) as run:
+        with _perturbed_scores(probe, Perturbation(half, method, values.get(method), seed=seed)) as run:
             changed = run()
         moved = float((changed - reference).abs().max())
         identical = bool(torch.equal(untouched, reference))

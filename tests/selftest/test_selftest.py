@@ -21,7 +21,7 @@ def _states(results):
 @pytest.mark.parametrize("architecture", ARCHITECTURES, ids=[a.value for a in ARCHITECTURES])
 def test_no_check_is_wrong_on_tiny_models_of_every_family(architecture):
     results = run_selftest(random_backbone(architecture), config=SelftestConfig(prompt_length=4, max_length=32))
-    assert len(results) == 8
+    assert len(results) == 9
     wrong = {r.name: r.measured for r in results if r.state is CheckState.WRONG}
     assert not wrong
 
@@ -30,7 +30,7 @@ def test_embedded_model_passes_from_the_cli(capsys):
     assert main(["selftest", "--prompt-length", "4", "--max-length", "32"]) == 0
     table = capsys.readouterr().out
     assert "| padding | supported |" in table
-    assert table.count("| supported |") + table.count("| degraded |") == 8
+    assert table.count("| supported |") + table.count("| degraded |") == 9
 
 
 def test_left_padding_on_absolute_positions_is_caught():
@@ -52,7 +52,7 @@ def test_a_leaked_hook_is_caught(monkeypatch):
     monkeypatch.setattr(checks_module, "perturbed", leaky)
     results = run_selftest(random_backbone("bert"), config=SelftestConfig(prompt_length=4, max_length=32))
     states = _states(results)
-    assert all(states[f"intervention {m}"] is CheckState.WRONG for m in ("noise", "zero", "mean"))
+    assert all(states[f"intervention {m}"] is CheckState.WRONG for m in ("noise", "zero", "mean", "resample"))
 
 
 def test_an_intervention_that_does_nothing_is_caught(monkeypatch):
