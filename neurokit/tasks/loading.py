@@ -171,6 +171,14 @@ def load_with_datasets(
     """
     try:
         return datasets.load_dataset(path, config, data_files=data_files, split=split, **(options or {}))
+    except datasets.exceptions.DatasetGenerationError as error:
+        # `datasets` wraps the reader's error; a text file in another encoding is the common cause.
+        cause = error.__cause__
+        if isinstance(cause, UnicodeDecodeError) and data_files:
+            files = [file for files in data_files.values() for file in files]
+            raise NeurokitError(_encoding_message(files, cause)) from None
+        reason = " ".join(str(cause or error).split())
+        raise NeurokitError(f"could not load split {split!r} of {path}: {type(cause or error).__name__}: {reason}") from None
     except (OSError, ValueError) as error:
         where = path if data_files is None else ", ".join(file for files in data_files.values() for file in files)
         reason = " ".join(str(error).split()) or type(error).__name__
@@ -178,6 +186,19 @@ def load_with_datasets(
             raise NeurokitError(f"split {split!r} of {where} has no rows") from None
         configuration = f" ({config})" if config else ""
         raise NeurokitError(f"could not load split {split!r} of {where}{configuration}: {reason}{hint}") from None
+
+
+def _encoding_message(files: Sequence[str], error: UnicodeDecodeError) -> str:
+    """One line for a data file that is not UTF-8: which file, which byte, and the encoding it looks like."""
+    for file in files:
+        raw = Path(file).read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            # Neither encoding can be told from the bytes for sure; a stray byte >= 0x80 is typical of both.
+            return (f"data file {file} is not UTF-8 text (byte 0x{raw[bad.start]:02x} at offset {bad.start}, "
+                    "perhaps latin-1 or cp1252): re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`")
+    return f"data files {', '.join(files)} are not UTF-8 text ({error.reason})"
 
 
 def load_table_split(
@@ -330,11 +351,13 @@ def _task_labels(column: pa.ChunkedArray, rules: ColumnRules, where: str) -> np.
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         position = {name: index for index, name in enumerate(rules.source_label_names)}
         values = column.to_pylist()
-        unknown = sorted({value for value in values if value not in position})
-        if unknown:
+        bad_cells = [value for value in values if value not in position]
+        if bad_cells:
+            unknown = sorted(set(bad_cells))
+            shown = ", ".join(repr(value) for value in unknown[:3]) + (" ..." if len(unknown) > 3 else "")
             raise NeurokitError(
-                f"{where} has {len(unknown)} value(s) outside the label set {list(rules.source_label_names)}, "
-                f"e.g. {unknown[0]!r}"
+                f"{where} has {len(bad_cells)} label cell(s) outside the label set {list(rules.source_label_names)}"
+                f" ({len(unknown)} distinct: {shown})"
             )
         labels = np.fromiter((position[value] for value in values), dtype=np.int64, count=len(values))
     elif pa.types.is_integer(column.type):

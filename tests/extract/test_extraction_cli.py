@@ -37,7 +37,8 @@ def assets(tmp_path_factory):
         found[f"{architecture}_prompt"] = str(make_checkpoint(backbone, root / f"{architecture}-prompt", length=3))
     bert = random_backbone("bert")
     found["bert_prompt_b"] = str(make_checkpoint(bert, root / "bert-prompt-b", length=3, seed=1))
-    found["wide_prompt"] = str(save_checkpoint(root / "wide-prompt", SoftPrompt(torch.randn(3, 48)), {}))
+    found["wide_prompt"] = str(save_checkpoint(root / "wide-prompt", SoftPrompt(torch.randn(3, 48)),
+                                                 {"model_id": "another/model"}))
     (root / "train.jsonl").write_text('{"text": "a good film", "label": 1}\n{"text": "a bad film", "label": 0}\n')
     (root / "dev.jsonl").write_text("")
     (root / "empty.toml").write_text(
