@@ -58,6 +58,8 @@ def handler(args: argparse.Namespace) -> int:
                               fraction=args.fraction, auroc=args.auroc, bootstrap=args.bootstrap,
                               permutations=args.permutations, seed=args.seed)
     check_writable(args.out, args.overwrite)
+    if args.tables:
+        check_writable(args.tables, overwrite=True)  # tables are replaced file by file
     results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options)
     computed = compute_results(results, progress=not args.no_progress)
     save_results(computed, args.out, overwrite=args.overwrite, attrs=analysis_provenance(options))

@@ -21,7 +21,7 @@ from neurokit.prompts import SoftPrompt, save_checkpoint
 # 22 train examples in blocks of 4 (six blocks, the last one short) and forward batches of 3; raw activations
 # kept as well as the statistics, so that both are compared.
 RUN = ["--task", TASK, "--split", "train", "--size", "22", "--block-size", "4", "--batch-size", "3",
-       "--max-length", "16", "--positions", "prompt,input_mean,last_token", "--store-train-activations",
+       "--max-length", "16", "--positions", "prompt,input_mean,input_max", "--store-train-activations",
        "--no-progress"]
 
 
