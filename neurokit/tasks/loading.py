@@ -11,6 +11,7 @@ the caller.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,6 +150,8 @@ def read_data_file(path: Path, split_name: str, text_columns: Sequence[str]) -> 
         # The JSON builder fails on an empty file with a bare StopIteration.
         raise NeurokitError(f"data file {path} is empty")
     builder, options = _FILE_BUILDERS[suffix]
+    if builder in ("csv", "json"):
+        _check_utf8(files)
     options = dict(options)
     if builder == "csv":
         # Keep text as written: no "NA"/"null" → missing, no numbers out of digit-only strings.
@@ -171,12 +174,8 @@ def load_with_datasets(
     """
     try:
         return datasets.load_dataset(path, config, data_files=data_files, split=split, **(options or {}))
-    except datasets.exceptions.DatasetGenerationError as error:
-        # `datasets` wraps the reader's error; a text file in another encoding is the common cause.
+    except datasets.exceptions.DatasetGenerationError as error:  # wraps the reader's error, e.g. a malformed CSV
         cause = error.__cause__
-        if isinstance(cause, UnicodeDecodeError) and data_files:
-            files = [file for files in data_files.values() for file in files]
-            raise NeurokitError(_encoding_message(files, cause)) from None
         reason = " ".join(str(cause or error).split())
         raise NeurokitError(f"could not load split {split!r} of {path}: {type(cause or error).__name__}: {reason}") from None
     except (OSError, ValueError) as error:
@@ -188,17 +187,29 @@ def load_with_datasets(
         raise NeurokitError(f"could not load split {split!r} of {where}{configuration}: {reason}{hint}") from None
 
 
-def _encoding_message(files: Sequence[str], error: UnicodeDecodeError) -> str:
-    """One line for a data file that is not UTF-8: which file, which byte, and the encoding it looks like."""
+def _check_utf8(files: Sequence[Path]) -> None:
+    """NeurokitError naming the file, the byte and the likely encoding if a text data file is not UTF-8.
+
+    Checked here, streaming, because `datasets` reports it as a generic generation error after a log line."""
     for file in files:
-        raw = Path(file).read_bytes()
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            # Neither encoding can be told from the bytes for sure; a stray byte >= 0x80 is typical of both.
-            return (f"data file {file} is not UTF-8 text (byte 0x{raw[bad.start]:02x} at offset {bad.start}, "
-                    "perhaps latin-1 or cp1252): re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`")
-    return f"data files {', '.join(files)} are not UTF-8 text ({error.reason})"
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        with open(file, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as error:
+                    # latin-1 and cp1252 cannot be told apart from the bytes; both are the usual culprits.
+                    raise NeurokitError(
+                        f"data file {file} is not UTF-8 text (byte 0x{chunk[error.start]:02x} at offset "
+                        f"{offset + error.start}, perhaps latin-1 or cp1252): re-save it as UTF-8, e.g. "
+                        "`iconv -f latin1 -t utf-8`"
+                    ) from None
+                offset += len(chunk)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise NeurokitError(f"data file {file} is not UTF-8 text (it ends inside a character)") from None
 
 
 def load_table_split(
