@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,11 +28,11 @@ import transformers
 import zarr
 
 sys.path[:0] = [str(Path(__file__).parent / "extract"), str(Path(__file__).parent / "analysis")]
-from extraction_fixtures import make_checkpoint, save_model_folder  # noqa: E402
-from synthetic_stores import make_store, write_store  # noqa: E402
+from extraction_fixtures import make_checkpoint, save_model_folder
+from synthetic_stores import make_store, write_store
 
-from neurokit.cli import main  # noqa: E402
-from neurokit.models.random import random_backbone  # noqa: E402
+from neurokit.cli import main
+from neurokit.models.random import random_backbone
 
 # `datasets` draws a progress bar on stderr while it reads a data file: not part of any message.
 datasets.disable_progress_bars()
@@ -319,6 +321,13 @@ CASES: dict[str, Case] = {
     "plot --out on a read-only file system": Case(
         lambda a, t: ["plot", str(a / "results.zarr"), "--out", str(t / "mount" / "figures")],
         r"mount is not writable", mount="readonly"),
+    "plot a results store with a chunk deleted": Case(
+        lambda a, t: ["plot", str(_damaged_results(a, t)), "--out", str(t / "figures")],
+        r"results\.zarr is damaged: 'toy_sentiment_movies/skill/score' has chunk files missing"),
+    "ablate with a skill results store with a chunk deleted": Case(
+        lambda a, t: ["ablate", "--prompt", str(a / "prompt"), "--task", TASK, "--skill", str(_damaged_results(a, t)),
+                      "--size", "4", "--out", str(t / "ablation.zarr")],
+        r"results\.zarr is damaged: 'toy_sentiment_movies/skill/score' has chunk files missing"),
     "plot a missing results store": Case(lambda a, t: ["plot", str(t / "none.zarr"), "--out", str(t / "figures")],
                                          r"no results store at"),
     "transfer onto an existing table": Case(
@@ -342,6 +351,13 @@ def _other_task_store(assets, tmp) -> Path:
     return path
 
 
+def _damaged_results(assets, tmp) -> Path:
+    results = _copy(assets, tmp, "results.zarr")
+    next(path for path in (results / "toy_sentiment_movies" / "skill" / "score").rglob("*")
+         if path.is_file() and path.name != "zarr.json").unlink()
+    return results
+
+
 def _incomplete(assets, tmp) -> Path:
     store = _copy(assets, tmp, "dev.zarr")
     group = zarr.open_group(store, mode="r+")
@@ -362,13 +378,11 @@ def _mounted(folder: Path, kind: str | None):
     if kind is None:
         yield
         return
-    import os
-
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     folder.mkdir()
     options = "size=64k" if kind == "full" else "ro,size=64k"
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, check=False).returncode:
         pytest.skip("could not mount a tmpfs")
     try:
         yield
@@ -392,8 +406,6 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, assets, tmp_path
     assert code == 2, captured.err
     assert len(lines) == 1 and lines[0].startswith("neurokit: error: "), captured.err
     assert "Traceback" not in captured.err
-    import re
-
     assert re.search(spec.message, lines[0]), lines[0]
     assert after == before, sorted(set(after) ^ set(before)) or "a file changed"
 

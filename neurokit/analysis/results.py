@@ -134,8 +134,8 @@ def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite:
     _remove_partial(partial)
     try:
         tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
-        tree.attrs.update(attrs or {})
-        tree.to_zarr(partial, mode="w", consolidated=False)
+        tree.attrs.update({**(attrs or {}), WHOLE_CHUNKS_ATTR: True})
+        tree.to_zarr(partial, mode="w", consolidated=False, write_empty_chunks=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(partial, path)
@@ -146,11 +146,42 @@ def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite:
     return path
 
 
+#: Root attribute of results stores written with every chunk on disk (``write_empty_chunks``), so that a
+#: missing chunk file is damage; older results stores lack it and are not listed.
+WHOLE_CHUNKS_ATTR = "neurokit_every_chunk_written"
+
+
 def load_results(path: str | Path) -> xr.DataTree:
-    """Open a results store written by :func:`save_results` (lazily, as a tree of groups)."""
-    if not Path(path).exists():
+    """Open a results store written by :func:`save_results` (lazily, as a tree of groups).
+
+    A results store is a small summary, so it is verified whole here: every chunk file present (stores
+    written since :data:`WHOLE_CHUNKS_ATTR`) and every chunk decodable; StoreError names the variable."""
+    path = Path(path)
+    if not path.exists():
         raise StoreError(f"no results store at {path}")
+    _verify_results(path)
     return xr.open_datatree(path, engine="zarr", consolidated=False)
+
+
+def _verify_results(path: Path) -> None:
+    import zarr
+
+    from neurokit.extract.integrity import missing_blocks
+
+    try:
+        root = zarr.open_group(path, mode="r")
+        arrays = [(name, member) for name, member in root.members(max_depth=None) if isinstance(member, zarr.Array)]
+    except Exception as error:  # noqa: BLE001 - damaged metadata: zarr's errors vary with the damage
+        raise StoreError(f"{path} is not a readable results store ({' '.join(str(error).split())[:200]})") from None
+    listed = bool(root.attrs.get(WHOLE_CHUNKS_ATTR))
+    for name, array in arrays:
+        if listed and missing_blocks(path, array, name, None):
+            raise StoreError(f"{path} is damaged: {name!r} has chunk files missing; rerun the command that wrote it")
+        try:
+            array[...]
+        except Exception as error:  # noqa: BLE001 - checksum mismatch, corrupt frame: errors vary with the damage
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            raise StoreError(f"{path} is damaged: {name!r} cannot be read ({reason}); rerun the command that wrote it") from None
 
 
 def tidy_table(values: xr.DataArray) -> pd.DataFrame:

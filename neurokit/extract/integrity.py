@@ -92,7 +92,7 @@ class CheckedArray:
     def __getitem__(self, key):
         try:
             return self.array[key]
-        except Exception as error:  # zarr's and the codecs' errors vary with the damage
+        except Exception as error:  # noqa: BLE001 - zarr's and the codecs' errors vary with the damage
             raise StoreError(self._message(key, error)) from None
 
     def _message(self, key, error: Exception) -> str:
@@ -116,7 +116,7 @@ class CheckedArray:
             selection = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, self.array.chunks, self.shape))
             try:
                 self.array[selection]
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure marks the chunk
                 return index
         return None
 

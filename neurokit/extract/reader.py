@@ -81,7 +81,7 @@ def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
         raise StoreError(problem)
     try:
         dataset = xr.open_zarr(path, chunks=_example_chunks(path, chunk_bytes))
-    except Exception as error:  # damaged coordinates or metadata: zarr's errors vary with the damage
+    except Exception as error:  # noqa: BLE001 - damaged coordinates or metadata: zarr's errors vary
         raise StoreError(f"{path} is damaged and cannot be opened ({' '.join(str(error).split())[:200]})") from None
     # Data variables read through CheckedArray, so that a chunk zarr cannot decode raises one line naming it.
     token = tokenize(str(path.resolve()), attrs["run_fingerprint"], attrs["finished_at"], len(written))

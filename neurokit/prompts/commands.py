@@ -48,10 +48,9 @@ def backbone_for_checkpoint(args, checkpoint):
 
 
 def _train(args) -> int:
+    from neurokit.prompts.checkpoint import check_checkpoint_out
     from neurokit.prompts.trainer import PromptTrainer
     from neurokit.tasks import get_task, load_split
-
-    from neurokit.prompts.checkpoint import check_checkpoint_out
 
     task = get_task(args.task)  # fail fast on an unknown task, before the model loads
     check_checkpoint_out(args.out, args.overwrite)
@@ -75,10 +74,9 @@ def _tuning_config(args) -> PromptTuningConfig:
 
 
 def _init_prompt(args) -> int:
+    from neurokit.prompts.checkpoint import check_checkpoint_out
     from neurokit.prompts.trainer import save_untuned_prompt
     from neurokit.tasks import get_task, load_split
-
-    from neurokit.prompts.checkpoint import check_checkpoint_out
 
     task = get_task(args.task)
     check_checkpoint_out(args.out, args.overwrite)
