@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def _storage_grid(array: zarr.Array) -> tuple[int, ...]:
 
 def _listed_keys(directory: Path) -> set[str]:
     """The relative paths ('c/0/0/0/0') of every file under an array's ``directory``, but its metadata."""
-    keys = set()
+    keys: set[str] = set()
     for root, _, files in os.walk(directory):
         relative = os.path.relpath(root, directory)
         keys.update(name if relative == "." else f"{relative}/{name}".replace(os.sep, "/") for name in files)
@@ -47,11 +48,15 @@ def missing_blocks(path: Path, array: zarr.Array, name: str, blocks: set[int] | 
     ``blocks``: for a variable along ``example`` (its chunk files are one per block), the blocks that must be
     on disk; ``None`` for one that must be whole (the train statistics). One directory listing per variable."""
     listed = _listed_keys(path / name)
-    ranges = [range(size) for size in _storage_grid(array)]
+    ranges: list[Sequence[int]] = [range(size) for size in _storage_grid(array)]
     if blocks is not None:
         ranges[0] = sorted(block for block in blocks if block < len(ranges[0]))
     return [index for index in itertools.product(*ranges)
             if array.metadata.encode_chunk_key(index) not in listed]
+
+
+def _dims(array: zarr.Array) -> tuple[str, ...]:
+    return tuple(getattr(array.metadata, "dimension_names", None) or ())
 
 
 def _where(name: str, index: tuple[int, ...], dims: tuple[str, ...]) -> str:
@@ -68,7 +73,8 @@ def missing_chunk_problem(path: Path, group: zarr.Group, names: list[str], block
     those, the others must be whole."""
     for name in names:
         array = group[name]
-        dims = tuple(array.metadata.dimension_names or ())
+        assert isinstance(array, zarr.Array)
+        dims = _dims(array)
         absent = missing_blocks(path, array, name, blocks if dims[:1] == ("example",) else None)
         if absent:
             more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
@@ -96,7 +102,7 @@ class CheckedArray:
             raise StoreError(self._message(key, error)) from None
 
     def _message(self, key, error: Exception) -> str:
-        dims = tuple(self.array.metadata.dimension_names or ())
+        dims = _dims(self.array)
         chunk_index = self._first_bad_chunk(key)
         where = "a chunk" if chunk_index is None else _where(self.name, chunk_index, dims)
         if chunk_index is not None and dims[:2] == ("example", "layer") and self.array.shards:
@@ -107,9 +113,10 @@ class CheckedArray:
 
     def _first_bad_chunk(self, key) -> tuple[int, ...] | None:
         """The first inner chunk within the selection ``key`` (a tuple of slices) that fails to read."""
-        keys = key if isinstance(key, tuple) else (key,)
+        keys = tuple(key) if isinstance(key, tuple) else (key,)
+        keys += (slice(None),) * (len(self.shape) - len(keys))
         ranges = []
-        for size, chunk, part in itertools.zip_longest(self.shape, self.array.chunks, keys, fillvalue=slice(None)):
+        for size, chunk, part in zip(self.shape, self.array.chunks, keys):
             start, stop, _ = part.indices(size) if isinstance(part, slice) else (int(part), int(part) + 1, 1)
             ranges.append(range(start // chunk, -(-stop // chunk)))
         for index in itertools.product(*ranges):
