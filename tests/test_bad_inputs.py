@@ -231,7 +231,7 @@ CASES: dict[str, Case] = {
     "train on an unknown task": Case(lambda a, t: ["train", "--task", "no_such_task", "--out", str(t / "p")],
                                      r"unknown task 'no_such_task'"),
     "train with --prompt-length 0": Case(
-        lambda a, t: ["train", "--task", TASK, "--out", str(t / "p"), "--prompt-length", "0"], r"prompt_length"),
+        lambda a, t: ["train", "--task", TASK, "--out", str(t / "p"), "--prompt-length", "0"], r"prompt_length must be positive, got 0"),
     # task spec files
     "latin-1 CSV": Case(_spec(["text,label", "café crème,pos", "bad,neg"], encoding="latin-1"),
                         r"data file .*train\.csv is not UTF-8 text \(byte 0xe9 at offset \d+, perhaps latin-1"),
@@ -250,7 +250,7 @@ CASES: dict[str, Case] = {
                                                  r"the train file .*no\.csv does not exist"),
     "spec file of another format": Case(_spec(GOOD_ROWS, suffix=".yaml"), r"unknown task"),
     "spec file without the text column": Case(_spec(GOOD_ROWS, spec={**SPEC, "text_fields": ["sentence"]}),
-                                              r"sentence"),
+                                              r"split .train. lacks column\(s\) .sentence. \(has .text., .label.\)"),
     # extraction options
     "last_token on an encoder": Case(_extract(positions="last_token"),
                                      r"position last_token is for decoder stacks .* use input_mean or input_max"),
@@ -264,7 +264,8 @@ CASES: dict[str, Case] = {
     "analyze a folder that is no store": Case(lambda a, t: _analyze(a / "train.zarr", a / "bert", t / "o.zarr"),
                                               r"no zarr v3 store at .*bert"),
     "analyze a dev store given as train store": Case(
-        lambda a, t: _analyze(a / "dev.zarr", a / "dev.zarr", t / "o.zarr"), r"train split"),
+        lambda a, t: _analyze(a / "dev.zarr", a / "dev.zarr", t / "o.zarr"),
+        r"baselines come from the train split, but the train store is split 'dev'"),
     "analyze without a train store of the eval task": Case(
         lambda a, t: ["analyze", "--train", str(a / "train.zarr"), "--eval", str(_other_task_store(a, t)),
                       "--out", str(t / "o.zarr"), "--no-progress"],
@@ -297,9 +298,10 @@ CASES: dict[str, Case] = {
         DAMAGED.format("train_sum") + r"has no data on disk"),
     # analysis options
     "analyze --fraction 2": Case(lambda a, t: _analyze(a / "train.zarr", a / "dev.zarr", t / "o.zarr",
-                                                       "--fraction", "2"), r"fraction"),
+                                                       "--fraction", "2"), r"fraction must be in \(0, 1\], got 2\.0"),
     "analyze --positions of no store": Case(lambda a, t: _analyze(a / "train.zarr", a / "dev.zarr", t / "o.zarr",
-                                                                  "--positions", "nowhere"), r"nowhere"),
+                                                                  "--positions", "nowhere"),
+                                                r"no positions with the requested roles \(\('nowhere',\)\)"),
     # output paths
     "analyze --out existing": Case(lambda a, t: _analyze(a / "train.zarr", a / "dev.zarr", _copy(a, t, "results.zarr")),
                                    r"results\.zarr exists: choose another output or allow overwriting"),
