@@ -74,7 +74,7 @@ MODEL_ID = "bench/roberta-base-like-synthetic"
 CLASSES = ("negative", "positive")
 PLANTED_SHARE = 0.02  # neurons per layer that carry the label, per task
 POOL_VALUES = 1 << 25  # 64 MiB of float16 activations to cut blocks from
-PHASES = ("read-raw", "read-zarr", "read-dask", "predictivity", "selectivity", "analyze")
+PHASES = ("read-raw", "read-zarr", "read-dask", "integrity", "predictivity", "selectivity", "analyze")
 READ_PHASES = ("read-zarr", "read-dask")
 MEMORY_GOAL_GB = 2.0
 TIME_GOAL_RATIO = 1.25
@@ -313,6 +313,37 @@ def _read_dask(config: dict) -> dict:
     return {"elements": elements, "dask chunks": activation.npartitions}
 
 
+def _integrity(config: dict) -> dict:
+    """What open_run's integrity checks add to a read of the eval store (neurokit.extract.integrity), timed
+    apart from the read: the listing of every data variable's chunk files against the expected grid, and the
+    crc32c of every activation file's bytes (an upper bound of what zarr's crc32c codec computes: it checks
+    the compressed bytes of each inner chunk, which, with the shard index, make up the file). The files are
+    read before the clock of the checksums starts, so only the computation is counted."""
+    import google_crc32c
+    import zarr
+
+    from neurokit.extract.integrity import missing_chunk_problem
+    from neurokit.extract.schema import ACTIVATION, PER_EXAMPLE
+
+    path = Path(config["eval_a"])
+    group = zarr.open_group(path, mode="r")
+    started = time.perf_counter()
+    blocks = set(range(-(-group[ACTIVATION].shape[0] // config["block_size"])))
+    problem = missing_chunk_problem(path, group, [ACTIVATION, *PER_EXAMPLE], blocks)
+    listing = time.perf_counter() - started
+    if problem:
+        raise SystemExit(problem)
+    checksum, total = 0.0, 0
+    for file in sorted(file for file in (path / ACTIVATION).rglob("*") if file.is_file() and file.name != "zarr.json"):
+        data = file.read_bytes()
+        started = time.perf_counter()
+        google_crc32c.value(data)
+        checksum += time.perf_counter() - started
+        total += len(data)
+    return {"listing s": listing, "crc32c s": checksum, "crc32c GB/s": total / checksum / 1e9,
+            "checks s": listing + checksum}
+
+
 def _planted_mask(config: dict, task: str) -> np.ndarray:
     layout = Layout(**config["layout"])
     neurons, _ = planted(layout, task)
@@ -385,8 +416,8 @@ def run_child(phase: str, config: dict) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
-    facts = {"read-raw": _read_raw, "read-zarr": _read_zarr, "read-dask": _read_dask, "predictivity": _predictivity,
-             "selectivity": _selectivity, "analyze": _analyze}[phase](config)
+    facts = {"read-raw": _read_raw, "read-zarr": _read_zarr, "read-dask": _read_dask, "integrity": _integrity,
+             "predictivity": _predictivity, "selectivity": _selectivity, "analyze": _analyze}[phase](config)
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - cpu_before
@@ -459,6 +490,7 @@ def phase_rows(measured: dict[str, dict], disk_bytes: int, reference: float) -> 
         "read-raw": "the shard files' bytes, no decoding",
         "read-zarr": "zarr, shard by shard: read + decompress",
         "read-dask": "open_run's dask chunks: read + decompress",
+        "integrity": "open_run's listing + crc32c of every file (files read, then checked)",
         "predictivity": "SkillNeurons.fit(train).score(eval)",
         "selectivity": "control_selectivity(A) + task_selectivity(A, B)",
         "analyze": "neurokit analyze (all of it, results written)",
@@ -466,7 +498,7 @@ def phase_rows(measured: dict[str, dict], disk_bytes: int, reference: float) -> 
     rows = []
     for phase, row in measured.items():
         peak = row["peak_kb"] * 1024 / 1e9
-        analysis = phase not in (*READ_PHASES, "read-raw")
+        analysis = phase not in (*READ_PHASES, "read-raw", "integrity")
         ratio = row["seconds"] / reference
         rows.append({
             "phase": phase, "what": what[phase], "seconds": row["seconds"], "CPU s": row["cpu_seconds"],
@@ -579,6 +611,11 @@ def main() -> None:
     print_table(phase_rows(measured, disk_bytes, reference),
                 {"seconds": ".1f", "CPU s": ".1f", "disk MB/s": ".0f", "× read": ".2f", "peak RSS GB": ".2f",
                  "RSS after imports GB": ".2f"})
+    if "integrity" in measured:
+        checks = measured["integrity"]["facts"]
+        print(f"\nintegrity checks on read (neurokit.extract.integrity): listing {checks['listing s']:.3f} s + "
+              f"crc32c {checks['crc32c s']:.3f} s ({checks['crc32c GB/s']:.1f} GB/s) = {checks['checks s']:.3f} s, "
+              f"{checks['checks s'] / reference:.1%} of the reference read (goal ≤ 5 %)")
     facts = [{"phase": phase, **{key: value for key, value in row["facts"].items()}}
              for phase, row in measured.items() if phase in ("predictivity", "selectivity", "analyze")]
     if facts:

@@ -61,6 +61,8 @@ def handler(args: argparse.Namespace) -> int:
                               permutations=args.permutations, seed=args.seed)
     scheduler = scheduler_choice(args)
     check_writable(args.out, args.overwrite)
+    if args.tables:
+        check_writable(args.tables, overwrite=True)  # tables are replaced file by file
     results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options)
     with use_scheduler(scheduler):
         computed = compute_results(results, progress=not args.no_progress)

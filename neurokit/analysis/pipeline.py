@@ -9,7 +9,15 @@ from pathlib import Path
 
 import xarray as xr
 
-from neurokit.analysis._common import RUN, PositionSet, RunAggregation, Selection, as_position_set, choice
+from neurokit.analysis._common import (
+    RUN,
+    PositionSet,
+    RunAggregation,
+    Selection,
+    as_position_set,
+    choice,
+    describe,
+)
 from neurokit.analysis.auc import auroc
 from neurokit.analysis.compare import (
     ADVERSARIAL_FRACTIONS,
@@ -98,6 +106,13 @@ def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: Ana
     return results
 
 
+def _task_paths(paths: Sequence[str | Path], task: str) -> list[str]:
+    """Which of ``paths`` hold stores of ``task`` (for error messages)."""
+    from neurokit.extract import open_run
+
+    return [str(path) for path in paths if describe(open_run(path)).task_name == task]
+
+
 def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path],
                    adversarial: Sequence[str | Path] = (), null: Sequence[str | Path] = (),
                    options: AnalysisOptions | None = None) -> dict[str, xr.Dataset]:
@@ -121,7 +136,10 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     skills = {}
     for task, data in evaluation_runs.items():
         if task not in train_runs:
-            raise StoreError(f"no train store for task {task!r}")
+            stores = data["store"].values.tolist() if "store" in data.coords else _task_paths(evaluation, task)
+            have = f"the --train stores are of {', '.join(map(repr, sorted(train_runs)))}" if train_runs else "none given"
+            raise StoreError(f"no train store for task {task!r} of eval store(s) {', '.join(map(str, stores))} "
+                             f"({have}); pass the train-split store of the same prompt with --train")
         model = SkillNeurons(**settings).fit(train_runs[task])
         task_results = _task_results(task, model, data, options, adversarial_runs.get(task), null_runs.get(task))
         skills[task] = task_results[f"{task}/skill"]

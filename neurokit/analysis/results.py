@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -99,11 +100,32 @@ def _storable(ds: xr.Dataset) -> xr.Dataset:
 
 
 def check_writable(path: str | Path, overwrite: bool) -> Path:
-    """Refuse an existing results path unless ``overwrite`` (checked before long computations start)."""
+    """Refuse an output path that cannot be written, before long computations start: an existing path unless
+    ``overwrite``, an existing file, a parent that is a file, or a folder that is not writable (read-only)."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise StoreError(f"{path} exists: choose another output or allow overwriting")
+        raise StoreError(f"{path} exists: choose another output or allow overwriting (--overwrite)")
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path} is an existing file, not a folder to write into")
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise StoreError(f"cannot write {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise StoreError(f"cannot write {path}: {ancestor} is not writable (read-only file system or permissions)")
     return path
+
+
+def _remove_partial(partial: Path) -> None:
+    """Remove a temporary output; again if it reappears, since zarr's write tasks that were already running
+    when one of them failed (e.g. a full disk) may still create files for a moment."""
+    for _ in range(5):
+        shutil.rmtree(partial, ignore_errors=True)
+        if not partial.exists():
+            time.sleep(0.05)
+            if not partial.exists():
+                return
 
 
 def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite: bool = False,
@@ -117,24 +139,57 @@ def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite:
     path = check_writable(path, overwrite)
     computed = compute_results(results, description="computing results", progress=progress)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
+    _remove_partial(partial)
     try:
         tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
-        tree.attrs.update(attrs or {})
-        tree.to_zarr(partial, mode="w", consolidated=False)
+        tree.attrs.update({**(attrs or {}), WHOLE_CHUNKS_ATTR: True})
+        tree.to_zarr(partial, mode="w", consolidated=False, write_empty_chunks=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(partial, path)
+    except OSError as error:  # a full disk, a read-only file system, a quota: nothing is left behind
+        raise StoreError(f"cannot write results to {path}: {error.strerror or error}") from None
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove_partial(partial)
     return path
 
 
+#: Root attribute of results stores written with every chunk on disk (``write_empty_chunks``), so that a
+#: missing chunk file is damage; older results stores lack it and are not listed.
+WHOLE_CHUNKS_ATTR = "neurokit_every_chunk_written"
+
+
 def load_results(path: str | Path) -> xr.DataTree:
-    """Open a results store written by :func:`save_results` (lazily, as a tree of groups)."""
-    if not Path(path).exists():
+    """Open a results store written by :func:`save_results` (lazily, as a tree of groups).
+
+    A results store is a small summary, so it is verified whole here: every chunk file present (stores
+    written since :data:`WHOLE_CHUNKS_ATTR`) and every chunk decodable; StoreError names the variable."""
+    path = Path(path)
+    if not path.exists():
         raise StoreError(f"no results store at {path}")
+    _verify_results(path)
     return xr.open_datatree(path, engine="zarr", consolidated=False)
+
+
+def _verify_results(path: Path) -> None:
+    import zarr
+
+    from neurokit.extract.integrity import missing_blocks
+
+    try:
+        root = zarr.open_group(path, mode="r")
+        arrays = [(name, member) for name, member in root.members(max_depth=None) if isinstance(member, zarr.Array)]
+    except Exception as error:  # noqa: BLE001 - damaged metadata: zarr's errors vary with the damage
+        raise StoreError(f"{path} is not a readable results store ({' '.join(str(error).split())[:200]})") from None
+    listed = bool(root.attrs.get(WHOLE_CHUNKS_ATTR))
+    for name, array in arrays:
+        if listed and missing_blocks(path, array, name, None):
+            raise StoreError(f"{path} is damaged: {name!r} has chunk files missing; rerun the command that wrote it")
+        try:
+            array[...]
+        except Exception as error:  # noqa: BLE001 - checksum mismatch, corrupt frame: errors vary with the damage
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            raise StoreError(f"{path} is damaged: {name!r} cannot be read ({reason}); rerun the command that wrote it") from None
 
 
 def tidy_table(values: xr.DataArray) -> pd.DataFrame:
@@ -151,7 +206,10 @@ def write_tables(results: Mapping[str, xr.Dataset], directory: str | Path,
     and a LaTeX table beside it when it has at most ``latex_max_rows`` rows. Each file is written under a
     temporary name and renamed, so no table is ever half-written. Returns the files written."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot write tables to {directory}: {error.strerror or error}") from None
     written = []
     for group, ds in results.items():
         for name, values in ds.data_vars.items():
@@ -166,6 +224,10 @@ def write_tables(results: Mapping[str, xr.Dataset], directory: str | Path,
 
 def _write_atomically(path: Path, text: str) -> Path:
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot write table {path}: {error.strerror or error}") from None
     return path

@@ -173,6 +173,11 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
             # A negative float16 NaN sorts below every key, as IEEE wants; a positive one (bits above +inf's
             # 0x7C00) would sort above, so a slab holding one is compared in float16, exact but slow.
             positive_nan = keys and bool(values.view(np.int16).max() > 0x7C00)
+            # A NaN would count as "not above": a counted example must have none. A missing chunk reads as
+            # the fill value, a positive NaN, which the check above already finds; float32/64 slabs are
+            # checked by their maximum, which NaN propagates to.
+            if positive_nan or (not keys and np.isnan(values.max())):
+                _refuse_counted_nan(values, counted[:, run, start:stop], start)
             for subtask in range(n_subtasks):
                 hits = _above(values, threshold[run, subtask], None if flips is None else flips[run, subtask],
                               positive_nan, above[:size], None if scratch is None else scratch[:size]).view(np.uint8)
@@ -184,6 +189,18 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
                             total = counts[labelling, subtask, labels[labelling, run, example], run, 0]
                             np.add(total, hits[row], out=total)
     return counts
+
+
+def _refuse_counted_nan(values: np.ndarray, counted: np.ndarray, first_example: int) -> None:
+    """NeurokitError if a row of ``values`` (examples, ...) counted in some labelling (``counted``
+    (labelling, examples)) holds a NaN; rows counted nowhere (label −1) may."""
+    nan_rows = np.isnan(values.reshape(values.shape[0], -1)).any(axis=1) & counted.any(axis=0)
+    if nan_rows.any():
+        raise NeurokitError(
+            f"NaN activations for {int(nan_rows.sum())} labelled example(s) (the first at example index "
+            f"{first_example + int(np.argmax(nan_rows))} of its chunk): the store is damaged or incomplete; "
+            "run `neurokit check` on it"
+        )
 
 
 def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,

@@ -12,6 +12,7 @@ import zarr
 from tqdm import tqdm
 
 from neurokit.errors import StoreError
+from neurokit.extract.integrity import missing_blocks
 from neurokit.extract.progress import PROGRESS_DIR, covered_blocks
 from neurokit.extract.schema import (
     ACTIVATION,
@@ -123,11 +124,6 @@ def _schema_problems(group: zarr.Group, attrs: dict, identity: dict) -> list[str
     return problems
 
 
-def _block_files(path: Path, array: zarr.Array, name: str, grid_index: tuple[int, ...]) -> Path:
-    """The file of the chunk (or shard) at ``grid_index`` of array ``name``."""
-    return path / name / array.metadata.encode_chunk_key(grid_index)
-
-
 def _completeness_problems(path: Path, group: zarr.Group, attrs: dict, identity: dict, done: set[int]) -> list[str]:
     problems = []
     total = n_blocks(attrs)
@@ -148,16 +144,12 @@ def _completeness_problems(path: Path, group: zarr.Group, attrs: dict, identity:
     arrays = dict(group.arrays())
     per_block = [name for name in (ACTIVATION, *PER_EXAMPLE) if name in arrays]
     for name in per_block:
-        array = arrays[name]
-        absent = [block for block in sorted(done)
-                  if not _block_files(path, array, name, (block,) + (0,) * (array.ndim - 1)).is_file()]
+        absent = [index[0] for index in missing_blocks(path, arrays[name], name, done)]
         if absent:
             problems.append(f"variable {name!r}: data of blocks {absent[:10]} missing on disk")
     if attrs["complete"] and identity["compute_train_stats"]:
         for name in TRAIN_STATS:
-            array = arrays[name]
-            grid = np.ndindex(*(-(-size // chunk) for size, chunk in zip(array.shape, array.chunks)))
-            if not all(_block_files(path, array, name, index).is_file() for index in grid):
+            if missing_blocks(path, arrays[name], name, None):
                 problems.append(f"variable {name!r} is not fully written")
     return problems
 

@@ -208,12 +208,17 @@ def _resolve_sites(backbone: Backbone, config: ExtractionConfig) -> tuple[list[N
 
 
 def _position_roles(config: ExtractionConfig, prompt_roles: list[str], uses_mask_slot: bool, reads_prompt: bool,
-                    model_id: str) -> list[str]:
+                    model_id: str, stack: Stack) -> list[str]:
     roles: list[str] = []
     for selection in config.positions:
         if selection is PositionSelection.MASK and not uses_mask_slot:
             raise NeurokitError(f"position 'mask' needs an MLM backbone with a mask slot; {model_id} has none "
                                 f"(use prompt, input_mean, input_max or last_token)")
+        if selection is PositionSelection.LAST_TOKEN and stack is Stack.ENCODER:
+            # An encoder's last real token is its end-of-sequence token, read like any other position in both
+            # directions: it is no summary of the input, unlike a decoder's last token.
+            raise NeurokitError(f"position last_token is for decoder stacks (GPT-2, Llama, T5's decoder); "
+                                f"{model_id}'s encoder stack has none: use input_mean or input_max")
         if not reads_prompt and selection is not PositionSelection.LAST_TOKEN:
             raise NeurokitError(f"the T5 decoder never sees the prompt or the input tokens: with stack decoder "
                                 f"only position last_token can be stored, not {selection.value}")
@@ -348,7 +353,7 @@ def _plan_extraction(backbone: Backbone, checkpoint, task, split: str, config: E
         raise NeurokitError(f"the T5 decoder's neurons can be stored only with first-token scoring (with "
                             f"{backbone.scoring.value} the decoder runs once per class)")
     roles = _position_roles(config, soft_prompt.position_roles(), backbone.adapter.uses_mask_slot, reads_prompt,
-                            backbone.model_id)
+                            backbone.model_id, sites[0].stack)
     limit = _max_positions(backbone)
     if limit is not None and soft_prompt.length + config.max_length > limit:
         raise NeurokitError(f"a {soft_prompt.length}-position prompt plus max_length {config.max_length} exceeds "

@@ -12,12 +12,16 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 import zarr
+from dask.base import tokenize
 
 from neurokit.errors import ConfigError, StoreError
+from neurokit.extract.integrity import checked_dask_array, missing_chunk_problem
 from neurokit.extract.progress import covered_blocks
 from neurokit.extract.schema import (
     ACTIVATION,
+    PER_EXAMPLE,
     STRING_DTYPE,
+    TRAIN_STATS,
     TRUE_DTYPE_ATTR,
     decode_stored,
     n_blocks,
@@ -55,6 +59,10 @@ def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
     bfloat16 activations (stored as uint16 bits) come back as float32, decoded lazily; float16 and float32
     come back as stored. An incomplete store (extraction still running or killed) raises StoreError unless
     ``allow_incomplete``; its unwritten examples then read as NaN activations and label -1.
+
+    Integrity (neurokit.extract.integrity): a written block or statistic whose chunk file is missing raises
+    StoreError here; a chunk that cannot be decoded (checksum mismatch, corrupt frame) raises StoreError when
+    it is read. Both messages name the store, the variable and the block.
     """
     path = Path(path)
     attrs = read_store_attrs(path)
@@ -64,7 +72,23 @@ def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
             f"{path} is incomplete ({done} of {n_blocks(attrs)} blocks written); finish or resume the "
             "extraction, or pass allow_incomplete=True"
         )
-    dataset = xr.open_zarr(path, chunks=_example_chunks(path, chunk_bytes))
+    group = zarr.open_group(path, mode="r")
+    data_names = [name for name in (ACTIVATION, *PER_EXAMPLE, *TRAIN_STATS) if name in group]
+    written = set(range(n_blocks(attrs))) if attrs["complete"] else covered_blocks(path)
+    problem = missing_chunk_problem(path, group, data_names if attrs["complete"] else
+                                    [name for name in data_names if name not in TRAIN_STATS], written)
+    if problem:
+        raise StoreError(problem)
+    try:
+        dataset = xr.open_zarr(path, chunks=_example_chunks(path, chunk_bytes))
+    except Exception as error:  # noqa: BLE001 - damaged coordinates or metadata: zarr's errors vary
+        raise StoreError(f"{path} is damaged and cannot be opened ({' '.join(str(error).split())[:200]})") from None
+    # Data variables read through CheckedArray, so that a chunk zarr cannot decode raises one line naming it.
+    token = tokenize(str(path.resolve()), attrs["run_fingerprint"], attrs["finished_at"], len(written))
+    for name in data_names:
+        variable = dataset[name].variable
+        data = checked_dask_array(path, name, group[name], variable.chunks, token)
+        dataset[name] = xr.Variable(variable.dims, data, variable.attrs, variable.encoding)
     # The label coordinates are tiny: load them so that selecting by site or role needs no computation.
     dataset = dataset.assign_coords(site=dataset["site"].load(), position_role=dataset["position_role"].load())
     if ACTIVATION in dataset and dataset[ACTIVATION].attrs.get(TRUE_DTYPE_ATTR) == StoredDtype.BFLOAT16.value:

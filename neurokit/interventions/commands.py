@@ -194,10 +194,16 @@ def _save(results: dict, out: Path, table, frame, settings: dict) -> None:
 
     provenance = {"command": command_line(), "created": utc_now(), "versions": json.dumps(package_versions()),
                   "settings": json.dumps(settings)}
-    save_results(results, out, overwrite=True, attrs=provenance)
+    # The table is written first under a temporary name, so that a full disk leaves neither file behind.
     partial = table.with_name(f".{table.name}.partial")
-    frame.to_csv(partial, index=False)
-    os.replace(partial, table)
+    try:
+        frame.to_csv(partial, index=False)
+        save_results(results, out, overwrite=True, attrs=provenance)
+        os.replace(partial, table)
+    except OSError as error:
+        raise NeurokitError(f"cannot write {table}: {error.strerror or error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 # ----- ablate --------------------------------------------------------------------------------------------------

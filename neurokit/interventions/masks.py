@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from neurokit.analysis._common import LAYER, NEURON, SUBTASK, Selection, check_fractions
+from neurokit.analysis.results import load_results
 from neurokit.analysis.skill import DEFAULT_FRACTIONS, top_fraction
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
@@ -161,7 +162,9 @@ def load_skill(path: str | Path, group: str | None = None, task: str | None = No
         return xr.DataArray(values, dims=(LAYER, NEURON),
                             coords={LAYER: np.arange(values.shape[0]), NEURON: np.arange(values.shape[1])})
     try:
-        tree = xr.open_datatree(path, engine="zarr", consolidated=False)
+        tree = load_results(path)  # refuses a damaged results store, naming the variable
+    except NeurokitError:
+        raise
     except Exception as error:  # noqa: BLE001 - any unreadable input is the user's to fix
         raise NeurokitError(f"cannot read {path} as a Zarr results store ({type(error).__name__}: "
                             f"{str(error).splitlines()[0] if str(error) else ''})") from None

@@ -187,11 +187,12 @@ def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = 
     ``fraction`` marks skill neurons (default: the analysis's). Returns the files written and a note for each
     figure that could not be drawn; raises :class:`~neurokit.errors.NeurokitError` when none could.
     """
-    from neurokit.analysis.results import load_results
+    from neurokit.analysis.results import check_writable, load_results
     from neurokit.plots._inputs import PlotInputError
     from neurokit.plots.style import as_width, save_figure
 
     width = as_width(width)
+    check_writable(out, overwrite=True)  # an existing file or a read-only folder fails now, not after drawing
     if dpi <= 0:
         raise ConfigError(f"--dpi must be positive, got {dpi}")
     if fraction is not None and not 0.0 < fraction <= 1.0:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from neurokit.errors import NeurokitError
@@ -46,6 +47,16 @@ class PromptCheckpoint:
         return SoftPrompt.from_full_prompt(self.prompt, backbone)
 
 
+def check_checkpoint_out(folder: str | Path, overwrite: bool) -> None:
+    """Refuse an output folder that cannot take a checkpoint, before any work: an existing file, or a folder
+    that already holds a checkpoint (unless ``overwrite``)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NeurokitError(f"--out {folder} is an existing file, not a checkpoint folder")
+    if not overwrite and ((folder / TENSOR_FILE).exists() or (folder / METADATA_FILE).exists()):
+        raise NeurokitError(f"{folder} already holds a prompt checkpoint; pass --overwrite to replace it")
+
+
 def save_checkpoint(folder: str | Path, prompt: SoftPrompt, metadata: dict) -> Path:
     """Write ``prompt`` and ``metadata`` into ``folder`` atomically (temporary files renamed into place)."""
     folder = Path(folder)
@@ -61,14 +72,40 @@ def save_checkpoint(folder: str | Path, prompt: SoftPrompt, metadata: dict) -> P
     return folder
 
 
+#: What prompt.json must record for a prompt to be checked against a model: which model it was trained on
+#: (the weights hash, when recorded, is checked too) and whether row 0 is a mask slot (save_checkpoint adds it).
+REQUIRED_METADATA = ("model_id", "mask_slot")
+
+
 def load_checkpoint(folder: str | Path) -> PromptCheckpoint:
+    """The checkpoint in ``folder``; NeurokitError (one line) for a missing, unreadable or unidentified one.
+
+    The tensor file is read only as safetensors (never unpickled), and ``prompt.json`` must name the model
+    (:data:`REQUIRED_METADATA`): without it every prompt/model compatibility check would pass unseen."""
     folder = Path(folder)
     tensor_path = folder / TENSOR_FILE
     if not tensor_path.is_file():
         raise NeurokitError(f"no prompt checkpoint at {folder} (missing {TENSOR_FILE})")
-    tensors = load_file(str(tensor_path))
+    try:
+        tensors = load_file(str(tensor_path))
+    except (SafetensorError, OSError, ValueError) as error:  # truncated, or another format (e.g. a torch pickle)
+        reason = " ".join(str(error).split())[:160]
+        raise NeurokitError(f"{tensor_path} is not a readable safetensors file ({reason}); "
+                            "make checkpoints with `neurokit train`, `neurokit prompt init` or `neurokit prompt import`") from None
     if "prompt" not in tensors:
         raise NeurokitError(f"{tensor_path} holds no tensor named 'prompt'")
     metadata_path = folder / METADATA_FILE
-    metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
+    if not metadata_path.is_file():
+        raise NeurokitError(f"{folder} has {TENSOR_FILE} but no {METADATA_FILE}: without it the prompt cannot be "
+                            "checked against the model")
+    try:
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise NeurokitError(f"{metadata_path} is not JSON text ({' '.join(str(error).split())[:120]})") from None
+    if not isinstance(metadata, dict):
+        raise NeurokitError(f"{metadata_path} must hold a JSON object, got {type(metadata).__name__}")
+    missing = [key for key in REQUIRED_METADATA if metadata.get(key) is None]
+    if missing:
+        raise NeurokitError(f"{metadata_path} lacks {', '.join(missing)}: without them the prompt cannot be "
+                            "checked against the model")
     return PromptCheckpoint(tensors["prompt"], metadata, file_sha256(tensor_path), folder)

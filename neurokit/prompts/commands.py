@@ -48,10 +48,12 @@ def backbone_for_checkpoint(args, checkpoint):
 
 
 def _train(args) -> int:
+    from neurokit.prompts.checkpoint import check_checkpoint_out
     from neurokit.prompts.trainer import PromptTrainer
     from neurokit.tasks import get_task, load_split
 
     task = get_task(args.task)  # fail fast on an unknown task, before the model loads
+    check_checkpoint_out(args.out, args.overwrite)
     config = _tuning_config(args)
     train = load_split(task, "train", size=args.train_size, seed=args.data_seed)
     dev = load_split(task, "dev", size=args.dev_size, seed=args.data_seed)
@@ -72,10 +74,12 @@ def _tuning_config(args) -> PromptTuningConfig:
 
 
 def _init_prompt(args) -> int:
+    from neurokit.prompts.checkpoint import check_checkpoint_out
     from neurokit.prompts.trainer import save_untuned_prompt
     from neurokit.tasks import get_task, load_split
 
     task = get_task(args.task)
+    check_checkpoint_out(args.out, args.overwrite)
     config = PromptTuningConfig(prompt_length=args.prompt_length, init=args.init, init_text=args.init_text,
                                 max_length=args.max_length, seed=args.seed)
     dev = load_split(task, "dev", size=args.dev_size, seed=args.data_seed) if args.dev_size != 0 else None
@@ -108,9 +112,10 @@ def _neighbours(args) -> int:
 
 
 def _import_prompt(args) -> int:
-    from neurokit.prompts.checkpoint import save_checkpoint
+    from neurokit.prompts.checkpoint import check_checkpoint_out, save_checkpoint
     from neurokit.prompts.interop import import_npy, import_peft
 
+    check_checkpoint_out(args.out, args.overwrite)
     backbone = backbone_from_args(args)
     source = Path(args.source)
     prompt = import_npy(source, backbone) if source.suffix == ".npy" else import_peft(source, backbone)
@@ -154,6 +159,7 @@ def register(subparsers) -> None:
     train.add_argument("--train-size", type=int, default=None, help="examples of train (built-in tasks: size)")
     train.add_argument("--dev-size", type=int, default=None)
     train.add_argument("--data-seed", type=int, default=0, help="seed of the built-in tasks' generator")
+    train.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     train.set_defaults(handler=_train)
 
     prompt = subparsers.add_parser("prompt", help="make an untuned prompt, import or export prompts (PEFT, .npy)")
@@ -171,12 +177,14 @@ def register(subparsers) -> None:
     initial.add_argument("--max-length", type=int, default=defaults.max_length, help="max input tokens")
     initial.add_argument("--dev-size", type=int, default=None, help="dev examples to score (0: skip scoring)")
     initial.add_argument("--data-seed", type=int, default=0, help="seed of the built-in tasks' generator")
+    initial.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     initial.set_defaults(handler=_init_prompt)
     importer = actions.add_parser("import", help="PEFT adapter folder or google-research .npy -> checkpoint")
     add_model_arguments(importer)
     importer.add_argument("source", help="PEFT adapter folder or .npy file")
     importer.add_argument("--task", default=None, help="task the prompt was trained on (recorded)")
     importer.add_argument("--out", required=True, help="neurokit checkpoint folder to write")
+    importer.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     importer.set_defaults(handler=_import_prompt)
     exporter = actions.add_parser("export", help="checkpoint -> PEFT prompt-tuning adapter")
     add_model_arguments(exporter, from_checkpoint=True)

@@ -11,6 +11,7 @@ the caller.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,6 +150,8 @@ def read_data_file(path: Path, split_name: str, text_columns: Sequence[str]) -> 
         # The JSON builder fails on an empty file with a bare StopIteration.
         raise NeurokitError(f"data file {path} is empty")
     builder, options = _FILE_BUILDERS[suffix]
+    if builder in ("csv", "json"):
+        _check_utf8(files)
     options = dict(options)
     if builder == "csv":
         # Keep text as written: no "NA"/"null" → missing, no numbers out of digit-only strings.
@@ -171,6 +174,10 @@ def load_with_datasets(
     """
     try:
         return datasets.load_dataset(path, config, data_files=data_files, split=split, **(options or {}))
+    except datasets.exceptions.DatasetGenerationError as error:  # wraps the reader's error, e.g. a malformed CSV
+        cause = error.__cause__
+        reason = " ".join(str(cause or error).split())
+        raise NeurokitError(f"could not load split {split!r} of {path}: {type(cause or error).__name__}: {reason}") from None
     except (OSError, ValueError) as error:
         where = path if data_files is None else ", ".join(file for files in data_files.values() for file in files)
         reason = " ".join(str(error).split()) or type(error).__name__
@@ -178,6 +185,31 @@ def load_with_datasets(
             raise NeurokitError(f"split {split!r} of {where} has no rows") from None
         configuration = f" ({config})" if config else ""
         raise NeurokitError(f"could not load split {split!r} of {where}{configuration}: {reason}{hint}") from None
+
+
+def _check_utf8(files: Sequence[Path]) -> None:
+    """NeurokitError naming the file, the byte and the likely encoding if a text data file is not UTF-8.
+
+    Checked here, streaming, because `datasets` reports it as a generic generation error after a log line."""
+    for file in files:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        with open(file, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as error:
+                    # latin-1 and cp1252 cannot be told apart from the bytes; both are the usual culprits.
+                    raise NeurokitError(
+                        f"data file {file} is not UTF-8 text (byte 0x{chunk[error.start]:02x} at offset "
+                        f"{offset + error.start}, perhaps latin-1 or cp1252): re-save it as UTF-8, e.g. "
+                        "`iconv -f latin1 -t utf-8`"
+                    ) from None
+                offset += len(chunk)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise NeurokitError(f"data file {file} is not UTF-8 text (it ends inside a character)") from None
 
 
 def load_table_split(
@@ -330,11 +362,13 @@ def _task_labels(column: pa.ChunkedArray, rules: ColumnRules, where: str) -> np.
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         position = {name: index for index, name in enumerate(rules.source_label_names)}
         values = column.to_pylist()
-        unknown = sorted({value for value in values if value not in position})
-        if unknown:
+        bad_cells = [value for value in values if value not in position]
+        if bad_cells:
+            unknown = sorted(set(bad_cells))
+            shown = ", ".join(repr(value) for value in unknown[:3]) + (" ..." if len(unknown) > 3 else "")
             raise NeurokitError(
-                f"{where} has {len(unknown)} value(s) outside the label set {list(rules.source_label_names)}, "
-                f"e.g. {unknown[0]!r}"
+                f"{where} has {len(bad_cells)} label cell(s) outside the label set {list(rules.source_label_names)}"
+                f" ({len(unknown)} distinct: {shown})"
             )
         labels = np.fromiter((position[value] for value in values), dtype=np.int64, count=len(values))
     elif pa.types.is_integer(column.type):

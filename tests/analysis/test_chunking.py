@@ -72,9 +72,11 @@ def test_distributed_cluster_equals_in_memory(processes):
 
 
 def _compute_waiting_for(parties: int, **config) -> set[str]:
-    """compute_results over 2 × ``parties`` tasks that each wait until ``parties`` of them run at once (a
-    barrier that breaks after 10 s); the names of the threads that ran them."""
-    barrier = threading.Barrier(parties, timeout=10)
+    """compute_results over 2 × ``parties`` tasks that each wait until ``parties`` of them run at once; the
+    names of the threads that ran them. The barrier's timeout is no speed limit: it only turns a deadlock
+    (fewer threads than ``parties``, which then wait forever) into a BrokenBarrierError, and is generous so
+    that a loaded machine that starts the threads late still passes."""
+    barrier = threading.Barrier(parties, timeout=600)
     names: list[str] = []
 
     def wait(block: np.ndarray) -> np.ndarray:

@@ -38,14 +38,20 @@ def _expected(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> n
 
 @pytest.mark.parametrize("with_positive_nan", [False, True], ids=["integer keys", "float16 fallback"])
 def test_float16_comparison_is_exact_for_every_value(with_positive_nan):
-    values = ALL_FLOAT16 if with_positive_nan else ALL_FLOAT16[~POSITIVE_NAN]
+    values = ALL_FLOAT16[~POSITIVE_NAN]
     baseline = _baselines()
     # Every float16 value against every baseline: neurons are (value, baseline) pairs, two examples per
-    # value (labels 0 and 1), so the per-class counts are the comparisons themselves.
+    # value (labels 0 and 1), so the per-class counts are the comparisons themselves. A positive NaN may
+    # only sit in an unlabelled example (a labelled one is refused): a third row, counted nowhere, holds
+    # one so that the slab is compared in float16.
     grid = np.broadcast_to(values[:, None], (values.size, baseline.size)).reshape(1, -1)
     chunk = np.concatenate([grid, grid])
-    tiled = np.tile(baseline, values.size)
     labels = np.array([0, 1])
+    if with_positive_nan:
+        unlabelled = grid.copy()
+        unlabelled[0, 0] = ALL_FLOAT16[POSITIVE_NAN][0]
+        chunk, labels = np.concatenate([chunk, unlabelled]), np.array([0, 1, -1])
+    tiled = np.tile(baseline, values.size)
     result = _counts(chunk, tiled, labels)
     expected = _expected(chunk, tiled, labels)
     np.testing.assert_array_equal(result, expected)
@@ -60,7 +66,20 @@ def test_other_dtypes_compare_exactly(dtype):
     values[1] = np.nextafter(baseline.astype(dtype), dtype(np.inf))
     values[2, :3] = np.nan
     labels = rng.integers(-1, 2, 300)  # -1: an unlabelled example, counted in no class
+    # NaN only in an unlabelled example: in a labelled one it is refused (rows 0 and 1 copy the NaN baseline).
+    values[:2, np.isnan(baseline)] = 0
+    labels[2] = -1
     np.testing.assert_array_equal(_counts(values, baseline, labels), _expected(values, baseline, labels))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_nan_in_a_labelled_example_is_an_error_not_below(dtype):
+    from neurokit.errors import NeurokitError
+
+    values = np.ones((4, 3), dtype=dtype)
+    values[1, 2] = np.nan  # what a missing chunk reads as
+    with pytest.raises(NeurokitError, match=r"NaN activations for 1 labelled example\(s\) \(the first at example index 1"):
+        _counts(values, np.zeros(3), np.array([0, 1, 0, 1]))
 
 
 def test_counts_per_class_labelling_and_subtask_over_slabs_and_wide_counts(monkeypatch):

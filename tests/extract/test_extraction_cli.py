@@ -21,7 +21,7 @@ from neurokit.prompts import SoftPrompt, save_checkpoint
 # 22 train examples in blocks of 4 (six blocks, the last one short) and forward batches of 3; raw activations
 # kept as well as the statistics, so that both are compared.
 RUN = ["--task", TASK, "--split", "train", "--size", "22", "--block-size", "4", "--batch-size", "3",
-       "--max-length", "16", "--positions", "prompt,input_mean,last_token", "--store-train-activations",
+       "--max-length", "16", "--positions", "prompt,input_mean,input_max", "--store-train-activations",
        "--no-progress"]
 
 
@@ -37,7 +37,8 @@ def assets(tmp_path_factory):
         found[f"{architecture}_prompt"] = str(make_checkpoint(backbone, root / f"{architecture}-prompt", length=3))
     bert = random_backbone("bert")
     found["bert_prompt_b"] = str(make_checkpoint(bert, root / "bert-prompt-b", length=3, seed=1))
-    found["wide_prompt"] = str(save_checkpoint(root / "wide-prompt", SoftPrompt(torch.randn(3, 48)), {}))
+    found["wide_prompt"] = str(save_checkpoint(root / "wide-prompt", SoftPrompt(torch.randn(3, 48)),
+                                                 {"model_id": "another/model"}))
     (root / "train.jsonl").write_text('{"text": "a good film", "label": 1}\n{"text": "a bad film", "label": 0}\n')
     (root / "dev.jsonl").write_text("")
     (root / "empty.toml").write_text(
@@ -91,12 +92,12 @@ def test_sigkill_then_rerunning_the_command_gives_the_uninterrupted_store(assets
     path = tmp_path / "train.zarr"
     arguments = extract_args(assets, path)
     killed = killed_cli(point, at, *arguments)
-    _, stderr = killed.communicate(timeout=120)
+    _, stderr = killed.communicate()
     assert killed.returncode == -9, stderr
     assert zarr.open_group(path, mode="r").attrs["complete"] is False
     if rerun_in_subprocess:
         rerun = cli(*arguments)
-        stdout, stderr = rerun.communicate(timeout=120)
+        stdout, stderr = rerun.communicate()
         assert rerun.returncode == 0, stderr
         assert json.loads(stdout)["complete"] is True
     else:
@@ -109,7 +110,7 @@ def test_two_shard_processes_equal_a_single_process(assets, reference, tmp_path)
     first = cli(*extract_args(assets, path, "--shard", "0/2"))
     # The second process is told its shard the way torchrun tells it: RANK and WORLD_SIZE.
     second = cli(*extract_args(assets, path), env={**SUBPROCESS_ENV, "RANK": "1", "WORLD_SIZE": "2"})
-    outputs = [process.communicate(timeout=120) for process in (first, second)]
+    outputs = [process.communicate() for process in (first, second)]
     assert [process.returncode for process in (first, second)] == [0, 0], [err for _, err in outputs]
     reports = [json.loads(stdout) for stdout, _ in outputs]
     assert sorted(report["shard"] for report in reports) == ["0/2", "1/2"]
