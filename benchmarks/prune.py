@@ -13,8 +13,8 @@ Steps, all in this process on the CPU:
 4. on ``--test-size`` test examples: accuracy (Clopper–Pearson 95 % interval; exact McNemar test of each
    pruned model against the unpruned one on the same examples), before and after pruning, and after
    re-tuning a prompt on the pruned model from the same initialisation and settings;
-5. CPU latency of the class scores over the first ``--latency-batches`` pre-tokenized test batches, unpruned and pruned models measured
-   in alternation (``--repeats`` rounds; median and range, speed-up = ratio of the medians).
+5. CPU latency of the class scores over the first ``--latency-batches`` pre-tokenized test batches, unpruned
+   and pruned models measured in alternation (``--repeats`` rounds; median and range, speed-up = ratio of the medians).
 
 Prints Markdown tables, the machine and the command.
 
@@ -192,7 +192,8 @@ def main() -> None:
 
     layers = config.layers_of(backbone)
     kept_per_layer = int(skill_kept.sel(layer=layers[0]).sum())
-    print(f"## Pruning to skill neurons: embedded MiniLM-L6 on {task.name}{' (--quick smoke test)' if args.quick else ''}\n")
+    quick = " (--quick smoke test)" if args.quick else ""
+    print(f"## Pruning to skill neurons: embedded MiniLM-L6 on {task.name}{quick}\n")
     print(f"Prompt: {args.prompt_length} positions, {args.steps} steps, dev accuracy of the best step on "
           f"{args.dev_size} dev examples. Skill scores: train baselines from {args.train_size} train examples, "
           f"predictivity on the dev examples. Kept: the top {args.fraction:g} per layer = {kept_per_layer} of "
@@ -200,10 +201,12 @@ def main() -> None:
           f"{len(test_split)} examples.\n")
     print_table(rows, {"parameters": ",", "FFN parameters": ",", "test accuracy": ".4f"})
     latency_rows = [{"model": name, "median s per pass": medians[name],
-                     "min–max s": f"{min(values):.3f}–{max(values):.3f}", "speed-up": medians["unpruned"] / medians[name]}
+                     "min–max s": f"{min(values):.3f}–{max(values):.3f}",
+                     "speed-up": medians["unpruned"] / medians[name]}
                     for name, values in seconds.items()]
     print(f"\nCPU latency: class scores for {sum(len(batch.ids) for batch in batches)} test examples in "
-          f"{len(batches)} pre-tokenized batches of {args.batch_size} (≤ {args.max_length} input tokens + {args.prompt_length} prompt positions), "
+          f"{len(batches)} pre-tokenized batches of {args.batch_size} (≤ {args.max_length} input tokens + "
+          f"{args.prompt_length} prompt positions), "
           f"{args.repeats} rounds, the two models in alternation, {torch.get_num_threads()} torch threads.\n")
     print_table(latency_rows, {"median s per pass": ".3f", "speed-up": ".2f"})
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())

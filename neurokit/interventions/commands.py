@@ -492,9 +492,10 @@ def _prune(args: argparse.Namespace) -> int:
     pruned = prune(backbone, kept, means, config.fold)
     before, after = parameter_count(backbone), parameter_count(pruned)
     layers = config.layers_of(backbone)
+    fold = config.settings()["fold"]
     record = {
         "method": "Wang et al. 2022 §6: keep the top fraction of skill neurons per layer, fold the train means of "
-                  f"{'the removed' if config.settings()['fold'] == 'removed' else 'all'} neurons into the FFN output bias",
+                  f"{'the removed' if fold == 'removed' else 'all'} neurons into the FFN output bias",
         "settings": {**config.settings(), "layers": list(layers)},
         "source_model": backbone.model_id, "source_model_folder": args.model,
         "source_weights_sha256": backbone.weights_sha256, "weights_sha256": pruned.weights_sha256,
@@ -512,8 +513,8 @@ def _prune(args: argparse.Namespace) -> int:
                                 "prompt_sha256": checkpoint.sha256}}
     save_pruned(pruned, out, record, overwrite=args.overwrite,
                 extra=lambda folder: save_checkpoint(folder / "prompt", prompt, metadata))
-    kept_counts = sorted({len(record["kept_neurons"][site.name]) for site in backbone.sites() if site.layer in layers})
+    kept_counts = sorted({len(indices) for indices in record["kept_neurons"].values()})
     print(f"kept {'/'.join(map(str, kept_counts))} of {backbone.sites()[0].width} neurons in layers "
-          f"{layers[0]}-{layers[-1]} ({config.settings()['fold']} means folded); parameters {before:,} -> {after:,}; "
+          f"{layers[0]}-{layers[-1]} ({fold} means folded); parameters {before:,} -> {after:,}; "
           f"wrote {out} (prompt checkpoint: {out / 'prompt'})")
     return 0
