@@ -2,7 +2,8 @@
 
 A perturbation edits the input of the FFN output projection (the neurons; see :mod:`neurokit.models.sites`)
 of every site of the stack that reads the prompt (encoder; decoder for decoder-only models; never the T5
-decoder), at the prompt positions ``0..P-1`` only and at the selected neurons only:
+decoder), at the prompt positions only (wherever the prompt's layout puts them:
+:meth:`~neurokit.models.PromptLayout.prompt_slice`) and at the selected neurons only:
 
 - ``noise``: ``a + ε`` with ``ε ~ N(0, σ²)``, σ = 0.1 by default; one draw per example and neuron, the same at
   every prompt position (Wang et al.'s form);
@@ -37,7 +38,7 @@ from neurokit.analysis._common import (
 )
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions.masks import DRAW, FRACTION, NOISE_STREAM, as_masks, check_masks, random_masks
-from neurokit.models import Backbone, NeuronSite, Verbalizer, edit_activations
+from neurokit.models import Backbone, NeuronSite, PromptLayout, Verbalizer, edit_activations
 from neurokit.prompts.data import EncodedBatch, EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.prompts.trainer import Evaluation, evaluate
@@ -114,10 +115,12 @@ def _values_by_layer(values: xr.DataArray, prompt_length: int) -> xr.DataArray:
 class _Hooks:
     """The compiled perturbation: per site the selected neuron indices (and values) on the model's device."""
 
-    def __init__(self, backbone: Backbone, perturbation: Perturbation, prompt_length: int):
+    def __init__(self, backbone: Backbone, perturbation: Perturbation, prompt_length: int,
+                 layout: PromptLayout | str | None = None):
         check_masks(perturbation.mask, backbone)
         self.perturbation = perturbation
         self.prompt_length = prompt_length
+        self.layout = backbone.adapter.check_layout(layout)
         self.device = backbone.device
         self.sites = backbone.sites()
         self.width = max(site.width for site in self.sites)
@@ -153,10 +156,11 @@ class _Hooks:
                 raise NeurokitError(f"the site sees {neurons.shape[1]} positions, fewer than the {prompt_length} "
                                     "prompt positions")
             edited = neurons.clone()  # the original stays intact for other hooks (e.g. a capture)
+            prompt = self.layout.prompt_slice(neurons.shape[1], prompt_length)
             if method is AblationMethod.ZERO:
-                edited[:, :prompt_length, index] = 0
+                edited[:, prompt, index] = 0
             elif method is AblationMethod.MEAN:
-                edited[:, :prompt_length, index] = replacement.to(neurons.dtype).expand(
+                edited[:, prompt, index] = replacement.to(neurons.dtype).expand(
                     neurons.shape[0], prompt_length, -1)
             else:
                 if self.noise is None:
@@ -166,7 +170,7 @@ class _Hooks:
                     raise NeurokitError(f"noise for {self.noise.shape[0]} examples but the batch has "
                                         f"{neurons.shape[0]}")
                 noise = self.noise[:, row, index].to(neurons.dtype).unsqueeze(1)  # (batch, 1, selected)
-                edited[:, :prompt_length, index] = neurons[:, :prompt_length, index] + noise
+                edited[:, prompt, index] = neurons[:, prompt, index] + noise
             return edited
 
         return edit
@@ -195,14 +199,17 @@ def exact_accuracy(evaluation: Evaluation) -> float:
 
 
 @contextmanager
-def perturbed(backbone: Backbone, perturbation: Perturbation, prompt_length: int) -> Iterator[_Hooks]:
-    """Apply ``perturbation`` at prompt positions ``0..prompt_length-1`` during forward passes in the block.
+def perturbed(backbone: Backbone, perturbation: Perturbation, prompt_length: int,
+              layout: PromptLayout | str | None = None) -> Iterator[_Hooks]:
+    """Apply ``perturbation`` at the ``prompt_length`` prompt positions during forward passes in the block.
+
+    ``layout``: where the prompt is (``SoftPrompt.layout``; None: the family's default layout).
 
     Yields the compiled hooks; with method ``noise`` every forward pass must run inside
     ``hooks.examples(start, count)``, which draws the examples' noise (:func:`evaluate_perturbed` does this).
     The hooks are removed on exit, also when the forward raises. An empty mask registers no hook.
     """
-    hooks = _Hooks(backbone, perturbation, prompt_length)
+    hooks = _Hooks(backbone, perturbation, prompt_length, layout)
     with edit_activations(backbone.model, hooks.edits):
         yield hooks
 
@@ -212,7 +219,7 @@ def evaluate_perturbed(backbone: Backbone, prompt: SoftPrompt, verbalizer: Verba
                        perturbation: Perturbation, batch_size: int = 64, bf16: bool | None = None,
                        progress: bool = False) -> Evaluation:
     """:func:`neurokit.prompts.evaluate` with ``perturbation`` applied at the prompt's positions."""
-    with perturbed(backbone, perturbation, prompt.length) as hooks:
+    with perturbed(backbone, perturbation, prompt.length, prompt.layout) as hooks:
         start = 0
 
         def batch_context(batch: EncodedBatch):
@@ -338,8 +345,10 @@ class SkillAblation:
         return {
             "method": self.method.value,
             "settings": json.dumps(self.settings()),
-            "positions": f"prompt positions 0..{self.prompt_.length - 1} of the {backbone.sites()[0].stack.value}",
+            "positions": f"the {self.prompt_.length} prompt positions ({self.prompt_.layout.value}ed to the input) "
+                         f"of the {backbone.sites()[0].stack.value}",
             "prompt_length": self.prompt_.length,
+            "prompt_layout": self.prompt_.layout.value,
             "noise": "a + N(0, noise_std²), one draw per example and neuron, the same at every prompt position"
             if self.method is AblationMethod.NOISE else "none",
             "random_sets": "per draw, uniform random neurons of each layer, as many as the skill set has there",

@@ -36,7 +36,7 @@ def _perturbation(prompted, method, selected, **settings):
 
 def _forward(prompted, batch):
     return prompted.backbone.class_scores(prompted.prompt().to(prompted.backbone.device), batch.input_ids,
-                                          batch.attention_mask, prompted.verbalizer)
+                                          batch.attention_mask, prompted.verbalizer, prompted.prompt.layout)
 
 
 def _hooks_left(backbone) -> int:
@@ -59,11 +59,14 @@ def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_prompt_positio
     perturbation = _perturbation(prompted, method, selected)
     batch = next(prompted.split.batches(6))
     with torch.no_grad(), capture_activations(backbone.model, backbone.all_sites) as before:
-        with perturbed(backbone, perturbation, PROMPT_LENGTH):
+        with perturbed(backbone, perturbation, PROMPT_LENGTH, prompted.prompt.layout):
             # Registered after the edit hooks, so it sees what the output projections receive.
             with capture_activations(backbone.model, backbone.all_sites) as after:
                 _forward(prompted, batch)
     values = prompted.values().values
+    # GPT-2's prompt follows the (left-padded) input: its positions are the last P of every example.
+    prompt_positions = slice(-PROMPT_LENGTH, None) if prompted.prompt.layout.value == "append" \
+        else slice(0, PROMPT_LENGTH)
     for site in backbone.all_sites:
         old, new = before[site.name], after[site.name]
         assert new.dtype == old.dtype == backbone.model.dtype and new.device == old.device
@@ -72,7 +75,7 @@ def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_prompt_positio
             index = selected[site.layer]
             replacement = 0.0 if method == "zero" else torch.tensor(
                 values[prompted.layers.index(site.layer)][:, index], dtype=old.dtype)
-            expected[:, :PROMPT_LENGTH, index] = replacement
+            expected[:, prompt_positions, index] = replacement
             assert not torch.equal(new, old)
         assert torch.equal(new, expected), site.name
 
