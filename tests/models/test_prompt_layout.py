@@ -180,3 +180,28 @@ def test_peft_export_refuses_an_appended_prompt_and_npy_import_takes_a_layout(de
     np.save(tmp_path / "prompt.npy", prompt().detach().numpy())
     assert import_npy(tmp_path / "prompt.npy", decoder).layout is PromptLayout.PREPEND  # google-research's
     assert import_npy(tmp_path / "prompt.npy", decoder, "append").layout is PromptLayout.APPEND
+
+
+def test_cli_prompt_layout_is_recorded_and_a_wrong_one_is_a_one_line_error(tmp_path, capsys):
+    from neurokit.cli import main
+
+    backbone = random_backbone("gpt2")
+    backbone.model.save_pretrained(tmp_path / "model")
+    backbone.tokenizer.save_pretrained(tmp_path / "model")
+    common = ["prompt", "init", "--model", str(tmp_path / "model"), "--task", "toy_sentiment_movies",
+              "--prompt-length", "3", "--dev-size", "0"]
+    assert main([*common, "--out", str(tmp_path / "default")]) == 0
+    assert main([*common, "--prompt-layout", "prepend", "--out", str(tmp_path / "prepended")]) == 0
+    assert load_checkpoint(tmp_path / "default").layout is PromptLayout.APPEND
+    assert load_checkpoint(tmp_path / "prepended").layout is PromptLayout.PREPEND
+    capsys.readouterr()
+
+    bert = random_backbone("bert")
+    bert.model.save_pretrained(tmp_path / "bert")
+    bert.tokenizer.save_pretrained(tmp_path / "bert")
+    code = main(["prompt", "init", "--model", str(tmp_path / "bert"), "--task", "toy_sentiment_movies",
+                 "--prompt-length", "3", "--dev-size", "0", "--prompt-layout", "append", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err  # (model loading may show progress bars before the error)
+    assert err.strip().splitlines()[-1] == "neurokit: error: prompt layout 'append' does not fit bert; use prepend"
+    assert not (tmp_path / "b").exists()
