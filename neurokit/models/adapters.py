@@ -95,6 +95,8 @@ class PromptLayout(str, Enum):
         prompt_mask = attention_mask.new_ones(batch, prompt.shape[1])
         if self is PromptLayout.PREPEND:
             return torch.cat([prompt, token_embeds], dim=1), torch.cat([prompt_mask, attention_mask], dim=1)
+        if bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):  # the rotation below assumes it
+            raise NeurokitError("appending a prompt needs right-padded inputs (as Backbone.tokenize makes them)")
         order = _left_padding_order(attention_mask)
         tokens = token_embeds.gather(1, order.unsqueeze(-1).expand(-1, -1, token_embeds.shape[-1]))
         return torch.cat([tokens, prompt], dim=1), torch.cat([attention_mask.gather(1, order), prompt_mask], dim=1)

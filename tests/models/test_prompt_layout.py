@@ -82,6 +82,8 @@ def test_layout_geometry_on_a_right_padded_batch():
         assert [arranged[row, inputs[row], 0].tolist() for row in range(2)] == [[1, 2, 3], [4]]
         last = layout.last_input_position(mask, 2)
         assert arranged[torch.arange(2), last, 0].tolist() == [3, 4]
+    with pytest.raises(NeurokitError, match="right-padded"):
+        PromptLayout.APPEND.arrange(prompt, tokens, mask.flip(dims=(1,)))
 
 
 def test_appended_prompt_scores_and_neurons_equal_each_example_alone(decoder):
