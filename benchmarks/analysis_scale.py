@@ -133,7 +133,7 @@ def make_spec(plan: StorePlan, layout: Layout):
         prompt_metadata={"length": layout.prompt_length, "init": "synthetic"},
         task=task_description(plan.task), template="{mask} {prompt} {text}",
         verbalizer={"negative": ["bad"], "positive": ["good"]}, split=plan.split,
-        dtype_policy="float16 (RoBERTa-like synthetic benchmark)",
+        dtype_policy="float16 (RoBERTa-like synthetic benchmark)", prompt_layout="prepend",
     )
     return StoreSpec(
         example_ids=[f"{plan.split}-{index:07d}" for index in range(plan.examples)],

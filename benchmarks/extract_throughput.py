@@ -108,7 +108,8 @@ def bare_forward_seconds(backbone, checkpoint: Path, examples: int, batch_size: 
 
     task = get_task(BENCH_TASK)
     texts = [task.render(example) for example in load_split(task, "dev", size=examples)]
-    prompt = load_checkpoint(checkpoint).soft_prompt(backbone)().detach().to(backbone.device)
+    soft_prompt = load_checkpoint(checkpoint).soft_prompt(backbone)
+    prompt = soft_prompt().detach().to(backbone.device)
     verbalizer = backbone.verbalizer(task.label_words)
     batch = min(batch_size, block_size)
     synchronize = torch.cuda.synchronize if backbone.device.type == "cuda" else (lambda: None)
@@ -119,7 +120,8 @@ def bare_forward_seconds(backbone, checkpoint: Path, examples: int, batch_size: 
             for start in range(block_start, block_stop, batch):
                 encoded = backbone.tokenize(texts[start:min(start + batch, block_stop)], length)
                 assert encoded["input_ids"].shape[1] == length, "synthetic inputs must fill --length tokens"
-                backbone.class_scores(prompt, encoded["input_ids"], encoded["attention_mask"], verbalizer)
+                backbone.class_scores(prompt, encoded["input_ids"], encoded["attention_mask"], verbalizer,
+                                      soft_prompt.layout)
         synchronize()
     return time.perf_counter() - started
 

@@ -56,7 +56,7 @@ def step_times(backbone, prompt_length: int, batch_size: int, length: int, steps
         synchronize()
         started = time.perf_counter()
         with autocast:
-            scores = backbone.class_scores(prompt(), input_ids, attention_mask, verbalizer)
+            scores = backbone.class_scores(prompt(), input_ids, attention_mask, verbalizer, prompt.layout)
         loss = F.cross_entropy(scores.float(), labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([prompt.vectors], 1.0)

@@ -192,18 +192,41 @@ def prompt_position_mask(roles: Sequence[str]) -> np.ndarray:
     return np.array([role == "mask" or role.startswith("prompt_") for role in roles], dtype=bool)
 
 
+def check_prompt_sees_input(ds: xr.Dataset) -> None:
+    """Refuse to analyse the prompt positions of a store whose prompt never saw the input.
+
+    Extraction refuses to store such positions (a prompt placed before the input of a causal model), and a store
+    says where its prompt was in the ``prompt_layout`` attribute. A store written before layouts were recorded
+    had its prompt in front of the input, so for it the model family decides (importing the model adapters,
+    and with them torch, only then).
+    """
+    if _per_run_values(ds, ["prompt_layout"], "prompt_layout") is not None:
+        return
+    model_type = json.loads(ds.attrs.get("model_config") or "{}").get("model_type")
+    if model_type:
+        from neurokit.models.adapters import LEGACY_LAYOUT, adapter_for
+
+        adapter_for(model_type).check_prompt_sees_input(LEGACY_LAYOUT, "analyse prompt positions")
+
+
 def select_positions(ds: xr.Dataset, positions: PositionSet | Sequence[str]) -> xr.Dataset:
-    """The positions whose roles are chosen: the prompt positions, all, or an explicit list of roles."""
+    """The positions whose roles are chosen: the prompt positions, all, or an explicit list of roles; prompt
+    positions that never saw the input are refused (:func:`check_prompt_sees_input`)."""
     roles = [str(role) for role in ds["position_role"].values]
     if isinstance(positions, PositionSet):
         if positions is PositionSet.ALL:
-            return ds
-        keep = prompt_position_mask(roles)
+            keep = np.ones(len(roles), dtype=bool)
+        else:
+            keep = prompt_position_mask(roles)
     else:
         wanted = set(positions)
         keep = np.array([role in wanted for role in roles], dtype=bool)
     if not keep.any():
         raise StoreError(f"store has no positions with the requested roles ({positions})")
+    if (keep & prompt_position_mask(roles)).any():
+        check_prompt_sees_input(ds)
+    if keep.all():
+        return ds
     indices = np.flatnonzero(keep)
     if indices[-1] - indices[0] + 1 == len(indices):
         # A run of positions (the prompt positions are) is a slice: a view of each chunk, where a list of

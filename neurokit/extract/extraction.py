@@ -36,7 +36,7 @@ from neurokit.extract.progress import exclusive_lock, live_writers, load_snapsho
 from neurokit.extract.schema import read_store_attrs
 from neurokit.extract.spec import Provenance, StoredDtype, StoreSpec
 from neurokit.extract.writer import ActivationStoreWriter, _identity_mismatch
-from neurokit.models import Backbone, NeuronSite, Scoring, Stack, Verbalizer, parse_site_name
+from neurokit.models import Backbone, NeuronSite, PromptLayout, Scoring, Stack, Verbalizer, parse_site_name
 from neurokit.provenance import command_line
 
 #: The split whose store keeps per-class statistics (Wang et al.'s baselines) instead of, by default, raw values.
@@ -46,11 +46,12 @@ TRAIN_SPLIT = "train"
 class PositionSelection(str, Enum):
     """Which positions of each example are stored (their roles are in docs/store-format.md).
 
-    ``prompt`` stores every prompt position as prepended: on MLM backbones the frozen mask slot (role ``mask``)
-    and the soft vectors (``prompt_k``), the positions Wang et al. and Ackermann & Ohmer read. ``mask`` is the
-    mask slot alone (MLM backbones only). ``input_mean``/``input_max`` aggregate over the real input tokens
-    (no padding, no prompt slots); ``last_token`` is the last real token (on the T5 decoder: the decoder step
-    whose logits give the class).
+    ``prompt`` stores every prompt position in prompt order, wherever the layout puts them: on MLM backbones
+    the frozen mask slot (role ``mask``) and the soft vectors (``prompt_k``), the positions Wang et al. and
+    Ackermann & Ohmer read; refused for a prompt that cannot see the input (one placed before it in a causal
+    model). ``mask`` is the mask slot alone (MLM backbones only). ``input_mean``/``input_max`` aggregate over
+    the real input tokens (no padding, no prompt slots); ``last_token`` is the last real input token (never a
+    prompt vector; on the T5 decoder: the decoder step whose logits give the class).
     """
 
     MASK = "mask"
@@ -164,7 +165,8 @@ class _Plan:
     sites: list[NeuronSite]
     reads_prompt: bool
     prompt: torch.Tensor  # (P, d) full prompt on the backbone's device, in the model's dtype
-    prompt_roles: list[str]  # role of each prompt position, in the order prepended
+    prompt_roles: list[str]  # role of each prompt position, in prompt order
+    layout: PromptLayout  # where the prompt goes relative to the input
     verbalizer: Verbalizer
     texts: list[str]
     labels: np.ndarray
@@ -268,7 +270,7 @@ def _check_prompt(checkpoint, backbone: Backbone):
     if mask_slot is not None and bool(mask_slot) != backbone.adapter.uses_mask_slot:
         raise NeurokitError(f"prompt {checkpoint.path} was made for a backbone {'with' if mask_slot else 'without'} "
                             f"a mask slot; {backbone.model_id} is a {backbone.adapter.family.value} model")
-    return SoftPrompt.from_full_prompt(prompt, backbone)
+    return SoftPrompt.from_full_prompt(prompt, backbone, checkpoint.layout)
 
 
 def _model_config(backbone: Backbone) -> dict:
@@ -354,6 +356,8 @@ def _plan_extraction(backbone: Backbone, checkpoint, task, split: str, config: E
                             f"{backbone.scoring.value} the decoder runs once per class)")
     roles = _position_roles(config, soft_prompt.position_roles(), backbone.adapter.uses_mask_slot, reads_prompt,
                             backbone.model_id, sites[0].stack)
+    if set(roles) & set(soft_prompt.position_roles()):
+        backbone.adapter.check_prompt_sees_input(soft_prompt.layout, "store prompt positions")
     limit = _max_positions(backbone)
     if limit is not None and soft_prompt.length + config.max_length > limit:
         raise NeurokitError(f"a {soft_prompt.length}-position prompt plus max_length {config.max_length} exceeds "
@@ -370,7 +374,7 @@ def _plan_extraction(backbone: Backbone, checkpoint, task, split: str, config: E
         prompt_sha256=checkpoint.sha256, prompt_metadata=dict(checkpoint.metadata),
         task=_task_description(task, size, data_seed, config.max_length), template=task.template,
         verbalizer=verbalizer.describe(), split=split, dtype_policy=policy,
-        command=command if command is not None else command_line(),
+        prompt_layout=soft_prompt.layout.value, command=command if command is not None else command_line(),
     )
     spec = StoreSpec(
         example_ids=ids, class_names=list(task.label_names), sites=[site.name for site in sites],
@@ -381,7 +385,8 @@ def _plan_extraction(backbone: Backbone, checkpoint, task, split: str, config: E
     )
     weight = backbone.model.get_input_embeddings().weight
     prompt = soft_prompt().detach().to(device=weight.device, dtype=weight.dtype)
-    return _Plan(spec, sites, reads_prompt, prompt, soft_prompt.position_roles(), verbalizer, texts, labels)
+    return _Plan(spec, sites, reads_prompt, prompt, soft_prompt.position_roles(), soft_prompt.layout, verbalizer,
+                 texts, labels)
 
 
 # --- position selection on the device -----------------------------------------------------------------------
@@ -392,12 +397,15 @@ class _PositionSelector:
 
     Runs on the neurons' device, so only the R stored positions (not the whole sequence) are kept and copied.
     Call :meth:`set_batch` before each forward pass: the input aggregates need the batch's attention mask.
-    Aggregates are computed in float32 (mean) or the compute dtype (max, exact), then cast.
+    Aggregates are computed in float32 (mean) or the compute dtype (max, exact), then cast. Where the prompt
+    and the input tokens sit in the sequence is the ``layout``'s answer (:class:`~neurokit.models.PromptLayout`).
     """
 
-    def __init__(self, roles: Sequence[str], prompt_roles: Sequence[str], reads_prompt: bool, dtype: torch.dtype):
+    def __init__(self, roles: Sequence[str], prompt_roles: Sequence[str], reads_prompt: bool, dtype: torch.dtype,
+                 layout: PromptLayout):
         self.reads_prompt = reads_prompt
         self.dtype = dtype
+        self.layout = layout
         self.prompt_length = len(prompt_roles)
         position_of = {role: index for index, role in enumerate(prompt_roles)}
         # Consecutive prompt positions are taken as one slice: ("slice", start, stop) or (aggregate, 0, 0).
@@ -412,30 +420,32 @@ class _PositionSelector:
                     self._steps.append(("slice", index, index + 1))
             else:
                 self._steps.append((role, 0, 0))
-        self._mask: torch.Tensor | None = None
+        self._inputs: torch.Tensor | None = None
         self._lengths: torch.Tensor | None = None
+        self._last: torch.Tensor | None = None
 
     def set_batch(self, attention_mask: torch.Tensor) -> None:
-        self._mask = attention_mask.bool().unsqueeze(-1)  # (batch, T, 1)
+        """``attention_mask`` (batch, T): the right-padded mask of the batch's inputs, before the prompt joins."""
+        self._inputs = self.layout.input_mask(attention_mask, self.prompt_length).unsqueeze(-1)  # (batch, S, 1)
         self._lengths = attention_mask.sum(dim=1)  # (batch,)
+        self._last = self.layout.last_input_position(attention_mask, self.prompt_length)  # (batch,)
 
     def __call__(self, neurons: torch.Tensor) -> torch.Tensor:
         batch, sequence, width = neurons.shape
         if not self.reads_prompt:  # the T5 decoder: its last step is the one whose logits give the class
             return neurons[:, sequence - 1:, :].to(self.dtype)
-        inputs = neurons[:, self.prompt_length:, :]
+        offset = self.layout.prompt_slice(sequence, self.prompt_length).start
         pieces = []
         for kind, start, stop in self._steps:
             if kind == "slice":
-                piece = neurons[:, start:stop, :]
+                piece = neurons[:, offset + start:offset + stop, :]
             elif kind == "input_mean":
-                values = inputs.float().masked_fill(~self._mask, 0.0)
+                values = neurons.float().masked_fill(~self._inputs, 0.0)
                 piece = (values.sum(dim=1) / self._lengths.unsqueeze(-1)).unsqueeze(1)
             elif kind == "input_max":
-                piece = inputs.masked_fill(~self._mask, -math.inf).amax(dim=1, keepdim=True)
-            else:  # last_token: right padding puts the last real token at P + length - 1
-                index = (self.prompt_length + self._lengths - 1).view(batch, 1, 1).expand(batch, 1, width)
-                piece = neurons.gather(1, index)
+                piece = neurons.masked_fill(~self._inputs, -math.inf).amax(dim=1, keepdim=True)
+            else:  # last_token: the last real input token
+                piece = neurons.gather(1, self._last.view(batch, 1, 1).expand(batch, 1, width))
             pieces.append(piece.to(self.dtype))
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
@@ -529,7 +539,8 @@ def _fill(writer: ActivationStoreWriter, plan: _Plan, backbone: Backbone, config
     from neurokit.models import capture_activations
 
     spec = plan.spec
-    selector = _PositionSelector(spec.position_roles, plan.prompt_roles, plan.reads_prompt, plan.torch_dtype)
+    selector = _PositionSelector(spec.position_roles, plan.prompt_roles, plan.reads_prompt, plan.torch_dtype,
+                                 plan.layout)
     staging = _Staging(backbone.device, spec.block_size, spec.activation_shape[1:], len(spec.class_names),
                        plan.torch_dtype)
     batch_size = min(config.batch_size, spec.block_size)
@@ -559,7 +570,7 @@ def _fill(writer: ActivationStoreWriter, plan: _Plan, backbone: Backbone, config
                 mask = encoded["attention_mask"]
                 selector.set_batch(mask)
                 captured.clear()  # a site whose hook did not fire must fail loudly, not reuse the last batch
-                scores = backbone.class_scores(plan.prompt, encoded["input_ids"], mask, plan.verbalizer)
+                scores = backbone.class_scores(plan.prompt, encoded["input_ids"], mask, plan.verbalizer, plan.layout)
                 activation = torch.stack([captured[site.name] for site in plan.sites], dim=1)
                 staging.add(start - rows.start, activation, scores.float(), mask.sum(dim=1))
             staged = staging.end()

@@ -80,11 +80,14 @@ class Provenance:
     verbalizer: Any
     split: str
     dtype_policy: str
+    #: Where the prompt sat relative to the input: a :class:`~neurokit.models.PromptLayout` value.
+    prompt_layout: str
     command: str = field(default_factory=command_line)
     versions: Mapping[str, str] = field(default_factory=package_versions)
 
     def __post_init__(self) -> None:
-        for name in ("model_id", "model_revision", "weights_sha256", "prompt_sha256", "split", "dtype_policy"):
+        for name in ("model_id", "model_revision", "weights_sha256", "prompt_sha256", "split", "dtype_policy",
+                     "prompt_layout"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"provenance field {name!r} must be a non-empty string, got {value!r}")
@@ -115,6 +118,7 @@ class Provenance:
             "verbalizer": _json_text(self.verbalizer, "verbalizer"),
             "split": self.split,
             "dtype_policy": self.dtype_policy,
+            "prompt_layout": self.prompt_layout,
             "command": self.command,
             "versions": dict(self.versions),
         }

@@ -3,7 +3,8 @@
 A perturbation edits the input of the FFN output projection (the neurons; see :mod:`neurokit.models.sites`)
 of every site of the stack that reads the prompt (encoder; decoder for decoder-only models; never the T5
 decoder), at the selected neurons only and at the chosen positions (:class:`Positions`): every position by
-default, as Wang et al.'s released code does, or the prompt positions only, or the input positions only.
+default, as Wang et al.'s released code does, or the prompt positions only (wherever the prompt's layout puts
+them: :meth:`~neurokit.models.PromptLayout.prompt_slice`), or the input positions only.
 
 - ``noise``: ``a + ε`` with ``ε ~ N(0, σ²)``, σ = 0.1 by default; one draw per example and neuron, the same at
   every edited position (Wang et al.'s form);
@@ -47,14 +48,14 @@ from neurokit.interventions.masks import (
     DRAW,
     FRACTION,
     NOISE_STREAM,
+    RESAMPLE_STREAM,
     SELECTION,
     SELECTIONS,
-    RESAMPLE_STREAM,
     as_masks,
     check_masks,
     random_masks,
 )
-from neurokit.models import Backbone, NeuronSite, Verbalizer, edit_activations
+from neurokit.models import Backbone, NeuronSite, PromptLayout, Verbalizer, edit_activations
 from neurokit.prompts.data import EncodedBatch, EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.prompts.trainer import Evaluation, evaluate
@@ -87,22 +88,21 @@ DEFAULT_POSITIONS = Positions.ALL
 _PER_EXAMPLE = (AblationMethod.NOISE, AblationMethod.RESAMPLE)
 
 
-def prompt_layout(sequence_length: int, prompt_length: int) -> tuple[slice, slice]:
-    """(prompt positions, input positions) of a prompted sequence of ``sequence_length`` positions.
-
-    The one place that knows where the prompt sits in the stack that reads it: every adapter prepends it
-    (:mod:`neurokit.models.adapters`), so it is at ``0..P-1`` and the input (with its special tokens and right
-    padding) at ``P..T-1``.
-    """
+def prompt_layout(layout: PromptLayout, sequence_length: int, prompt_length: int) -> tuple[slice, slice]:
+    """(prompt positions, input positions) of a prompted sequence of ``sequence_length`` positions: where
+    ``layout`` puts the prompt (:meth:`~neurokit.models.PromptLayout.prompt_slice`), and the rest (the input with
+    its special tokens and padding)."""
     if sequence_length < prompt_length:
         raise NeurokitError(f"the site sees {sequence_length} positions, fewer than the {prompt_length} prompt "
                             "positions")
-    return slice(0, prompt_length), slice(prompt_length, sequence_length)
+    prompt = layout.prompt_slice(sequence_length, prompt_length)
+    rest = slice(prompt.stop, sequence_length) if prompt.start == 0 else slice(0, prompt.start)
+    return prompt, rest
 
 
-def edited_positions(positions: Positions, sequence_length: int, prompt_length: int) -> slice:
+def edited_positions(positions: Positions, layout: PromptLayout, sequence_length: int, prompt_length: int) -> slice:
     """The positions a perturbation with ``positions`` edits in a sequence of ``sequence_length``."""
-    prompt, rest = prompt_layout(sequence_length, prompt_length)
+    prompt, rest = prompt_layout(layout, sequence_length, prompt_length)
     return {Positions.ALL: slice(0, sequence_length), Positions.PROMPT: prompt, Positions.INPUT: rest}[positions]
 
 
@@ -206,10 +206,12 @@ def _with_position_dim(values: xr.DataArray, prompt_length: int) -> xr.DataArray
 class _Hooks:
     """The compiled perturbation: per site the selected neuron indices (and values) on the model's device."""
 
-    def __init__(self, backbone: Backbone, perturbation: Perturbation, prompt_length: int):
+    def __init__(self, backbone: Backbone, perturbation: Perturbation, prompt_length: int,
+                 layout: PromptLayout | str | None = None):
         check_masks(perturbation.mask, backbone)
         self.perturbation = perturbation
         self.prompt_length = prompt_length
+        self.layout = backbone.adapter.check_layout(layout)
         self.device = backbone.device
         self.sites = backbone.sites()
         self.width = max(site.width for site in self.sites)
@@ -248,7 +250,7 @@ class _Hooks:
         method, positions, prompt_length = self.perturbation.method, self.perturbation.positions, self.prompt_length
 
         def edit(neurons: torch.Tensor) -> torch.Tensor:
-            where = edited_positions(positions, neurons.shape[1], prompt_length)
+            where = edited_positions(positions, self.layout, neurons.shape[1], prompt_length)
             edited = neurons.clone()  # the original stays intact for other hooks (e.g. a capture)
             if method is AblationMethod.ZERO:
                 edited[:, where, index] = 0
@@ -323,16 +325,18 @@ def _correctness(evaluation: Evaluation) -> np.ndarray:
 
 
 @contextmanager
-def perturbed(backbone: Backbone, perturbation: Perturbation, prompt_length: int) -> Iterator[_Hooks]:
+def perturbed(backbone: Backbone, perturbation: Perturbation, prompt_length: int,
+              layout: PromptLayout | str | None = None) -> Iterator[_Hooks]:
     """Apply ``perturbation`` during forward passes in the block, for a prompt of ``prompt_length`` positions
-    (which tells the prompt positions from the input positions, :func:`prompt_layout`).
+    placed by ``layout`` (``SoftPrompt.layout``; None: the family's default layout), which tells the prompt
+    positions from the input positions (:func:`prompt_layout`).
 
     Yields the compiled hooks; with methods ``noise`` and ``resample`` every forward pass must run inside
     ``hooks.examples(start, count)``, which draws the examples' noise or donors (:func:`evaluate_perturbed`
     does this).
     The hooks are removed on exit, also when the forward raises. An empty mask registers no hook.
     """
-    hooks = _Hooks(backbone, perturbation, prompt_length)
+    hooks = _Hooks(backbone, perturbation, prompt_length, layout)
     with edit_activations(backbone.model, hooks.edits):
         yield hooks
 
@@ -343,7 +347,7 @@ def evaluate_perturbed(backbone: Backbone, prompt: SoftPrompt, verbalizer: Verba
                        progress: bool = False) -> Evaluation:
     """:func:`neurokit.prompts.evaluate` with ``perturbation`` applied (example ``i`` of the split in split
     order gets draw ``i``)."""
-    with perturbed(backbone, perturbation, prompt.length) as hooks:
+    with perturbed(backbone, perturbation, prompt.length, prompt.layout) as hooks:
         start = 0
 
         def batch_context(batch: EncodedBatch):
@@ -480,6 +484,7 @@ class SkillAblation:
             "positions": self.positions.value,
             "positions_edited": f"{_POSITIONS_EDITED[self.positions]} of the {backbone.sites()[0].stack.value}",
             "prompt_length": self.prompt_.length,
+            "prompt_layout": self.prompt_.layout.value,
             "noise": "a + N(0, noise_std²), one draw per example and neuron, the same at every edited position"
             if self.method is AblationMethod.NOISE else "none",
             "random_sets": "per draw, uniform random neurons of each layer, as many as the skill set has there",

@@ -2,7 +2,8 @@
 
 For a source prompt ``p`` (tuned on task A) and a target task B:
 
-- ``accuracy(p, B)``: accuracy on B's examples (rendered with B's template) with p prepended, read out with
+- ``accuracy(p, B)``: accuracy on B's examples (rendered with B's template) with p in its own layout (where it
+  was tuned: before or after the input, :class:`~neurokit.models.PromptLayout`), read out with
   B's verbaliser — or, when a label map from A's classes to B's classes is given, with A's verbaliser and
   the predicted A class mapped to its B class (needed when the class counts differ);
 - ``own_accuracy(B)``: mean accuracy on B of the prompts tuned on B itself (for an adversarial B, the prompts

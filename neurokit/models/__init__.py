@@ -1,6 +1,15 @@
 """Backbones, architecture adapters, canonical neuron sites and activation hooks."""
 
-from neurokit.models.adapters import ADAPTERS, ArchitectureAdapter, Family, Scoring, Verbalizer, adapter_for
+from neurokit.models.adapters import (
+    ADAPTERS,
+    LEGACY_LAYOUT,
+    ArchitectureAdapter,
+    Family,
+    PromptLayout,
+    Scoring,
+    Verbalizer,
+    adapter_for,
+)
 from neurokit.models.backbone import (
     EMBEDDED_DESCRIPTION,
     EMBEDDED_MODEL,
@@ -14,6 +23,6 @@ from neurokit.models.sites import NeuronSite, Stack, parse_site_name
 
 __all__ = [
     "ADAPTERS", "ArchitectureAdapter", "Backbone", "EMBEDDED_DESCRIPTION", "EMBEDDED_MODEL", "Family",
-    "NeuronSite", "Scoring", "Stack", "Verbalizer", "adapter_for", "backbone_from_config",
-    "capture_activations", "edit_activations", "embedded_model_path", "load_backbone", "parse_site_name",
+    "LEGACY_LAYOUT", "NeuronSite", "PromptLayout", "Scoring", "Stack", "Verbalizer", "adapter_for",
+    "backbone_from_config", "capture_activations", "edit_activations", "embedded_model_path", "load_backbone", "parse_site_name",
 ]

@@ -1,8 +1,11 @@
-"""One adapter per architecture family: where neurons are, how the prompt is prepended, how classes are scored.
+"""One adapter per architecture family: where neurons are, where the prompt goes, how classes are scored.
 
-Every family prepends the soft prompt at the embedding level in front of the tokenized input (T5: to the encoder
-input only, never the decoder), so the prompt occupies sequence positions ``0..P-1`` of the stack that reads it
-and the input tokens follow at ``P..P+length-1``.
+The soft prompt joins the tokenized input at the embedding level of the stack that reads it (T5: the encoder
+input only, never the decoder), in one of two layouts (:class:`PromptLayout`): in front of the input (the
+prompt at positions ``0..P-1``; BERT, RoBERTa and T5 always, decoder-only models on request) or behind it
+(the prompt at the last P positions; the default of decoder-only models, whose causal attention would keep a
+prepended prompt from ever seeing the input). :meth:`PromptLayout.prompt_slice` is the one answer to "where
+are the prompt positions" that every stage uses.
 """
 
 from __future__ import annotations
@@ -58,12 +61,73 @@ class Verbalizer:
                 "scoring": self.scoring.value}
 
 
-def _prepend(prompt: torch.Tensor, token_embeds: torch.Tensor, attention_mask: torch.Tensor):
-    """Concatenate a (P, d) prompt in front of (B, T, d) token embeddings; the mask grows by P ones."""
-    batch = token_embeds.shape[0]
-    prompt = prompt.to(token_embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
-    prompt_mask = attention_mask.new_ones(batch, prompt.shape[1])
-    return torch.cat([prompt, token_embeds], dim=1), torch.cat([prompt_mask, attention_mask], dim=1)
+class PromptLayout(str, Enum):
+    """Where the P soft-prompt vectors go relative to the input tokens (docs/methods.md, section 6).
+
+    Callers always pass right-padded inputs (batch, T); the layout arranges the prompted sequence of
+    S = P + T positions:
+
+    - ``prepend``: prompt, then the right-padded input. The prompt is at ``0..P-1``, example ``i``'s tokens
+      at ``P..P+len_i-1``. Lester et al., PEFT, and Wang et al.'s MLM class.
+    - ``append``: the input moved to the right end (left padding), then the prompt. The prompt is at the last
+      P positions ``S-P..S-1`` of every example, example ``i``'s tokens at ``T-len_i..T-1``. Wang et al.'s
+      released decoder class appends the prompt; left padding (with position ids counted over real tokens
+      only, see :class:`DecoderOnlyAdapter`) is our choice, so that a batched example is computed exactly as
+      it is alone.
+    """
+
+    PREPEND = "prepend"
+    APPEND = "append"
+
+    def prompt_slice(self, sequence_length: int, prompt_length: int) -> slice:
+        """The positions of the ``prompt_length`` prompt vectors in a prompted batch of ``sequence_length``
+        positions; the same for every example of the batch."""
+        if self is PromptLayout.PREPEND:
+            return slice(0, prompt_length)
+        return slice(sequence_length - prompt_length, sequence_length)
+
+    def arrange(self, prompt: torch.Tensor, token_embeds: torch.Tensor,
+                attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``inputs_embeds`` (B, P + T, d) and ``attention_mask`` (B, P + T) of a (P, d) prompt joined to the
+        right-padded token embeddings (B, T, d) with their mask (B, T)."""
+        batch = token_embeds.shape[0]
+        prompt = prompt.to(token_embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
+        prompt_mask = attention_mask.new_ones(batch, prompt.shape[1])
+        if self is PromptLayout.PREPEND:
+            return torch.cat([prompt, token_embeds], dim=1), torch.cat([prompt_mask, attention_mask], dim=1)
+        if bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):  # the rotation below assumes it
+            raise NeurokitError("appending a prompt needs right-padded inputs (as Backbone.tokenize makes them)")
+        order = _left_padding_order(attention_mask)
+        tokens = token_embeds.gather(1, order.unsqueeze(-1).expand(-1, -1, token_embeds.shape[-1]))
+        return torch.cat([tokens, prompt], dim=1), torch.cat([attention_mask.gather(1, order), prompt_mask], dim=1)
+
+    def input_mask(self, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
+        """bool (B, P + T): True at the real input tokens of the prompted sequence (no prompt, no padding),
+        for inputs with the right-padded mask (B, T)."""
+        real = attention_mask.bool()
+        no_prompt = real.new_zeros(real.shape[0], prompt_length)
+        if self is PromptLayout.PREPEND:
+            return torch.cat([no_prompt, real], dim=1)
+        return torch.cat([real.gather(1, _left_padding_order(attention_mask)), no_prompt], dim=1)
+
+    def last_input_position(self, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
+        """int64 (B,): position of each example's last real input token in the prompted sequence."""
+        lengths = attention_mask.sum(dim=1)
+        if self is PromptLayout.PREPEND:
+            return prompt_length + lengths - 1
+        return torch.full_like(lengths, attention_mask.shape[1] - 1)
+
+
+#: The layout of prompts and stores that record none: everything neurokit made before layouts existed.
+LEGACY_LAYOUT = PromptLayout.PREPEND
+
+
+def _left_padding_order(attention_mask: torch.Tensor) -> torch.Tensor:
+    """int64 (B, T): for each target position, the source position that moves a right-padded row's real
+    tokens to its right end (a rotation by T - len: padding comes first, token order is kept)."""
+    batch, length = attention_mask.shape
+    shift = length - attention_mask.sum(dim=1, keepdim=True)
+    return (torch.arange(length, device=attention_mask.device).expand(batch, -1) - shift) % length
 
 
 def _select_neurons(module: nn.Module, keep: torch.Tensor, produces: bool) -> None:
@@ -100,6 +164,40 @@ class ArchitectureAdapter(ABC):
     #: whose input they are. Empty ``ffn_inputs``: neurokit cannot resize this family's FFNs.
     ffn_inputs: tuple[str, ...] = ()
     ffn_output: str = ""
+    #: Causal attention: a position sees only itself and the positions before it.
+    causal: bool = False
+    #: The layouts a prompt may have on this family, the default first.
+    layouts: tuple[PromptLayout, ...] = (PromptLayout.PREPEND,)
+
+    @property
+    def default_layout(self) -> PromptLayout:
+        return self.layouts[0]
+
+    def check_layout(self, layout: PromptLayout | str | None) -> PromptLayout:
+        """``layout`` as the enum (None: the family's default); a layout the family does not take raises."""
+        if layout is None:
+            return self.default_layout
+        try:
+            layout = PromptLayout(layout)
+        except ValueError:
+            raise NeurokitError(f"prompt layout must be one of {', '.join(m.value for m in PromptLayout)}, "
+                                f"got {layout!r}") from None
+        if layout not in self.layouts:
+            raise NeurokitError(f"prompt layout {layout.value!r} does not fit {self.family.value}; use "
+                                f"{' or '.join(m.value for m in self.layouts)}")
+        return layout
+
+    def prompt_sees_input(self, layout: PromptLayout) -> bool:
+        """Whether the prompt positions attend to the input: not when a causal model has the prompt first."""
+        return not (self.causal and PromptLayout(layout) is PromptLayout.PREPEND)
+
+    def check_prompt_sees_input(self, layout: PromptLayout, what: str) -> None:
+        """Refuse (one line) to ``what`` at prompt positions that never see the input: their activations are
+        the same for every example, so no neuron there can predict anything."""
+        if not self.prompt_sees_input(layout):
+            raise NeurokitError(f"cannot {what}: a prompt placed before the input of a causal "
+                                f"{self.family.value} model never attends to the input, so its positions are the "
+                                f"same for every example; use a prompt tuned with --prompt-layout append")
 
     @abstractmethod
     def sites(self, model: nn.Module) -> list[NeuronSite]:
@@ -107,14 +205,16 @@ class ArchitectureAdapter(ABC):
 
     @abstractmethod
     def class_scores(self, model: nn.Module, prompt: torch.Tensor, input_ids: torch.Tensor,
-                     attention_mask: torch.Tensor, verbalizer: Verbalizer) -> torch.Tensor:
-        """Class scores (batch, classes), unnormalised, for inputs (batch, T) behind a (P, d) prompt."""
+                     attention_mask: torch.Tensor, verbalizer: Verbalizer, layout: PromptLayout) -> torch.Tensor:
+        """Class scores (batch, classes), unnormalised, for right-padded inputs (batch, T) joined to a (P, d)
+        prompt in ``layout``."""
 
     def prepared_inputs(self, model: nn.Module, prompt: torch.Tensor, input_ids: torch.Tensor,
-                        attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                        attention_mask: torch.Tensor,
+                        layout: PromptLayout) -> tuple[torch.Tensor, torch.Tensor]:
         """``inputs_embeds`` (batch, P + T, d) and ``attention_mask`` (batch, P + T) of the prompted input."""
         token_embeds = model.get_input_embeddings()(input_ids)
-        return _prepend(prompt, token_embeds, attention_mask)
+        return layout.arrange(prompt, token_embeds, attention_mask)
 
     def ffn_projections(self, model: nn.Module, site: NeuronSite) -> tuple[list[nn.Module], nn.Module]:
         """The modules whose outputs are ``site``'s neurons, and its output projection (whose input they are)."""
@@ -160,8 +260,8 @@ class EncoderMLMAdapter(ArchitectureAdapter):
         path = f"{prefix}.encoder.layer" if model is not model.base_model else "encoder.layer"
         return self._sites_from(Stack.ENCODER, encoder.layer, path, self.ffn_output, lambda m: m.in_features)
 
-    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
-        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
+    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer, layout):
+        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask, layout)
         if verbalizer.scoring is Scoring.MLM_HEAD:
             logits = model(inputs_embeds=inputs_embeds, attention_mask=mask).logits[:, 0, :]  # (B, V)
             return torch.stack([logits[:, list(ids)].mean(dim=1) for ids in verbalizer.token_ids], dim=1)
@@ -193,8 +293,8 @@ class T5Adapter(ArchitectureAdapter):
                                       width)
         return sites
 
-    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
-        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
+    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer, layout):
+        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask, layout)
         encoder_out = model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=mask)
         batch = input_ids.shape[0]
         start = torch.full((batch, 1), model.config.decoder_start_token_id, dtype=torch.long,
@@ -215,11 +315,17 @@ class T5Adapter(ArchitectureAdapter):
 class DecoderOnlyAdapter(ArchitectureAdapter):
     """GPT-2 (neurons: ``mlp.c_proj`` input after GELU) and Llama (``down_proj`` input, ``act(gate) * up``).
 
-    Inputs are right-padded; the class is read from the next-token logits at the last real input token.
+    The class is read from the next-token logits at the last real position of the prompted sequence: the last
+    soft vector of an appended prompt (the default, as Wang et al.'s decoder class), the last input token
+    behind a prepended one. Position ids count real tokens only (``cumsum(mask) - 1``), so the left padding of
+    an appended prompt shifts no position: GPT-2's learned and Llama's rotary positions are then those of the
+    example alone, and padding is masked out of attention, so a batch equals its examples run one by one.
     """
 
     default_scoring = Scoring.NEXT_TOKEN
     allowed_scorings = (Scoring.NEXT_TOKEN,)
+    causal = True
+    layouts = (PromptLayout.APPEND, PromptLayout.PREPEND)
 
     def __init__(self, family: Family, model_types: tuple[str, ...], layers_attr: str,
                  ffn_inputs: tuple[str, ...], ffn_output: str):
@@ -238,10 +344,12 @@ class DecoderOnlyAdapter(ArchitectureAdapter):
 
         return self._sites_from(Stack.DECODER, getattr(base, self._layers_attr), path, self.ffn_output, width)
 
-    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer):
-        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask)
-        logits = model(inputs_embeds=inputs_embeds, attention_mask=mask).logits
-        last = mask.sum(dim=1) - 1  # right padding: the last real token
+    def class_scores(self, model, prompt, input_ids, attention_mask, verbalizer, layout):
+        inputs_embeds, mask = self.prepared_inputs(model, prompt, input_ids, attention_mask, layout)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        logits = model(inputs_embeds=inputs_embeds, attention_mask=mask, position_ids=positions).logits
+        # The last real position, whichever side the padding is on.
+        last = mask.shape[1] - 1 - mask.flip(dims=(1,)).argmax(dim=1)
         rows = torch.arange(logits.shape[0], device=logits.device)
         return logits[rows, last][:, verbalizer.first_token_ids().to(logits.device)]
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from neurokit.errors import NeurokitError
-from neurokit.models.adapters import ArchitectureAdapter, Scoring, Verbalizer, adapter_for
+from neurokit.models.adapters import ArchitectureAdapter, PromptLayout, Scoring, Verbalizer, adapter_for
 from neurokit.models.sites import NeuronSite, Stack, parse_site_name
 
 #: Name under which the embedded default model is addressed (CLI ``--model embedded``).
@@ -139,15 +139,17 @@ class Backbone:
         return self.model.get_input_embeddings().weight[mask_id].detach()
 
     def class_scores(self, prompt: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                     verbalizer: Verbalizer) -> torch.Tensor:
-        """Class scores (batch, classes) for inputs (batch, T) behind a full prompt (P, d).
+                     verbalizer: Verbalizer, layout: PromptLayout | str | None = None) -> torch.Tensor:
+        """Class scores (batch, classes) for right-padded inputs (batch, T) joined to a full prompt (P, d).
 
-        For MLM backbones the prompt's row 0 must be the mask-slot embedding (``SoftPrompt`` puts it there).
+        ``layout``: where the prompt goes (``SoftPrompt.layout``; None: the family's default). For MLM backbones
+        the prompt's row 0 must be the mask-slot embedding (``SoftPrompt`` puts it there).
         """
         if prompt.ndim != 2 or prompt.shape[1] != self.embedding_dim:
             raise NeurokitError(f"prompt of shape {tuple(prompt.shape)} does not fit {self.model_id}: "
                                 f"expected (P, {self.embedding_dim})")
-        return self.adapter.class_scores(self.model, prompt, input_ids, attention_mask, verbalizer)
+        return self.adapter.class_scores(self.model, prompt, input_ids, attention_mask, verbalizer,
+                                         self.adapter.check_layout(layout))
 
     def tokenize(self, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
         """Right-padded ``input_ids`` and ``attention_mask`` (batch, T ≤ max_length) on the backbone's device."""

@@ -2,9 +2,11 @@
 
 Layout of a checkpoint folder::
 
-    prompt.safetensors   tensor "prompt", float32 (P, d): the full prompt as prepended (row 0 = mask slot on MLM)
-    prompt.json          metadata: model id, revision, weights hash, task, template, verbaliser, P, init, seed,
-                         dev accuracy, training config, versions
+    prompt.safetensors   tensor "prompt", float32 (P, d): the full prompt in sequence order (row 0 = mask slot
+                         on MLM)
+    prompt.json          metadata: model id, revision, weights hash, task, template, verbaliser, P, layout
+                         ("prepend"/"append"; absent in checkpoints written before layouts existed, which
+                         were all prepended), init, seed, dev accuracy, training config, versions
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from neurokit.errors import NeurokitError
-from neurokit.models import Backbone
+from neurokit.models import LEGACY_LAYOUT, Backbone, PromptLayout
 from neurokit.prompts.soft_prompt import SoftPrompt, check_prompt_fits
 from neurokit.provenance import file_sha256
 
@@ -36,6 +38,14 @@ class PromptCheckpoint:
     sha256: str
     path: Path
 
+    @property
+    def layout(self) -> PromptLayout:
+        """Where the prompt was placed when it was tuned; a checkpoint that records none was prepended."""
+        try:
+            return PromptLayout(self.metadata.get("layout", LEGACY_LAYOUT.value))
+        except ValueError:
+            raise NeurokitError(f"prompt {self.path} records an unknown layout {self.metadata['layout']!r}") from None
+
     def soft_prompt(self, backbone: Backbone, allow_other_model: bool = False) -> SoftPrompt:
         """The prompt as a module for ``backbone``; a prompt trained on other weights is refused unless allowed."""
         expected = self.metadata.get("weights_sha256")
@@ -44,7 +54,7 @@ class PromptCheckpoint:
                                 f"(weights {expected[:12]}…), not on {backbone.model_id!r} "
                                 f"(weights {backbone.weights_sha256[:12]}…)")
         check_prompt_fits(self.prompt, backbone)
-        return SoftPrompt.from_full_prompt(self.prompt, backbone)
+        return SoftPrompt.from_full_prompt(self.prompt, backbone, self.layout)
 
 
 def check_checkpoint_out(folder: str | Path, overwrite: bool) -> None:
@@ -63,7 +73,7 @@ def save_checkpoint(folder: str | Path, prompt: SoftPrompt, metadata: dict) -> P
     folder.mkdir(parents=True, exist_ok=True)
     full = prompt().detach().float().cpu().contiguous()
     metadata = {**metadata, "prompt_length": full.shape[0], "embedding_dim": full.shape[1],
-                "mask_slot": prompt.has_mask_slot}
+                "mask_slot": prompt.has_mask_slot, "layout": prompt.layout.value}
     tensor_tmp, json_tmp = folder / (TENSOR_FILE + ".tmp"), folder / (METADATA_FILE + ".tmp")
     save_file({"prompt": full}, str(tensor_tmp))
     json_tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from neurokit.models import EMBEDDED_MODEL, Scoring
+from neurokit.models import EMBEDDED_MODEL, PromptLayout, Scoring
 from neurokit.prompts.config import PromptTuningConfig
 from neurokit.prompts.soft_prompt import PromptInit
 
@@ -28,6 +28,13 @@ def add_model_arguments(parser, *, from_checkpoint: bool = False) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow the checkpoint's own Python code (off by default)")
+
+
+def add_layout_argument(parser, default_help: str = "the family's default: append on GPT-2/Llama, else "
+                                                     "prepend") -> None:
+    """``--prompt-layout``: where the prompt goes relative to the input (:class:`~neurokit.models.PromptLayout`)."""
+    parser.add_argument("--prompt-layout", choices=[m.value for m in PromptLayout], default=None,
+                        help=f"prompt before (prepend) or after (append) the input (default: {default_help})")
 
 
 def backbone_from_args(args):
@@ -70,7 +77,8 @@ def _tuning_config(args) -> PromptTuningConfig:
         prompt_length=args.prompt_length, init=args.init, init_text=args.init_text,
         learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
         batch_size=args.batch_size, gradient_accumulation=args.gradient_accumulation,
-        eval_every=args.eval_every, max_length=args.max_length, seed=args.seed, bf16=args.bf16)
+        eval_every=args.eval_every, max_length=args.max_length, seed=args.seed, bf16=args.bf16,
+        layout=args.prompt_layout)
 
 
 def _init_prompt(args) -> int:
@@ -81,7 +89,7 @@ def _init_prompt(args) -> int:
     task = get_task(args.task)
     check_checkpoint_out(args.out, args.overwrite)
     config = PromptTuningConfig(prompt_length=args.prompt_length, init=args.init, init_text=args.init_text,
-                                max_length=args.max_length, seed=args.seed)
+                                max_length=args.max_length, seed=args.seed, layout=args.prompt_layout)
     dev = load_split(task, "dev", size=args.dev_size, seed=args.data_seed) if args.dev_size != 0 else None
     accuracy = save_untuned_prompt(backbone_from_args(args), task, config, args.out, dev)
     print(json.dumps({"task": task.name, "dev_accuracy": accuracy, "checkpoint": str(args.out)}))
@@ -112,13 +120,19 @@ def _neighbours(args) -> int:
 
 
 def _import_prompt(args) -> int:
+    from neurokit.errors import ConfigError
     from neurokit.prompts.checkpoint import check_checkpoint_out, save_checkpoint
     from neurokit.prompts.interop import import_npy, import_peft
 
     check_checkpoint_out(args.out, args.overwrite)
     backbone = backbone_from_args(args)
     source = Path(args.source)
-    prompt = import_npy(source, backbone) if source.suffix == ".npy" else import_peft(source, backbone)
+    if source.suffix == ".npy":
+        prompt = import_npy(source, backbone, args.prompt_layout or PromptLayout.PREPEND.value)
+    elif args.prompt_layout is not None:
+        raise ConfigError("--prompt-layout is for .npy prompts; a PEFT adapter's layout is PEFT's (prepend)")
+    else:
+        prompt = import_peft(source, backbone)
     save_checkpoint(args.out, prompt, {"model_id": backbone.model_id, "model_source": backbone.source,
                                        "revision": backbone.revision,
                                        "weights_sha256": backbone.weights_sha256, "imported_from": str(source),
@@ -155,6 +169,7 @@ def register(subparsers) -> None:
     train.add_argument("--eval-every", type=int, default=None, help="steps between dev evaluations")
     train.add_argument("--max-length", type=int, default=defaults.max_length, help="max input tokens")
     train.add_argument("--seed", type=int, default=defaults.seed)
+    add_layout_argument(train)
     train.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (default: on CUDA)")
     train.add_argument("--train-size", type=int, default=None, help="examples of train (built-in tasks: size)")
     train.add_argument("--dev-size", type=int, default=None)
@@ -174,6 +189,7 @@ def register(subparsers) -> None:
     initial.add_argument("--init", choices=[i.value for i in PromptInit], default=defaults.init.value)
     initial.add_argument("--init-text", default=None, help="text for --init text")
     initial.add_argument("--seed", type=int, default=defaults.seed)
+    add_layout_argument(initial)
     initial.add_argument("--max-length", type=int, default=defaults.max_length, help="max input tokens")
     initial.add_argument("--dev-size", type=int, default=None, help="dev examples to score (0: skip scoring)")
     initial.add_argument("--data-seed", type=int, default=0, help="seed of the built-in tasks' generator")
@@ -183,6 +199,7 @@ def register(subparsers) -> None:
     add_model_arguments(importer)
     importer.add_argument("source", help="PEFT adapter folder or .npy file")
     importer.add_argument("--task", default=None, help="task the prompt was trained on (recorded)")
+    add_layout_argument(importer, "prepend, as google-research's prompt tuning; .npy only")
     importer.add_argument("--out", required=True, help="neurokit checkpoint folder to write")
     importer.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     importer.set_defaults(handler=_import_prompt)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from neurokit.errors import ConfigError
+from neurokit.models import PromptLayout
 from neurokit.prompts.soft_prompt import PromptInit
 
 
@@ -15,7 +16,8 @@ class PromptTuningConfig:
     ``epochs`` or ``max_steps`` (optimizer steps; wins when set) bound training. ``eval_every`` counts optimizer
     steps between dev evaluations (``None``: once per epoch); the best-dev prompt is kept. ``bf16`` autocasts
     the forward pass on CUDA (``None``: on when the device is CUDA); float16 is never used, since T5's FFN
-    overflows it.
+    overflows it. ``layout`` places the prompt relative to the input (None: the backbone family's default,
+    ``append`` for decoder-only models and ``prepend`` elsewhere; see :class:`~neurokit.models.PromptLayout`).
     """
 
     prompt_length: int = 100
@@ -34,9 +36,16 @@ class PromptTuningConfig:
     max_length: int = 128
     seed: int = 0
     bf16: bool | None = None
+    layout: PromptLayout | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init", PromptInit(self.init))
+        if self.layout is not None:
+            try:
+                object.__setattr__(self, "layout", PromptLayout(self.layout))
+            except ValueError:
+                raise ConfigError(f"layout must be one of {', '.join(m.value for m in PromptLayout)}, "
+                                  f"got {self.layout!r}") from None
         positive = ("prompt_length", "learning_rate", "epochs", "batch_size", "gradient_accumulation",
                     "eval_batch_size", "max_length")
         for name in positive:
@@ -56,4 +65,5 @@ class PromptTuningConfig:
     def to_dict(self) -> dict:
         values = asdict(self)
         values["init"] = self.init.value
+        values["layout"] = None if self.layout is None else self.layout.value
         return values

@@ -10,6 +10,10 @@ On MLM backbones neurokit keeps the frozen mask slot at position 0. An export wr
 included, and notes that in ``neurokit_prompt.json`` beside the adapter, so a re-import restores it exactly. A
 prompt trained elsewhere has no mask slot: importing it into an MLM backbone puts the mask slot in front of its
 P vectors (P + 1 positions), which is where neurokit reads the class.
+
+PEFT and google-research place the prompt in front of the input, so imports are ``prepend`` prompts (a
+``.npy`` prompt tuned elsewhere behind the input can be imported as ``append``), and a prompt tuned behind the
+input (``append``, the default on decoder-only backbones) is not exported: PEFT would run it in front.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neurokit.errors import NeurokitError
-from neurokit.models import Backbone, Family
+from neurokit.models import Backbone, Family, PromptLayout
 from neurokit.prompts.soft_prompt import SoftPrompt, check_prompt_fits
 
 PEFT_CONFIG_FILE = "adapter_config.json"
@@ -36,6 +40,9 @@ _PEFT_TASK_TYPE = {Family.BERT: "FEATURE_EXTRACTION", Family.ROBERTA: "FEATURE_E
 
 def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path, metadata: dict | None = None) -> Path:
     """Write ``prompt`` as a PEFT prompt-tuning adapter for ``backbone`` into ``folder``."""
+    if prompt.layout is not PromptLayout.PREPEND:
+        raise NeurokitError(f"PEFT puts a prompt in front of the input; this prompt was tuned in layout "
+                            f"{prompt.layout.value!r} and would mean something else there")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     full = prompt().detach().float().cpu().contiguous()
@@ -62,12 +69,14 @@ def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path, meta
     return folder
 
 
-def _from_external_vectors(vectors: torch.Tensor, backbone: Backbone, has_mask_slot: bool) -> SoftPrompt:
+def _from_external_vectors(vectors: torch.Tensor, backbone: Backbone, has_mask_slot: bool,
+                           layout: PromptLayout | str = PromptLayout.PREPEND) -> SoftPrompt:
     check_prompt_fits(vectors, backbone)
+    layout = backbone.adapter.check_layout(layout)
     if has_mask_slot:
-        return SoftPrompt.from_full_prompt(vectors, backbone)
+        return SoftPrompt.from_full_prompt(vectors, backbone, layout)
     mask_slot = backbone.mask_slot_embedding() if backbone.adapter.uses_mask_slot else None
-    return SoftPrompt(vectors, mask_slot)
+    return SoftPrompt(vectors, mask_slot, layout)
 
 
 def import_peft(folder: str | Path, backbone: Backbone) -> SoftPrompt:
@@ -88,12 +97,13 @@ def import_peft(folder: str | Path, backbone: Backbone) -> SoftPrompt:
     return _from_external_vectors(vectors, backbone, has_mask_slot)
 
 
-def import_npy(path: str | Path, backbone: Backbone) -> SoftPrompt:
-    """Read a google-research prompt-tuning ``.npy`` prompt (P, d) as a SoftPrompt for ``backbone``."""
+def import_npy(path: str | Path, backbone: Backbone, layout: PromptLayout | str = PromptLayout.PREPEND) -> SoftPrompt:
+    """Read a google-research prompt-tuning ``.npy`` prompt (P, d) as a SoftPrompt for ``backbone``, placed in
+    ``layout`` (google-research prepends)."""
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise NeurokitError(f"cannot read prompt {path}: {error}") from error
     if array.ndim != 2:
         raise NeurokitError(f"prompt {path} has shape {array.shape}; expected (P, d)")
-    return _from_external_vectors(torch.from_numpy(np.asarray(array, dtype=np.float32)), backbone, False)
+    return _from_external_vectors(torch.from_numpy(np.asarray(array, dtype=np.float32)), backbone, False, layout)

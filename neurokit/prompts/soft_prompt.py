@@ -1,4 +1,4 @@
-"""Soft prompts: P trainable vectors prepended to a frozen model's input embeddings (Lester et al. 2021)."""
+"""Soft prompts: P trainable vectors joined to a frozen model's input embeddings (Lester et al. 2021)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from neurokit.errors import ConfigError
-from neurokit.models import Backbone
+from neurokit.models import LEGACY_LAYOUT, Backbone, PromptLayout
 
 #: Lester et al. sample initial prompt vectors from the 5,000 most frequent vocabulary items.
 FREQUENT_VOCABULARY_SIZE = 5000
@@ -28,11 +28,14 @@ class SoftPrompt(nn.Module):
 
     On MLM backbones position 0 is the frozen mask-token embedding (the slot whose output is read, as in
     Wang et al.), so ``length - 1`` vectors are trained; elsewhere all ``length`` are. ``forward()`` returns the
-    full prompt (length, dim) in the order it is prepended.
+    full prompt (length, dim) in its order in the sequence. ``layout`` says where it goes relative to the input
+    (:class:`~neurokit.models.PromptLayout`); a prompt is used in the layout it was tuned in.
     """
 
-    def __init__(self, vectors: torch.Tensor, mask_slot: torch.Tensor | None = None):
+    def __init__(self, vectors: torch.Tensor, mask_slot: torch.Tensor | None = None,
+                 layout: PromptLayout | str = LEGACY_LAYOUT):
         super().__init__()
+        self.layout = PromptLayout(layout)
         self.vectors = nn.Parameter(vectors.detach().clone().float())
         # A buffer, not a parameter: the mask slot is never trained and never receives gradients.
         self.register_buffer("mask_slot", None if mask_slot is None else mask_slot.detach().clone().float()[None])
@@ -56,18 +59,23 @@ class SoftPrompt(nn.Module):
         return (["mask"] + roles) if self.has_mask_slot else roles
 
     @classmethod
-    def from_full_prompt(cls, prompt: torch.Tensor, backbone: Backbone) -> SoftPrompt:
-        """Wrap a full (P, d) prompt; on MLM backbones row 0 is replaced by the frozen mask slot."""
+    def from_full_prompt(cls, prompt: torch.Tensor, backbone: Backbone,
+                         layout: PromptLayout | str = LEGACY_LAYOUT) -> SoftPrompt:
+        """Wrap a full (P, d) prompt in ``layout``; on MLM backbones row 0 is replaced by the frozen mask slot."""
         check_prompt_fits(prompt, backbone)
+        layout = backbone.adapter.check_layout(layout)
         if backbone.adapter.uses_mask_slot:
-            return cls(prompt[1:], backbone.mask_slot_embedding())
-        return cls(prompt)
+            return cls(prompt[1:], backbone.mask_slot_embedding(), layout)
+        return cls(prompt, layout=layout)
 
     @classmethod
     def initialise(cls, backbone: Backbone, length: int, init: PromptInit | str = PromptInit.NORMAL,
-                   seed: int = 0, label_words: tuple[str, ...] = (), text: str | None = None) -> SoftPrompt:
-        """A new prompt of ``length`` positions (mask slot included on MLM backbones)."""
+                   seed: int = 0, label_words: tuple[str, ...] = (), text: str | None = None,
+                   layout: PromptLayout | str | None = None) -> SoftPrompt:
+        """A new prompt of ``length`` positions (mask slot included on MLM backbones) in ``layout`` (None: the
+        family's default, :attr:`~neurokit.models.ArchitectureAdapter.default_layout`)."""
         init = PromptInit(init)
+        layout = backbone.adapter.check_layout(layout)
         mask_slot = backbone.mask_slot_embedding() if backbone.adapter.uses_mask_slot else None
         trained = length - (1 if mask_slot is not None else 0)
         if trained < 1:
@@ -94,7 +102,7 @@ class SoftPrompt(nn.Module):
             if not ids:
                 raise ConfigError(f"init text {text!r} has no tokens")
             vectors = embedding[torch.tensor(ids).repeat(trained // len(ids) + 1)[:trained]]
-        return cls(vectors, mask_slot)
+        return cls(vectors, mask_slot, layout)
 
 
 def check_prompt_fits(prompt: torch.Tensor, backbone: Backbone) -> None:

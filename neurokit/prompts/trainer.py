@@ -56,7 +56,8 @@ def evaluate(backbone: Backbone, prompt: SoftPrompt, verbalizer: Verbalizer, spl
                       desc="evaluate", leave=False):
         context = batch_context(batch) if batch_context is not None else nullcontext()
         with _autocast(backbone, bf16), context:
-            scores = backbone.class_scores(full_prompt, batch.input_ids, batch.attention_mask, verbalizer)
+            scores = backbone.class_scores(full_prompt, batch.input_ids, batch.attention_mask, verbalizer,
+                                           prompt.layout)
         logits.append(scores.float().cpu())
     logits = torch.cat(logits)
     predictions = logits.argmax(dim=1)
@@ -89,7 +90,7 @@ def initial_prompt(backbone: Backbone, task, config: PromptTuningConfig) -> Soft
     """The prompt a tuning run with ``config`` starts from (``config.init`` seeded by ``config.seed``), on the
     backbone's device; an untuned prompt is exactly this."""
     return SoftPrompt.initialise(backbone, config.prompt_length, config.init, config.seed, task.label_words,
-                                 config.init_text).to(backbone.device)
+                                 config.init_text, config.layout).to(backbone.device)
 
 
 def save_untuned_prompt(backbone: Backbone, task, config: PromptTuningConfig, folder: str | Path,
@@ -156,7 +157,8 @@ class PromptTrainer:
                 for batch in train_split.batches(config.batch_size, torch.randperm(len(train_split),
                                                                                     generator=shuffle)):
                     with _autocast(backbone, config.bf16):
-                        scores = backbone.class_scores(prompt(), batch.input_ids, batch.attention_mask, verbalizer)
+                        scores = backbone.class_scores(prompt(), batch.input_ids, batch.attention_mask, verbalizer,
+                                                       prompt.layout)
                     loss = F.cross_entropy(scores.float(), batch.labels)
                     (loss / config.gradient_accumulation).backward()
                     correct += int((scores.argmax(dim=1) == batch.labels).sum())

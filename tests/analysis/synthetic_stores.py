@@ -170,7 +170,7 @@ def write_store(ds: xr.Dataset, path, raw: bool = True) -> str:
         model_id=ds.attrs["model_id"], model_revision="test", weights_sha256=ds.attrs["weights_sha256"],
         model_config={}, prompt_sha256=ds.attrs["prompt_sha256"], prompt_metadata={},
         task=json.loads(ds.attrs["task"]), template="{mask} {prompt} {text}", verbalizer={},
-        split=ds.attrs["split"], dtype_policy="float16 for tests")
+        split=ds.attrs["split"], dtype_policy="float16 for tests", prompt_layout="prepend")
     spec = StoreSpec(
         example_ids=list(ds["example"].values), class_names=list(ds["class"].values),
         sites=list(ds["site"].values), layers=list(ds["layer"].values),

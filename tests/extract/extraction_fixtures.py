@@ -67,7 +67,7 @@ def projection_modules(model, family: str, stack: str = "encoder") -> list:
 
 
 def full_prompt(backbone, checkpoint_prompt: torch.Tensor, family: str) -> torch.Tensor:
-    """The prompt as prepended: on MLM backbones row 0 is the frozen embedding of the mask token."""
+    """The prompt in sequence order: on MLM backbones row 0 is the frozen embedding of the mask token."""
     prompt = checkpoint_prompt.float()
     if family in ("bert", "roberta"):
         mask_row = backbone.model.get_input_embeddings().weight[backbone.tokenizer.mask_token_id].detach()
@@ -77,15 +77,20 @@ def full_prompt(backbone, checkpoint_prompt: torch.Tensor, family: str) -> torch
 
 @torch.no_grad()
 def hooked_forward(backbone, prompt: torch.Tensor, texts: list[str], family: str, max_length: int,
-                   stack: str = "encoder") -> tuple[list[np.ndarray], np.ndarray]:
-    """Run ``texts`` as one right-padded batch behind ``prompt``; returns the neurons of every layer
-    (batch, sequence, N) as float32 numpy arrays and the attention mask of the inputs (batch, T)."""
+                   stack: str = "encoder", layout: str = "prepend") -> tuple[list[np.ndarray], np.ndarray]:
+    """Run ``texts`` as one right-padded batch behind ``prompt`` (``layout="append"``: unpadded texts followed by
+    the prompt); returns the neurons of every layer (batch, sequence, N) as float32 numpy arrays and the
+    attention mask of the inputs (batch, T)."""
     model, tokenizer = backbone.model, backbone.tokenizer
     encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     ids, mask = encoded["input_ids"], encoded["attention_mask"]
     batch = ids.shape[0]
-    embeds = torch.cat([prompt[None].expand(batch, -1, -1), model.get_input_embeddings()(ids)], dim=1)
-    full_mask = torch.cat([torch.ones(batch, prompt.shape[0], dtype=mask.dtype), mask], dim=1)
+    pieces = [prompt[None].expand(batch, -1, -1), model.get_input_embeddings()(ids)]
+    masks = [torch.ones(batch, prompt.shape[0], dtype=mask.dtype), mask]
+    if layout == "append":
+        assert bool(mask.all()), "the reference appends a prompt only to unpadded inputs"
+        pieces, masks = pieces[::-1], masks[::-1]
+    embeds, full_mask = torch.cat(pieces, dim=1), torch.cat(masks, dim=1)
     captured: dict[int, torch.Tensor] = {}
     handles = [
         module.register_forward_pre_hook(lambda _m, args, i=i: captured.__setitem__(i, args[0].detach().clone()))
@@ -104,26 +109,28 @@ def hooked_forward(backbone, prompt: torch.Tensor, texts: list[str], family: str
 
 
 def select_positions(neurons: np.ndarray, mask: np.ndarray, roles: list[str], prompt_roles: list[str],
-                     decoder: bool = False) -> np.ndarray:
-    """(batch, R, N): the stored positions of one layer's neurons (batch, sequence, N), chosen with numpy."""
+                     decoder: bool = False, layout: str = "prepend") -> np.ndarray:
+    """(batch, R, N): the stored positions of one layer's neurons (batch, sequence, N), chosen with numpy;
+    ``layout="append"``: the unpadded input comes first and the prompt follows it."""
     prompt_length = len(prompt_roles)
     rows = []
     for example in range(neurons.shape[0]):
         length = int(mask[example].sum())
         values = neurons[example]
-        inputs = values[prompt_length:prompt_length + length].astype(np.float64)
+        first_input, first_prompt = (prompt_length, 0) if layout == "prepend" else (0, length)
+        inputs = values[first_input:first_input + length].astype(np.float64)
         chosen = []
         for role in roles:
             if decoder:
                 chosen.append(values[-1])
             elif role in prompt_roles:
-                chosen.append(values[prompt_roles.index(role)])
+                chosen.append(values[first_prompt + prompt_roles.index(role)])
             elif role == "input_mean":
                 chosen.append(inputs.mean(axis=0))
             elif role == "input_max":
                 chosen.append(inputs.max(axis=0))
             elif role == "last_token":
-                chosen.append(values[prompt_length + length - 1])
+                chosen.append(values[first_input + length - 1])
             else:
                 raise ValueError(role)
         rows.append(np.stack(chosen))

@@ -26,7 +26,8 @@ def make_provenance(**overrides) -> Provenance:
         model_config={"hidden_size": 8, "num_hidden_layers": 3}, prompt_sha256="b" * 64,
         prompt_metadata={"seed": 0, "length": 2}, task={"name": "sst2", "labels": ["negative", "positive"]},
         template="{mask} {prompt} {text}", verbalizer={"negative": ["bad"], "positive": ["good"]},
-        split="dev", dtype_policy="float16 for RoBERTa", command="pytest", versions={"neurokit": "test"},
+        split="dev", dtype_policy="float16 for RoBERTa", prompt_layout="prepend", command="pytest",
+        versions={"neurokit": "test"},
     )
     fields.update(overrides)
     return Provenance(**fields)

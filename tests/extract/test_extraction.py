@@ -96,16 +96,20 @@ def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, ba
     roles = list(ds.position_role.values)
     assert roles == [*prompt_roles, *_positions(family)[1 + mlm:]]
     verbalizer = backbone.verbalizer(task.label_words)
+    layout = checkpoint.layout.value  # the family's default: append on gpt2/llama, prepend elsewhere
+    assert ds.attrs["prompt_layout"] == layout == ("append" if family in ("gpt2", "llama") else "prepend")
     tolerance = dict(rtol=1e-3, atol=1e-3) if expected_dtype == np.float16 else dict(rtol=1e-4, atol=1e-5)
     for index, text in enumerate(texts):  # each example alone, unpadded
-        neurons, mask = hooked_forward(backbone, prompt, [text], family, CONFIG["max_length"])
-        expected = np.stack([select_positions(layer, mask, roles, prompt_roles)[0] for layer in neurons])
+        neurons, mask = hooked_forward(backbone, prompt, [text], family, CONFIG["max_length"], layout=layout)
+        expected = np.stack([select_positions(layer, mask, roles, prompt_roles, layout=layout)[0]
+                             for layer in neurons])
         np.testing.assert_allclose(ds.activation.values[index].astype(np.float32), expected, **tolerance,
                                    err_msg=f"example {index}")
         assert ds.input_length.values[index] == mask.sum()
         encoded = backbone.tokenizer([text], truncation=True, max_length=CONFIG["max_length"], return_tensors="pt")
         with torch.no_grad():
-            scores = backbone.class_scores(prompt, encoded["input_ids"], encoded["attention_mask"], verbalizer)
+            scores = backbone.class_scores(prompt, encoded["input_ids"], encoded["attention_mask"], verbalizer,
+                                           layout)
         np.testing.assert_allclose(ds.logits.values[index], scores[0].numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(ds.prediction.values, ds.logits.values.argmax(axis=1))
     assert json.loads(ds.attrs["verbalizer"]) == verbalizer.describe()

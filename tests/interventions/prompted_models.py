@@ -101,7 +101,7 @@ def write_train_store(backbone, checkpoint, path, raw: bool = False):
         model_id=backbone.model_id, model_revision="embedded", weights_sha256=backbone.weights_sha256,
         model_config={}, prompt_sha256=checkpoint.sha256, prompt_metadata={},
         task={"name": MOVIES.name, "label_names": list(MOVIES.label_names)}, template=MOVIES.template,
-        verbalizer={}, split="train", dtype_policy="float32 for tests")
+        verbalizer={}, split="train", dtype_policy="float32 for tests", prompt_layout="prepend")
     spec = StoreSpec(example_ids=list(dataset["id"]), class_names=list(MOVIES.label_names),
                      sites=[site.name for site in sites], layers=[site.layer for site in sites],
                      position_roles=["mask", *(f"prompt_{k}" for k in range(PROMPT_LENGTH - 1))],

@@ -43,13 +43,15 @@ def _perturbation(prompted, method, selected, positions="all", **settings):
     return Perturbation(prompted.mask(selected), method, values, positions=positions, **settings)
 
 
-# The positions each setting edits, written out here for the prepended layout (prompt at 0..P-1).
-EDITED = {"all": slice(None), "prompt": slice(0, PROMPT_LENGTH), "input": slice(PROMPT_LENGTH, None)}
+# The positions each setting edits, written out here for both layouts: a prepended prompt is at 0..P-1; an
+# appended one (GPT-2's default) follows the left-padded input, at the last P positions of every example.
+EDITED = {"prepend": {"all": slice(None), "prompt": slice(0, PROMPT_LENGTH), "input": slice(PROMPT_LENGTH, None)},
+          "append": {"all": slice(None), "prompt": slice(-PROMPT_LENGTH, None), "input": slice(0, -PROMPT_LENGTH)}}
 
 
 def _forward(prompted, batch):
     return prompted.backbone.class_scores(prompted.prompt().to(prompted.backbone.device), batch.input_ids,
-                                          batch.attention_mask, prompted.verbalizer)
+                                          batch.attention_mask, prompted.verbalizer, prompted.prompt.layout)
 
 
 def _hooks_left(backbone) -> int:
@@ -74,7 +76,7 @@ def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_chosen_positio
     perturbation = _perturbation(prompted, method, selected, positions)
     batch = next(prompted.split.batches(6))
     with torch.no_grad(), capture_activations(backbone.model, backbone.all_sites) as before:
-        with perturbed(backbone, perturbation, PROMPT_LENGTH):
+        with perturbed(backbone, perturbation, PROMPT_LENGTH, prompted.prompt.layout):
             # Registered after the edit hooks, so it sees what the output projections receive.
             with capture_activations(backbone.model, backbone.all_sites) as after:
                 _forward(prompted, batch)
@@ -87,7 +89,7 @@ def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_chosen_positio
             index = selected[site.layer]
             replacement = 0.0 if method == "zero" else torch.tensor(
                 values[prompted.layers.index(site.layer)][..., index], dtype=old.dtype)
-            expected[:, EDITED[positions], index] = replacement
+            expected[:, EDITED[prompted.prompt.layout.value][positions], index] = replacement
             assert not torch.equal(new, old)
         assert torch.equal(new, expected), site.name
 
@@ -112,7 +114,7 @@ def test_noise_is_one_draw_per_example_and_neuron_the_same_at_every_edited_posit
     difference = whole[site.name]
     index = selected[site.layer]
     others = [n for n in range(embedded.width) if n not in index]
-    where = EDITED[positions]
+    where = EDITED["prepend"][positions]
     untouched = torch.ones(difference.shape[1], dtype=torch.bool)
     untouched[where] = False
     assert torch.count_nonzero(difference[:, untouched]) == 0 and torch.count_nonzero(difference[..., others]) == 0
@@ -219,7 +221,7 @@ def test_noise_logits_equal_an_independent_hook_bit_for_bit(embedded, positions)
 
             def hook(_module, args, row=row, columns=columns, noise=noise):
                 neurons = args[0].clone()
-                where = EDITED[positions]
+                where = EDITED["prepend"][positions]
                 neurons[:, where, columns] = neurons[:, where, columns] + noise[:, row, columns].unsqueeze(1)
                 return (neurons,)
 
@@ -441,7 +443,7 @@ def test_resample_sets_the_selected_neurons_to_the_donors_values(embedded, posit
             donated = pool[chosen][:, embedded.layers.index(site.layer)][..., index]  # (6, [P,] selected)
             if positions != "prompt":
                 donated = donated[:, None, :]
-            expected[:, EDITED[positions], index] = torch.tensor(donated, dtype=expected.dtype)
+            expected[:, EDITED["prepend"][positions], index] = torch.tensor(donated, dtype=expected.dtype)
         assert torch.equal(after[site.name], expected), site.name
 
 

@@ -101,7 +101,7 @@ def test_prepending_equals_a_hand_built_inputs_embeds_concatenation(backbone):
     inputs = _inputs(backbone)
     prompt = torch.randn(5, backbone.embedding_dim) * 0.1
     verbalizer = backbone.verbalizer(["negative", "positive"])
-    scores = backbone.class_scores(prompt, **inputs, verbalizer=verbalizer)
+    scores = backbone.class_scores(prompt, **inputs, verbalizer=verbalizer, layout="prepend")
 
     model, ids, mask = backbone.model, inputs["input_ids"], inputs["attention_mask"]
     batch = ids.shape[0]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.models import PromptLayout
 from neurokit.models.random import RandomArchitecture, random_backbone
 from neurokit.prompts import (PromptInit, SoftPrompt, export_peft, frequent_token_ids, import_npy, import_peft,
                               load_checkpoint, save_checkpoint)
@@ -140,11 +141,11 @@ def _peft_scores(peft_model, backbone, inputs, prompt_length, verbalizer):
 def test_peft_round_trip_gives_the_same_logits_in_the_real_peft(architecture, tmp_path):
     peft = pytest.importorskip("peft")
     backbone = random_backbone(architecture)
-    prompt = SoftPrompt.initialise(backbone, 6, PromptInit.UNIFORM, seed=5)
+    prompt = SoftPrompt.initialise(backbone, 6, PromptInit.UNIFORM, seed=5, layout="prepend")  # PEFT's layout
     export_peft(prompt, backbone, tmp_path)
     inputs = backbone.tokenize(["a great film", "the plot was a dull mess"], 16)
     verbalizer = backbone.verbalizer(["negative", "positive"])
-    ours = backbone.class_scores(prompt(), **inputs, verbalizer=verbalizer)
+    ours = backbone.class_scores(prompt(), **inputs, verbalizer=verbalizer, layout=prompt.layout)
 
     peft_model = peft.PeftModel.from_pretrained(backbone.model, str(tmp_path))
     peft_model.eval()
@@ -154,6 +155,7 @@ def test_peft_round_trip_gives_the_same_logits_in_the_real_peft(architecture, tm
 
     back = import_peft(tmp_path, backbone)
     assert torch.equal(back(), prompt())
+    assert back.layout is PromptLayout.PREPEND
 
 
 def test_importing_a_non_prompt_adapter_is_refused(bert, tmp_path):
