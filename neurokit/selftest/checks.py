@@ -111,6 +111,7 @@ class _Probe:
         self.backbone = backbone
         self.prompt = prompt().detach().to(backbone.device, backbone.model.dtype)
         self.prompt_length = prompt.length
+        self.layout = prompt.layout
         self.verbalizer: Verbalizer = backbone.verbalizer(PROBE_LABEL_WORDS)
         self.inputs = backbone.tokenize(list(PROBE_SENTENCES), config.max_length)
         self.sites: list[NeuronSite] = backbone.sites()
@@ -123,7 +124,7 @@ class _Probe:
         attention_mask = self.inputs["attention_mask"] if attention_mask is None else attention_mask
         prompt = self.prompt.to(backbone.model.dtype)
         with torch.no_grad():
-            return backbone.class_scores(prompt, input_ids, attention_mask, self.verbalizer).float()
+            return backbone.class_scores(prompt, input_ids, attention_mask, self.verbalizer, self.layout).float()
 
     def single(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Example ``index`` alone, without padding: (input_ids, attention_mask) of shape (1, its length)."""
@@ -133,9 +134,12 @@ class _Probe:
 
     def prompt_neurons(self, input_ids=None, attention_mask=None) -> dict[str, torch.Tensor]:
         """Neurons at the prompt positions, per site (examples, P, width) float32."""
-        prompt_length = self.prompt_length
-        with capture_activations(self.backbone.model, self.sites,
-                                 transform=lambda neurons: neurons[:, :prompt_length].float()) as captured:
+        prompt_length, layout = self.prompt_length, self.layout
+
+        def at_prompt(neurons: torch.Tensor) -> torch.Tensor:
+            return neurons[:, layout.prompt_slice(neurons.shape[1], prompt_length)].float()
+
+        with capture_activations(self.backbone.model, self.sites, transform=at_prompt) as captured:
             self.scores(input_ids, attention_mask)
             return dict(captured)
 
@@ -240,7 +244,7 @@ def _masks(probe: _Probe) -> tuple[xr.DataArray, xr.DataArray]:
 
 @contextmanager
 def _perturbed_scores(probe: _Probe, perturbation: Perturbation) -> Iterator[Callable[[], torch.Tensor]]:
-    with perturbed(probe.backbone, perturbation, probe.prompt_length) as hooks:
+    with perturbed(probe.backbone, perturbation, probe.prompt_length, probe.layout) as hooks:
         def run() -> torch.Tensor:
             with hooks.examples(0, len(PROBE_SENTENCES)):
                 return probe.scores()

@@ -44,8 +44,8 @@ def test_a_leaked_hook_is_caught(monkeypatch):
     original = checks_module.perturbed
 
     @contextmanager
-    def leaky(backbone, perturbation, prompt_length):
-        with original(backbone, perturbation, prompt_length) as hooks:
+    def leaky(backbone, perturbation, prompt_length, layout):
+        with original(backbone, perturbation, prompt_length, layout) as hooks:
             yield hooks
         backbone.sites()[0].resolve(backbone.model).register_forward_pre_hook(lambda module, args: None)
 
@@ -57,7 +57,7 @@ def test_a_leaked_hook_is_caught(monkeypatch):
 
 def test_an_intervention_that_does_nothing_is_caught(monkeypatch):
     @contextmanager
-    def inert(backbone, perturbation, prompt_length):
+    def inert(backbone, perturbation, prompt_length, layout):
         class Hooks:
             @contextmanager
             def examples(self, start, count):
@@ -69,6 +69,14 @@ def test_an_intervention_that_does_nothing_is_caught(monkeypatch):
     results = run_selftest(random_backbone("bert"), config=SelftestConfig(prompt_length=4, max_length=32))
     wrong = [r for r in results if r.name.startswith("intervention")]
     assert wrong and all(r.state is CheckState.WRONG and "did not move" in r.detail for r in wrong)
+
+
+def test_a_prompt_before_the_input_of_a_causal_model_is_caught():
+    """The bug the appended layout fixes: a prepended prompt in GPT-2 never sees the input."""
+    backbone = random_backbone("gpt2")
+    prompt = checks_module.SoftPrompt.initialise(backbone, 4, layout="prepend")
+    results = run_selftest(backbone, prompt, SelftestConfig(max_length=32))
+    assert _states(results)["prompt sees input"] is CheckState.WRONG
 
 
 def test_a_prompt_blind_to_the_input_is_caught():
