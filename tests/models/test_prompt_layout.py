@@ -135,7 +135,8 @@ def test_training_an_appended_prompt_on_a_tiny_decoder_reduces_the_loss(architec
     backbone = random_backbone(architecture)
     task = get_task("toy_sentiment_movies")
     train = load_split(task, "train", size=32)
-    config = PromptTuningConfig(prompt_length=4, learning_rate=0.01, max_steps=24, batch_size=8, eval_every=24,
+    # Full-batch steps on the split whose loss is measured: training must lower it.
+    config = PromptTuningConfig(prompt_length=4, learning_rate=0.01, max_steps=30, batch_size=32, eval_every=30,
                                 max_length=24, seed=3)
     split = EncodedSplit(backbone, task, train, config.max_length)
     verbalizer = backbone.verbalizer(task.label_words)
