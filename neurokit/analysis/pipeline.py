@@ -9,7 +9,14 @@ from pathlib import Path
 
 import xarray as xr
 
-from neurokit.analysis._common import RUN, PositionSet, RunAggregation, Selection, as_position_set, choice
+from neurokit.analysis._common import (
+    RUN,
+    PositionSet,
+    RunAggregation,
+    Selection,
+    as_position_set,
+    choice,
+)
 from neurokit.analysis.auc import auroc
 from neurokit.analysis.compare import (
     ADVERSARIAL_FRACTIONS,
@@ -22,6 +29,7 @@ from neurokit.analysis.compare import (
 )
 from neurokit.analysis.skill import SkillNeurons, split_control
 from neurokit.analysis.stores import open_by_task, open_null_runs
+from neurokit.analysis.subtasks import SubtaskScheme
 from neurokit.errors import ConfigError, StoreError
 from neurokit.provenance import command_line, package_versions, utc_now
 
@@ -38,6 +46,8 @@ class AnalysisOptions:
     positions: PositionSet | str | tuple[str, ...] = PositionSet.PROMPT
     over_runs: RunAggregation | str = RunAggregation.MEAN
     selection: Selection | str = Selection.PER_LAYER
+    #: None: Wang et al.'s scheme per task (balanced for a 3-way task with a neutral class).
+    scheme: SubtaskScheme | str | None = None
     fraction: float = 0.05
     auroc: bool = False
     bootstrap: int = 0
@@ -48,6 +58,8 @@ class AnalysisOptions:
         object.__setattr__(self, "positions", as_position_set(self.positions))
         object.__setattr__(self, "over_runs", choice(RunAggregation, self.over_runs))
         object.__setattr__(self, "selection", choice(Selection, self.selection))
+        if self.scheme is not None:
+            object.__setattr__(self, "scheme", choice(SubtaskScheme, self.scheme))
         if not 0.0 < self.fraction <= 1.0:
             raise ConfigError(f"fraction must be in (0, 1], got {self.fraction}")
         if self.bootstrap < 0 or self.permutations < 0:
@@ -56,6 +68,7 @@ class AnalysisOptions:
     def describe(self) -> dict:
         positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
         return {"positions": positions, "over_runs": self.over_runs.value, "selection": self.selection.value,
+                "subtask_scheme": None if self.scheme is None else self.scheme.value,
                 "fraction": self.fraction, "seed": self.seed}
 
 
@@ -92,7 +105,8 @@ def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: Ana
             _per_prompt(skill), _per_prompt(attacked), fractions=_fractions(options), selection=model.selection)
     if null is not None:
         null_train, null_eval = null
-        untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions).fit(null_train)
+        untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions,
+                               model.scheme).fit(null_train)
         results[f"{task}/null"] = null_comparison(skill["score"], untuned.score(null_eval)["score"],
                                                   fractions=_fractions(options), selection=model.selection)
     return results
@@ -111,7 +125,8 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     :func:`~neurokit.analysis.save_results` (which computes it in one pass).
     """
     options = options or AnalysisOptions()
-    settings = {"positions": options.positions, "over_runs": options.over_runs, "selection": options.selection}
+    settings = {"positions": options.positions, "over_runs": options.over_runs, "selection": options.selection,
+                "scheme": options.scheme}
     train_runs, evaluation_runs = open_by_task(train), open_by_task(evaluation)
     adversarial_runs, null_runs = open_by_task(adversarial, by_clean_task=True), open_null_runs(null)
     for task in [*adversarial_runs, *null_runs]:

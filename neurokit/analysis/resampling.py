@@ -47,7 +47,7 @@ def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarr
     """Neuron scores of every replicate for one slab.
 
     values (…, run, example, position) activations; baseline (…, run, subtask, position) thresholds;
-    labels (run, example) class indices; index (replicate, example) int; weight (replicate, example) float.
+    labels (run, subtask, example) class indices of the examples each sub-task uses (-1 elsewhere); index (replicate, example) int; weight (replicate, example) float.
     Returns (…, subtask, replicate) neuron scores in [0.5, 1] (NaN where undefined).
     """
     loop_shape = values.shape[:-3]
@@ -55,13 +55,13 @@ def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarr
     values = values.reshape(-1, n_runs, n_examples, n_positions)
     baseline = np.broadcast_to(baseline, loop_shape + baseline.shape[-3:]).reshape(
         -1, n_runs, len(subtasks), n_positions)
-    labels = labels.reshape(labels.shape[-2:])
+    labels = labels.reshape(labels.shape[-3:])
     index, weight = index.reshape(index.shape[-2:]), weight.reshape(weight.shape[-2:])
     n_loop, n_replicates = values.shape[0], index.shape[0]
     scores = np.empty((n_runs, len(subtasks), n_replicates, n_loop))
     for run in range(n_runs):
-        relabelled = labels[run][index]
         for task_number, task in enumerate(subtasks):
+            relabelled = labels[run, task_number][index]
             positive = np.isin(relabelled, task.positive) * weight
             negative = np.isin(relabelled, task.negative) * weight
             threshold = baseline[:, run, task_number, :]
@@ -108,12 +108,13 @@ def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, 
     bytes_per_neuron = 16 * sizes[RUN] * sizes[EXAMPLE] * sizes[POSITION] + 32 * n_replicates * sizes[POSITION]
     activation = slab_chunks(activation, (RUN, EXAMPLE, POSITION), bytes_per_neuron, slab_bytes)
     baseline = single_chunk(baseline, (RUN, SUBTASK, POSITION))
-    labels = single_chunk(labels.broadcast_like(activation[RUN]).transpose(RUN, EXAMPLE), (RUN, EXAMPLE))
+    labels = single_chunk(labels.broadcast_like(activation[RUN]).transpose(RUN, SUBTASK, EXAMPLE),
+                          (RUN, SUBTASK, EXAMPLE))
     result = xr.apply_ufunc(
         partial(kernel, subtasks=tuple(subtasks), over_runs=over_runs, **kernel_settings),
         activation, baseline, labels,
         xr.Variable((REPLICATE, EXAMPLE), index), xr.Variable((REPLICATE, EXAMPLE), weight),
-        input_core_dims=[[RUN, EXAMPLE, POSITION], [RUN, SUBTASK, POSITION], [RUN, EXAMPLE],
+        input_core_dims=[[RUN, EXAMPLE, POSITION], [RUN, SUBTASK, POSITION], [RUN, SUBTASK, EXAMPLE],
                          [REPLICATE, EXAMPLE], [REPLICATE, EXAMPLE]],
         output_core_dims=[[SUBTASK, *extra_dims]],
         dask="parallelized", output_dtypes=[np.float64],
@@ -134,7 +135,10 @@ def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels:
     """Percentile bootstrap interval of the neuron score: (subtask, layer, neuron, bound), bound ∈ {lower, upper}.
 
     ``activation`` (run, example, layer, position, neuron), ``baseline`` (run, subtask, layer, position,
-    neuron) and ``labels`` ([run,] example) as matched by :class:`~neurokit.analysis.SkillNeurons`. Draws:
+    neuron) and ``labels`` ([run,] subtask, example: the examples each sub-task uses, see
+    :func:`~neurokit.analysis.subtasks.subtask_labels`) as matched by :class:`~neurokit.analysis.SkillNeurons`.
+    Every eval example is resampled; one outside a sub-task's (balanced) subset counts in no sub-task it is
+    not part of, so a balanced sub-task's size varies between resamples around its subset's. Draws:
     ``np.random.default_rng(seed).multinomial(n, [1/n]·n, size=n_resamples)`` — row b counts how often each
     eval example is drawn in resample b (the same draw for every run, since the runs share examples).
     """
@@ -159,7 +163,9 @@ def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, label
     Under the null that activations carry no information about the label, every relabelling of the eval
     examples is equally likely. p = (1 + #{b : T_b ≥ T_obs}) / (1 + B), the add-one correction that keeps
     the test valid with B random permutations. The statistic ``T`` is the full neuron score (max over positions,
-    combined over runs), so the selection of the best position is part of the null. Draws: row b is
+    combined over runs), so the selection of the best position is part of the null. ``labels`` as for
+    :func:`bootstrap_interval`: a permutation moves each sub-task's labels (and its -1s) together, so a
+    balanced sub-task keeps its class counts under the null. Draws: row b is
     ``rng.permutation(n)`` for b = 1…B in order, ``rng = np.random.default_rng(seed)``; the same
     permutation of the example axis relabels every run.
     """
