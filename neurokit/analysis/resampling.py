@@ -33,21 +33,23 @@ from neurokit.analysis._common import (
     RUN,
     SUBTASK,
     RunAggregation,
+    choice,
     single_chunk,
     slab_chunks,
 )
-from neurokit.analysis.subtasks import SubTask
+from neurokit.analysis.subtasks import SubTask, SubtaskScheme, balanced_weights
 from neurokit.errors import ConfigError
 
 REPLICATE = "replicate"
 
 
 def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray, index: np.ndarray,
-                      weight: np.ndarray, subtasks: Sequence[SubTask], over_runs: RunAggregation) -> np.ndarray:
+                      weight: np.ndarray, subtasks: Sequence[SubTask], over_runs: RunAggregation,
+                      scheme: SubtaskScheme) -> np.ndarray:
     """Neuron scores of every replicate for one slab.
 
     values (…, run, example, position) activations; baseline (…, run, subtask, position) thresholds;
-    labels (run, subtask, example) class indices of the examples each sub-task uses (-1 elsewhere); index (replicate, example) int; weight (replicate, example) float.
+    labels (run, example) class indices; index (replicate, example) int; weight (replicate, example) float.
     Returns (…, subtask, replicate) neuron scores in [0.5, 1] (NaN where undefined).
     """
     loop_shape = values.shape[:-3]
@@ -55,15 +57,17 @@ def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarr
     values = values.reshape(-1, n_runs, n_examples, n_positions)
     baseline = np.broadcast_to(baseline, loop_shape + baseline.shape[-3:]).reshape(
         -1, n_runs, len(subtasks), n_positions)
-    labels = labels.reshape(labels.shape[-3:])
+    labels = labels.reshape(labels.shape[-2:])
     index, weight = index.reshape(index.shape[-2:]), weight.reshape(weight.shape[-2:])
     n_loop, n_replicates = values.shape[0], index.shape[0]
     scores = np.empty((n_runs, len(subtasks), n_replicates, n_loop))
     for run in range(n_runs):
+        relabelled = labels[run][index]
         for task_number, task in enumerate(subtasks):
-            relabelled = labels[run, task_number][index]
             positive = np.isin(relabelled, task.positive) * weight
             negative = np.isin(relabelled, task.negative) * weight
+            if scheme is SubtaskScheme.BALANCED:  # the replicate's own balanced subset, as for the data
+                positive, negative = balanced_weights(positive, negative)
             threshold = baseline[:, run, task_number, :]
             above = values[:, run] > threshold[:, None, :]
             above = above.transpose(1, 0, 2).reshape(n_examples, -1).astype(np.float64)
@@ -99,8 +103,8 @@ def _permutation_p(*arrays: np.ndarray, **settings) -> np.ndarray:
 
 def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
                       index: np.ndarray, weight: np.ndarray, subtasks: Sequence[SubTask],
-                      over_runs: RunAggregation, extra_dims: dict[str, int], slab_bytes: int,
-                      **kernel_settings) -> xr.DataArray:
+                      over_runs: RunAggregation, scheme: SubtaskScheme | str, extra_dims: dict[str, int],
+                      slab_bytes: int, **kernel_settings) -> xr.DataArray:
     """Run a replicate kernel over slabs of whole (run, example, position) and a few neurons, lazily."""
     n_replicates = index.shape[0]
     sizes = activation.sizes
@@ -108,13 +112,13 @@ def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, 
     bytes_per_neuron = 16 * sizes[RUN] * sizes[EXAMPLE] * sizes[POSITION] + 32 * n_replicates * sizes[POSITION]
     activation = slab_chunks(activation, (RUN, EXAMPLE, POSITION), bytes_per_neuron, slab_bytes)
     baseline = single_chunk(baseline, (RUN, SUBTASK, POSITION))
-    labels = single_chunk(labels.broadcast_like(activation[RUN]).transpose(RUN, SUBTASK, EXAMPLE),
-                          (RUN, SUBTASK, EXAMPLE))
+    labels = single_chunk(labels.broadcast_like(activation[RUN]).transpose(RUN, EXAMPLE), (RUN, EXAMPLE))
     result = xr.apply_ufunc(
-        partial(kernel, subtasks=tuple(subtasks), over_runs=over_runs, **kernel_settings),
+        partial(kernel, subtasks=tuple(subtasks), over_runs=over_runs, scheme=choice(SubtaskScheme, scheme),
+                **kernel_settings),
         activation, baseline, labels,
         xr.Variable((REPLICATE, EXAMPLE), index), xr.Variable((REPLICATE, EXAMPLE), weight),
-        input_core_dims=[[RUN, EXAMPLE, POSITION], [RUN, SUBTASK, POSITION], [RUN, SUBTASK, EXAMPLE],
+        input_core_dims=[[RUN, EXAMPLE, POSITION], [RUN, SUBTASK, POSITION], [RUN, EXAMPLE],
                          [REPLICATE, EXAMPLE], [REPLICATE, EXAMPLE]],
         output_core_dims=[[SUBTASK, *extra_dims]],
         dask="parallelized", output_dtypes=[np.float64],
@@ -129,16 +133,17 @@ def _check_count(value: int, what: str) -> None:
 
 
 def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
-                       subtasks: Sequence[SubTask], over_runs: RunAggregation, n_resamples: int = 1000,
+                       subtasks: Sequence[SubTask], over_runs: RunAggregation, scheme: SubtaskScheme | str,
+                       n_resamples: int = 1000,
                        confidence: float = 0.95, seed: int = 0,
                        slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:
     """Percentile bootstrap interval of the neuron score: (subtask, layer, neuron, bound), bound ∈ {lower, upper}.
 
     ``activation`` (run, example, layer, position, neuron), ``baseline`` (run, subtask, layer, position,
-    neuron) and ``labels`` ([run,] subtask, example: the examples each sub-task uses, see
-    :func:`~neurokit.analysis.subtasks.subtask_labels`) as matched by :class:`~neurokit.analysis.SkillNeurons`.
-    Every eval example is resampled; one outside a sub-task's (balanced) subset counts in no sub-task it is
-    not part of, so a balanced sub-task's size varies between resamples around its subset's. Draws:
+    neuron) and ``labels`` ([run,] example) as matched by :class:`~neurokit.analysis.SkillNeurons`. With the
+    balanced ``scheme`` each resample is balanced as the data are (:func:`~neurokit.analysis.subtasks.
+    balanced_weights`: the first k draws of each side in example order), so the interval covers the whole
+    procedure. Draws:
     ``np.random.default_rng(seed).multinomial(n, [1/n]·n, size=n_resamples)`` — row b counts how often each
     eval example is drawn in resample b (the same draw for every run, since the runs share examples).
     """
@@ -151,21 +156,21 @@ def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels:
     index = np.broadcast_to(np.arange(n_examples), (n_resamples + 1, n_examples))
     weight = np.vstack([np.ones(n_examples), draws]).astype(np.float64)
     interval = _apply_replicates(_percentile_interval, activation, baseline, labels, index, weight, subtasks,
-                                 over_runs, {"bound": 2}, slab_bytes, confidence=confidence)
+                                 over_runs, scheme, {"bound": 2}, slab_bytes, confidence=confidence)
     return interval.assign_coords(bound=["lower", "upper"]).transpose(SUBTASK, LAYER, NEURON, "bound")
 
 
 def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
-                         subtasks: Sequence[SubTask], over_runs: RunAggregation, n_permutations: int = 1000,
+                         subtasks: Sequence[SubTask], over_runs: RunAggregation, scheme: SubtaskScheme | str,
+                         n_permutations: int = 1000,
                          seed: int = 0, slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:
     """Label-permutation p-value of each neuron score: (subtask, layer, neuron), in (0, 1].
 
     Under the null that activations carry no information about the label, every relabelling of the eval
     examples is equally likely. p = (1 + #{b : T_b ≥ T_obs}) / (1 + B), the add-one correction that keeps
     the test valid with B random permutations. The statistic ``T`` is the full neuron score (max over positions,
-    combined over runs), so the selection of the best position is part of the null. ``labels`` as for
-    :func:`bootstrap_interval`: a permutation moves each sub-task's labels (and its -1s) together, so a
-    balanced sub-task keeps its class counts under the null. Draws: row b is
+    combined over runs), so the selection of the best position is part of the null; with the balanced
+    ``scheme`` each permuted labelling gets its own balanced subset, as the data do. Draws: row b is
     ``rng.permutation(n)`` for b = 1…B in order, ``rng = np.random.default_rng(seed)``; the same
     permutation of the example axis relabels every run.
     """
@@ -175,7 +180,7 @@ def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, label
     index = np.vstack([np.arange(n_examples)] + [rng.permutation(n_examples) for _ in range(n_permutations)])
     weight = np.ones(index.shape)
     p_value = _apply_replicates(_permutation_p, activation, baseline, labels, index, weight, subtasks,
-                                over_runs, {}, slab_bytes)
+                                over_runs, scheme, {}, slab_bytes)
     return p_value.transpose(SUBTASK, LAYER, NEURON)
 
 

@@ -553,9 +553,6 @@ class SkillNeurons:
         """
         return split_control(self.score(data, control_seed=seed))[1]
 
-    def _subtask_labels(self, runs: xr.Dataset) -> xr.DataArray:
-        return subtask_labels(runs["label"], self.subtasks_, self.info_.label_names, self.scheme_)
-
     def bootstrap(self, data: xr.Dataset, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
                   slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:
         """Percentile bootstrap interval of the neuron score: (subtask, layer, neuron, bound) with bound
@@ -563,7 +560,7 @@ class SkillNeurons:
         fixed. See :func:`neurokit.analysis.resampling.bootstrap_interval`."""
         runs, baseline = self._matched(data)
         interval = resampling.bootstrap_interval(
-            runs["activation"], baseline, self._subtask_labels(runs), self.subtasks_, self.over_runs,
+            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs, self.scheme_,
             n_resamples=n_resamples, confidence=confidence, seed=seed, slab_bytes=slab_bytes)
         return interval.assign_attrs(self._attrs() | {"seed": seed, "n_resamples": n_resamples,
                                                       "confidence": confidence})
@@ -575,7 +572,7 @@ class SkillNeurons:
         neuron). See :func:`neurokit.analysis.resampling.permutation_p_values`."""
         runs, baseline = self._matched(data)
         p_value = resampling.permutation_p_values(
-            runs["activation"], baseline, self._subtask_labels(runs), self.subtasks_, self.over_runs,
+            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs, self.scheme_,
             n_permutations=n_permutations, seed=seed, slab_bytes=slab_bytes)
         return xr.Dataset({"p_value": p_value, "q_value": resampling.benjamini_hochberg(p_value)},
                           attrs=self._attrs() | {"seed": seed, "n_permutations": n_permutations})

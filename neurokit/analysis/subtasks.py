@@ -139,20 +139,26 @@ def class_onehot(labels: xr.DataArray, label_names: Sequence[str]) -> xr.DataArr
                         {CLASS: np.array(label_names, dtype=object)})
 
 
-def _kept(labels: np.ndarray, subtasks: tuple[SubTask, ...], balanced: bool) -> np.ndarray:
-    """(…, subtask, example) int64: each label where the example takes part in the sub-task, else -1.
+def balanced_weights(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first k examples of each side, k = the smaller side's total: weights (…, example) → weights.
 
-    Balanced: the first k examples (in example order) of each side, k = the smaller side's count.
+    ``positive``/``negative`` say how often each example counts on either side (0/1 for a plain eval set,
+    bootstrap draw counts for a resample, whose examples are taken in example order with their repeats). An
+    example keeps as much of its weight as still fits under k after the earlier examples of its side; so
+    with 0/1 weights, the first k examples of each side are kept.
     """
+    k = np.minimum(positive.sum(axis=-1, keepdims=True), negative.sum(axis=-1, keepdims=True))
+    return tuple(np.clip(k - (np.cumsum(side, axis=-1) - side), 0, side) for side in (positive, negative))
+
+
+def _kept(labels: np.ndarray, subtasks: tuple[SubTask, ...], balanced: bool) -> np.ndarray:
+    """(…, subtask, example) int64: each label where the example takes part in the sub-task, else -1."""
     result = np.full(labels.shape[:-1] + (len(subtasks),) + labels.shape[-1:], -1, dtype=np.int64)
     for number, task in enumerate(subtasks):
-        keep = np.isin(labels, task.classes)
+        sides = (np.isin(labels, task.positive).astype(np.int64), np.isin(labels, task.negative).astype(np.int64))
         if balanced:
-            sides = (np.isin(labels, task.positive), np.isin(labels, task.negative))
-            k = np.minimum(*(side.sum(axis=-1, keepdims=True) for side in sides))
-            # rank of an example within its side = how many of the side come before it
-            keep = np.logical_or(*((side & (np.cumsum(side, axis=-1) <= k)) for side in sides))
-        result[..., number, :] = np.where(keep, labels, -1)
+            sides = balanced_weights(*sides)
+        result[..., number, :] = np.where((sides[0] + sides[1]) > 0, labels, -1)
     return result
 
 
