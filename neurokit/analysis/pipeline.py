@@ -15,7 +15,9 @@ from neurokit.analysis._common import (
     RunAggregation,
     Selection,
     as_position_set,
+    check_same_model,
     choice,
+    describe,
 )
 from neurokit.analysis.auc import auroc
 from neurokit.analysis.compare import (
@@ -129,6 +131,11 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
                 "scheme": options.scheme}
     train_runs, evaluation_runs = open_by_task(train), open_by_task(evaluation)
     adversarial_runs, null_runs = open_by_task(adversarial, by_clean_task=True), open_null_runs(null)
+    # Every comparison here (across tasks, prompts, clean vs adversarial, tuned vs untuned) relates neurons
+    # by index: that means something only within one model.
+    stores = [*train_runs.values(), *evaluation_runs.values(), *adversarial_runs.values(),
+              *(store for pair in null_runs.values() for store in pair)]
+    check_same_model(*(describe(store) for store in stores))
     for task in [*adversarial_runs, *null_runs]:
         if task not in evaluation_runs:
             raise StoreError(f"adversarial or null stores of task {task!r} but no eval store of that task")
@@ -142,7 +149,7 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
         skills[task] = task_results[f"{task}/skill"]
         results |= task_results
     if len(skills) > 1:
-        scores = stack_scores({task: skill["score"] for task, skill in skills.items()})
+        scores = stack_scores(skills)
         results["tasks/selectivity"] = task_selectivity(scores).to_dataset(name="selectivity")
         results["tasks/agreement"] = pairwise_agreement(scores, dim="task", fraction=options.fraction,
                                                         selection=options.selection)

@@ -114,3 +114,27 @@ def test_tidy_table_and_latex(tmp_path):
     assert [path.name for path in files] == ["t__skill__score.csv"]
     files = write_tables({"t/skill": values.to_dataset()}, tmp_path)
     assert "--" in files[1].read_text()
+
+
+@pytest.mark.parametrize("other", [{"model_id": "other-lm", "n_layers": 3}, {"weights": "x" * 64}],
+                         ids=["different-layer-count", "same-shape-other-weights"])
+def test_tasks_of_different_models_are_refused(tmp_path, capsys, other):
+    """Task agreement and selectivity relate neurons by index: across two models they mean nothing."""
+    from neurokit.analysis import analyze_stores, stack_scores
+    from neurokit.cli import main
+
+    train = [write_store(make_store(1, split="train"), tmp_path / "train-sst2.zarr"),
+             write_store(make_store(2, split="train", task="imdb", **other), tmp_path / "train-imdb.zarr")]
+    data = [write_store(make_store(3), tmp_path / "dev-sst2.zarr"),
+            write_store(make_store(4, task="imdb", **other), tmp_path / "dev-imdb.zarr")]
+    code = main(["analyze", "--train", *train, "--eval", *data, "--out", str(tmp_path / "r.zarr"), "--no-progress"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "different models" in message and "\n" not in message
+    assert not (tmp_path / "r.zarr").exists()
+    with pytest.raises(NeurokitError, match="different models"):
+        analyze_stores(train, data)
+    # the library's comparison functions refuse score Datasets of different models too
+    scores = {task: SkillNeurons().fit(xr.open_zarr(t, consolidated=False)).score(xr.open_zarr(d, consolidated=False))
+              for task, t, d in zip(["sst2", "imdb"], train, data)}
+    with pytest.raises(NeurokitError, match="different models"):
+        stack_scores(scores)
