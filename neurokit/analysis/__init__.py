@@ -31,6 +31,7 @@ from neurokit.analysis.skill import (
     balanced_baselines,
     class_statistics,
     filled_top,
+    skill_set,
     neuron_score,
     predictivity,
     subtask_baselines,
@@ -45,6 +46,6 @@ __all__ = [
     "analyze_stores", "auroc", "balanced_baselines", "benjamini_hochberg", "binomial_p_value", "bootstrap_interval", "chance_threshold",
     "checkpoint_neighbours", "class_statistics", "clean_vs_adversarial", "compute_results", "describe",
     "filled_top", "load_results", "model_accuracy", "neuron_score", "null_comparison", "open_by_task", "pairwise_agreement",
-    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "spearman", "stack_scores",
+    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "skill_set", "spearman", "stack_scores",
     "subtask_baselines", "subtask_labels", "subtask_scheme", "subtasks_for", "task_selectivity", "tidy_table", "top_fraction", "write_tables",
 ]

@@ -402,6 +402,21 @@ def filled_top(scores: xr.DataArray, fractions: Sequence[float],
     return masks.assign_coords(fraction=list(fractions)).transpose("fraction", ..., LAYER, NEURON)
 
 
+def skill_set(scores: xr.DataArray, fractions: Sequence[float], selection: Selection | str = Selection.PER_LAYER,
+              scheme: SubtaskScheme | str | None = None) -> xr.DataArray:
+    """Skill masks (fraction, …, layer, neuron) of a task from its neuron scores ([subtask,] …, layer, neuron).
+
+    A balanced task (``scheme``, default: the ``subtask_scheme`` attribute that :meth:`SkillNeurons.score`
+    gives its scores, else all-examples) takes the first sub-task's top and fills from the second
+    (:func:`filled_top`, Wang et al.); otherwise the set is the union of the sub-tasks' tops.
+    """
+    scheme = scheme if scheme is not None else scores.attrs.get("subtask_scheme", SubtaskScheme.ALL_EXAMPLES)
+    if SUBTASK in scores.dims and choice(SubtaskScheme, scheme) is SubtaskScheme.BALANCED:
+        return filled_top(scores, fractions, selection)
+    masks = top_fraction(scores, fractions, selection)
+    return masks.any(SUBTASK) if SUBTASK in masks.dims else masks
+
+
 #: What :meth:`SkillNeurons.score` adds with a ``control_seed``.
 _CONTROL_VARIABLES = ("control_score", "selectivity")
 
@@ -502,12 +517,7 @@ class SkillNeurons:
                                      "selection": self.selection.value, "subtask_scheme": self.scheme_.value,
                                      "baseline": self.baseline_kind_.value}
 
-    def skill_masks(self, score: xr.DataArray) -> xr.DataArray:
-        """Skill masks (fraction, layer, neuron) from neuron scores (subtask, layer, neuron): a balanced task's
-        first sub-task filled from its second (:func:`filled_top`), else the union of the sub-tasks' tops."""
-        if self.scheme_ is SubtaskScheme.BALANCED:
-            return filled_top(score, self.fractions, self.selection)
-        return top_fraction(score, self.fractions, self.selection).any(SUBTASK)
+
 
     def score(self, data: xr.Dataset, control_seed: int | None = None) -> xr.Dataset:
         """Predictivity and skill neurons on held-out data.
@@ -515,7 +525,7 @@ class SkillNeurons:
         Returns a Dataset with ``accuracy`` and ``predictivity`` ([run,] subtask, layer, position, neuron;
         shares in [0, 1]), ``n_examples`` ([run,] subtask), ``score`` (subtask, layer, neuron: the neuron
         score over positions and runs), ``run_score`` (run, subtask, layer, neuron; only with a run dim)
-        and ``skill`` (fraction, layer, neuron; bool, see :meth:`skill_masks`). ``[run,]`` appears when the
+        and ``skill`` (fraction, layer, neuron; bool, see :func:`skill_set`). ``[run,]`` appears when the
         input has a ``run`` dim. With ``control_seed``, also ``control_score`` and ``selectivity`` of
         :meth:`control_selectivity`, from the same pass over the store.
         """
@@ -526,7 +536,8 @@ class SkillNeurons:
         acc, count = accuracy(runs["activation"], baseline, labels, self.subtasks_, self.info_.label_names,
                               self.scheme_)
         pred = predictivity(acc)
-        score = neuron_score(pred, self.over_runs)
+        # the scheme rides with the scores, so that skill sets made from them later follow it (skill_set)
+        score = neuron_score(pred, self.over_runs).assign_attrs(subtask_scheme=self.scheme_.value)
         control, attrs = {}, self._attrs()
         if control_seed is not None:
             control_score = score.sel(labels="control", drop=True)
@@ -536,7 +547,7 @@ class SkillNeurons:
         result = xr.Dataset({
             "accuracy": acc, "predictivity": pred, "n_examples": count.transpose(RUN, SUBTASK),
             "run_score": neuron_score(pred, over_runs=None), "score": score,
-            "skill": self.skill_masks(score), **control,
+            "skill": skill_set(score, self.fractions, self.selection, self.scheme_), **control,
         }, attrs=attrs)
         if RUN not in data.dims:
             result = result.drop_vars("run_score").squeeze(RUN, drop=True)
