@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     positions = args.positions if args.positions in {item.value for item in PositionSet} else args.positions.split(",")
     options = AnalysisOptions(positions=positions, over_runs=args.over_runs, selection=args.selection,
-                              scheme=args.subtask_scheme, fraction=args.fraction, auroc=args.auroc, bootstrap=args.bootstrap,
-                              permutations=args.permutations, seed=args.seed)
+                              scheme=args.subtask_scheme, fraction=args.fraction, auroc=args.auroc,
+                              bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed)
     check_writable(args.out, args.overwrite)
     results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options)
     computed = compute_results(results, progress=not args.no_progress)

@@ -115,7 +115,8 @@ def balanced_baselines(train: xr.Dataset, subtasks: Sequence[SubTask],
     :func:`~neurokit.analysis.subtasks.subtask_labels`), as Wang et al.'s released code computes it. From
     train statistics alone a subset's sum is not derivable (the larger side keeps only its first k examples),
     so the baseline is the mean of the two sides' pooled means — *our choice*: the expectation of the subset
-    mean when the example order is unrelated to the activations, and equal to it when the sides have equal counts.
+    mean when the example order is unrelated to the activations, and equal to it when the sides have equal
+    counts.
     """
     positive, negative = class_sides(subtasks, label_names)
     if "activation" in train and "label" in train:
@@ -194,9 +195,9 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
 
     ``activation`` (run, example, layer, position, neuron); ``threshold`` (run, subtask, layer, position,
     neuron) from :func:`comparable_thresholds`; ``labels`` (labelling, subtask, run, example) class indices
-    per sub-task (others, such as -1 for an example the sub-task leaves out, count nowhere). Returns (labelling, subtask, class, run, 1, layer, position, neuron) in the
-    narrowest unsigned dtype that holds the chunk's examples; the example axis is kept with length 1 so that
-    the chunks' counts add up along it.
+    per sub-task (others, such as -1 for an example the sub-task leaves out, count nowhere). Returns
+    (labelling, subtask, class, run, 1, layer, position, neuron) in the narrowest unsigned dtype that holds
+    the chunk's examples; the example axis is kept with length 1 so that the chunks' counts add up along it.
     """
     n_labellings, n_runs, n_subtasks = labels.shape[0], activation.shape[0], threshold.shape[1]
     n_examples = activation.shape[1]
@@ -237,10 +238,10 @@ def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.Da
 
     ``activation`` (run, example, layer, position, neuron); ``baseline`` (run, subtask, layer, position,
     neuron); ``labels`` (…, subtask, run, example) class indices of the examples each sub-task uses (-1 for
-    the others; see :func:`~neurokit.analysis.subtasks.subtask_labels`). Counting per class is all that ``Acc`` needs from
-    the activations (:func:`accuracy` combines the classes of each sub-task), so each activation chunk is
-    compared once per sub-task, whatever the number of labellings, and reduced to counts in the task that
-    reads it; dask then adds up the chunks' counts.
+    the others; see :func:`~neurokit.analysis.subtasks.subtask_labels`). Counting per class is all that
+    ``Acc`` needs from the activations (:func:`accuracy` combines the classes of each sub-task), so each
+    activation chunk is compared once per sub-task, whatever the number of labellings, and reduced to counts
+    in the task that reads it; dask then adds up the chunks' counts.
     """
     extra = [dim for dim in labels.dims if dim not in (SUBTASK, RUN, EXAMPLE)]
     labels = labels.transpose(*extra, SUBTASK, RUN, EXAMPLE)
@@ -285,9 +286,10 @@ def accuracy(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataAr
     ``activation`` (run, example, layer, position, neuron); ``baseline`` (run, subtask, layer, position,
     neuron); ``labels`` (…, run, example) class indices (extra leading dims, such as real vs control
     labels, are kept); ``scheme`` which examples each sub-task uses (``None``: Wang et al.'s, see
-    :func:`~neurokit.analysis.subtasks.subtask_scheme`; a balanced subset is chosen per labelling). An example of a positive class is matched when it lies above the baseline, one of a
-    negative class when it does not: correct = Σ_positive above + Σ_negative (examples − above). One
-    streaming pass over the example chunks; ``Acc`` is NaN where the baseline is (a position a run lacks).
+    :func:`~neurokit.analysis.subtasks.subtask_scheme`; a balanced subset is chosen per labelling). An
+    example of a positive class is matched when it lies above the baseline, one of a negative class when it
+    does not: correct = Σ_positive above + Σ_negative (examples − above). One streaming pass over the
+    example chunks; ``Acc`` is NaN where the baseline is (a position a run lacks).
     """
     labels = subtask_labels(labels, subtasks, label_names, subtask_scheme(scheme, label_names))
     above = above_counts(activation, baseline, labels, len(label_names))
@@ -455,10 +457,10 @@ class SkillNeurons:
     task ("balanced" or "all-examples"; ``None``, the default: Wang et al.'s, balanced for a 3-way task with
     a neutral class, all examples otherwise).
 
-    ``fit(train)`` learns ``scheme_``, ``subtasks_``, ``baseline_`` (run, subtask, layer, position, neuron;
-    float64, activation units) and ``baseline_kind_`` (a :class:`BaselineKind`) from train statistics or
-    raw train activations; ``score(eval)`` and the other methods use them on held-out data of the same model,
-    task and prompts. Everything stays lazy until computed.
+    ``fit(train)`` learns ``scheme_``, ``subtasks_``, ``train_count_`` (run, class), ``baseline_`` (run,
+    subtask, layer, position, neuron; float64, activation units) and ``baseline_kind_`` (a
+    :class:`BaselineKind`) from train statistics or raw train activations; ``score(eval)`` and the other
+    methods use them on held-out data of the same model, task and prompts. Everything stays lazy until computed.
     """
 
     positions: PositionSet | str | Sequence[str] = PositionSet.PROMPT
@@ -485,10 +487,11 @@ class SkillNeurons:
         self.scheme_: SubtaskScheme = subtask_scheme(self.scheme, info.label_names)
         self.info_: RunInfo = info
         self.subtasks_: tuple[SubTask, ...] = subtasks_for(info.label_names)
+        count, total = class_statistics(runs, info.label_names)  # lazy: only what is used is ever computed
+        self.train_count_: xr.DataArray = count
         if self.scheme_ is SubtaskScheme.BALANCED:
             self.baseline_, self.baseline_kind_ = balanced_baselines(runs, self.subtasks_, info.label_names)
         else:
-            count, total = class_statistics(runs, info.label_names)
             self.baseline_ = subtask_baselines(count, total, self.subtasks_, info.label_names)
             self.baseline_kind_ = BaselineKind.POOLED
         return self
