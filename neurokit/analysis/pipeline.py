@@ -70,7 +70,7 @@ class AnalysisOptions:
     def describe(self) -> dict:
         positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
         return {"positions": positions, "over_runs": self.over_runs.value, "selection": self.selection.value,
-                "subtask_scheme": None if self.scheme is None else self.scheme.value,
+                "subtask_scheme": None if self.scheme is None else choice(SubtaskScheme, self.scheme).value,
                 "fraction": self.fraction, "seed": self.seed}
 
 
@@ -127,8 +127,6 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     :func:`~neurokit.analysis.save_results` (which computes it in one pass).
     """
     options = options or AnalysisOptions()
-    settings = {"positions": options.positions, "over_runs": options.over_runs, "selection": options.selection,
-                "scheme": options.scheme}
     train_runs, evaluation_runs = open_by_task(train), open_by_task(evaluation)
     adversarial_runs, null_runs = open_by_task(adversarial, by_clean_task=True), open_null_runs(null)
     # Every comparison here (across tasks, prompts, clean vs adversarial, tuned vs untuned) relates neurons
@@ -144,7 +142,8 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     for task, data in evaluation_runs.items():
         if task not in train_runs:
             raise StoreError(f"no train store for task {task!r}")
-        model = SkillNeurons(**settings).fit(train_runs[task])
+        model = SkillNeurons(positions=options.positions, over_runs=options.over_runs, selection=options.selection,
+                             scheme=options.scheme).fit(train_runs[task])
         task_results = _task_results(task, model, data, options, adversarial_runs.get(task), null_runs.get(task))
         skills[task] = task_results[f"{task}/skill"]
         results |= task_results

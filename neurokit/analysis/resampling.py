@@ -44,7 +44,7 @@ REPLICATE = "replicate"
 
 
 def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray, index: np.ndarray,
-                      weight: np.ndarray, subtasks: Sequence[SubTask], over_runs: RunAggregation,
+                      weight: np.ndarray, *, subtasks: Sequence[SubTask], over_runs: RunAggregation,
                       scheme: SubtaskScheme) -> np.ndarray:
     """Neuron scores of every replicate for one slab.
 

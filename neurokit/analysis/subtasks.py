@@ -84,11 +84,11 @@ def subtask_scheme(scheme: SubtaskScheme | str | None, label_names: Sequence[str
     defined = _neutral_class([str(name) for name in label_names]) is not None
     if scheme is None:
         return SubtaskScheme.BALANCED if defined else SubtaskScheme.ALL_EXAMPLES
-    scheme = choice(SubtaskScheme, scheme)
-    if scheme is SubtaskScheme.BALANCED and not defined:
+    chosen: SubtaskScheme = choice(SubtaskScheme, scheme)
+    if chosen is SubtaskScheme.BALANCED and not defined:
         raise ConfigError(f"balanced sub-tasks are defined for 3-way tasks with a neutral class, not for classes "
                           f"{list(label_names)}: use scheme 'all-examples'")
-    return scheme
+    return chosen
 
 
 def subtask_coords(subtasks: Sequence[SubTask], label_names: Sequence[str]) -> dict[str, tuple]:
