@@ -65,6 +65,10 @@ def test_analyze_writes_results_and_tables(stores, tmp_path, capsys):
     single = SkillNeurons(fractions=[0.0]).fit(train).score(data)["score"]
     np.testing.assert_allclose(tree["sst2/skill"]["run_score"].isel(run=0).values, single.values)
     assert tree["tasks/agreement"]["jaccard"].dims == ("task", "other_task")
+    # the 3-way task gets Wang et al.'s balanced sub-tasks (its train store keeps raw activations: exact subset)
+    assert tree["mnli/skill"].attrs["subtask_scheme"] == "balanced"
+    assert tree["mnli/skill"].attrs["baseline"] == "balanced-subset"
+    assert tree["sst2/skill"].attrs["subtask_scheme"] == "all-examples"
     table = pd.read_csv(tables / "sst2__clean_vs_adversarial__excess_overlap.csv")
     assert list(table.columns) == ["run", "prompt", "excess_overlap"] and len(table) == 2
     assert (tables / "sst2__clean_vs_adversarial__excess_overlap.tex").exists()
@@ -138,3 +142,19 @@ def test_tasks_of_different_models_are_refused(tmp_path, capsys, other):
               for task, t, d in zip(["sst2", "imdb"], train, data)}
     with pytest.raises(NeurokitError, match="different models"):
         stack_scores(scores)
+
+
+def test_subtask_scheme_flag(stores, tmp_path, capsys):
+    from neurokit.cli import main
+
+    out = tmp_path / "all.zarr"
+    assert _analyze(["--train", stores["train"][-1], "--eval", stores["eval"][-1], "--out", str(out),
+                     "--subtask-scheme", "all-examples", "--no-progress"]) == 0
+    skill = load_results(out)["mnli/skill"]
+    assert skill.attrs["subtask_scheme"] == "all-examples" and skill.attrs["baseline"] == "pooled"
+    assert '"subtask_scheme": "all-examples"' in load_results(out).attrs["settings"]
+    code = main(["analyze", "--train", stores["train"][0], "--eval", stores["eval"][0], "--out",
+                 str(tmp_path / "r.zarr"), "--subtask-scheme", "balanced"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "use scheme 'all-examples'" in message and "\n" not in message
+    assert not (tmp_path / "r.zarr").exists()
