@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A skill-neuron study with the neurokit CLI, as in Wang et al. (2022) and Ackermann & Ohmer (2024):
 # prompt-tune several seeds per task, add an untuned prompt per task (the null), extract train statistics,
-# test and adversarial test activations, analyse, plot, ablate and transfer.
+# dev and adversarial test activations, analyse (skill neurons chosen on dev), plot, and perturb the skill
+# neurons on test (Wang et al.: train gives the baselines, dev chooses, test reports).
 #
 # Defaults reproduce the RoBERTa-base setting on SST-2 and QNLI with their AdvGLUE sets; they need the
 # Hugging Face Hub and, for the defaults' sizes, a GPU. Every setting is an environment variable, e.g. the
@@ -36,8 +37,8 @@ for task in $TASKS; do
       --prompt-length "$PROMPT_LENGTH" --init "$INIT" --learning-rate "$LEARNING_RATE" --max-steps "$STEPS" \
       --seed "$seed" $(train_size "$TRAIN_SIZE") --out "$prompt"
     extract "$prompt" "$task" train "$TRAIN_SIZE" "$stores/train.zarr"
-    extract "$prompt" "$task" test "$EVAL_SIZE" "$stores/test.zarr"
-    train_stores+=("$stores/train.zarr") eval_stores+=("$stores/test.zarr")
+    extract "$prompt" "$task" dev "$EVAL_SIZE" "$stores/dev.zarr"
+    train_stores+=("$stores/train.zarr") eval_stores+=("$stores/dev.zarr")
     if "$NEUROKIT" tasks | grep -q "^adv_$task "; then
       extract "$prompt" "adv_$task" test "$EVAL_SIZE" "$stores/adversarial.zarr"
       adversarial_stores+=("$stores/adversarial.zarr")
@@ -47,8 +48,8 @@ for task in $TASKS; do
   [[ -f "$prompt/prompt.safetensors" ]] || "$NEUROKIT" prompt init --model "$MODEL" --task "$task" \
     --prompt-length "$PROMPT_LENGTH" --init "$INIT" --dev-size 0 --out "$prompt"
   extract "$prompt" "$task" train "$TRAIN_SIZE" "$stores/train.zarr"
-  extract "$prompt" "$task" test "$EVAL_SIZE" "$stores/test.zarr"
-  null_stores+=("$stores/train.zarr" "$stores/test.zarr")
+  extract "$prompt" "$task" dev "$EVAL_SIZE" "$stores/dev.zarr"
+  null_stores+=("$stores/train.zarr" "$stores/dev.zarr")
 done
 
 adversarial_args=() && [[ ${#adversarial_stores[@]} -gt 0 ]] && adversarial_args=(--adversarial "${adversarial_stores[@]}")

@@ -25,23 +25,27 @@ from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, ana
 from neurokit.analysis.results import compute_results, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.skill import (
     DEFAULT_FRACTIONS,
+    BaselineKind,
     SkillNeurons,
     accuracy,
+    balanced_baselines,
     class_statistics,
+    filled_top,
+    skill_set,
     neuron_score,
     predictivity,
     subtask_baselines,
     top_fraction,
 )
 from neurokit.analysis.stores import open_by_task
-from neurokit.analysis.subtasks import SubTask, subtasks_for
+from neurokit.analysis.subtasks import SubTask, SubtaskScheme, subtask_labels, subtask_scheme, subtasks_for
 
 __all__ = [
-    "ADVERSARIAL_FRACTIONS", "AnalysisOptions", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet",
-    "RunAggregation", "RunInfo", "Selection", "SkillNeurons", "SubTask", "accuracy", "analysis_provenance",
-    "analyze_stores", "auroc", "benjamini_hochberg", "binomial_p_value", "bootstrap_interval", "chance_threshold",
+    "ADVERSARIAL_FRACTIONS", "AnalysisOptions", "BaselineKind", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet",
+    "RunAggregation", "RunInfo", "Selection", "SkillNeurons", "SubTask", "SubtaskScheme", "accuracy", "analysis_provenance",
+    "analyze_stores", "auroc", "balanced_baselines", "benjamini_hochberg", "binomial_p_value", "bootstrap_interval", "chance_threshold",
     "checkpoint_neighbours", "class_statistics", "clean_vs_adversarial", "compute_results", "describe",
-    "load_results", "model_accuracy", "neuron_score", "null_comparison", "open_by_task", "pairwise_agreement",
-    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "spearman", "stack_scores",
-    "subtask_baselines", "subtasks_for", "task_selectivity", "tidy_table", "top_fraction", "write_tables",
+    "filled_top", "load_results", "model_accuracy", "neuron_score", "null_comparison", "open_by_task", "pairwise_agreement",
+    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "skill_set", "spearman", "stack_scores",
+    "subtask_baselines", "subtask_labels", "subtask_scheme", "subtasks_for", "task_selectivity", "tidy_table", "top_fraction", "write_tables",
 ]

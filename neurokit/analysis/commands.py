@@ -16,6 +16,7 @@ from neurokit.analysis._common import PositionSet, RunAggregation, Selection
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import check_writable, compute_results, save_results, write_tables
 from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
+from neurokit.analysis.subtasks import SubtaskScheme
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         choices=[item.value for item in RunAggregation], help="combine prompts' scores by")
     parser.add_argument("--selection", default=Selection.PER_LAYER.value,
                         choices=[item.value for item in Selection], help="top fraction per layer or global")
+    parser.add_argument("--subtask-scheme", default=None, choices=[item.value for item in SubtaskScheme],
+                        help="examples of a multi-class task's binary sub-tasks: 'balanced' (Wang et al.; the "
+                             "default for 3-way tasks with a neutral class) or 'all-examples' (the default "
+                             "and only choice otherwise)")
     parser.add_argument("--fraction", type=float, default=0.05,
                         help="top fraction compared across tasks and prompts (default 0.05)")
     parser.add_argument("--auroc", action="store_true", help="also compute AUROC per neuron and position")
@@ -57,8 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     positions = args.positions if args.positions in {item.value for item in PositionSet} else args.positions.split(",")
     options = AnalysisOptions(positions=positions, over_runs=args.over_runs, selection=args.selection,
-                              fraction=args.fraction, auroc=args.auroc, bootstrap=args.bootstrap,
-                              permutations=args.permutations, seed=args.seed)
+                              scheme=args.subtask_scheme, fraction=args.fraction, auroc=args.auroc,
+                              bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed)
     scheduler = scheduler_choice(args)
     check_writable(args.out, args.overwrite)
     if args.tables:

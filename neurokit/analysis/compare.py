@@ -36,7 +36,8 @@ ADVERSARIAL_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step i
 
 
 def _as_score(result: xr.Dataset | xr.DataArray) -> xr.DataArray:
-    return result["score"] if isinstance(result, xr.Dataset) else result
+    """The ``score`` of a result, carrying the result's attributes (model, task) for the identity checks."""
+    return result["score"].assign_attrs(result.attrs) if isinstance(result, xr.Dataset) else result
 
 
 def _check_same_model(scores: Sequence[xr.DataArray]) -> None:

@@ -15,6 +15,7 @@ from neurokit.analysis._common import (
     RunAggregation,
     Selection,
     as_position_set,
+    check_same_model,
     choice,
     describe,
 )
@@ -30,6 +31,7 @@ from neurokit.analysis.compare import (
 )
 from neurokit.analysis.skill import SkillNeurons, split_control
 from neurokit.analysis.stores import open_by_task, open_null_runs
+from neurokit.analysis.subtasks import SubtaskScheme
 from neurokit.errors import ConfigError, StoreError
 from neurokit.provenance import command_line, package_versions, utc_now
 
@@ -46,6 +48,8 @@ class AnalysisOptions:
     positions: PositionSet | str | tuple[str, ...] = PositionSet.PROMPT
     over_runs: RunAggregation | str = RunAggregation.MEAN
     selection: Selection | str = Selection.PER_LAYER
+    #: None: Wang et al.'s scheme per task (balanced for a 3-way task with a neutral class).
+    scheme: SubtaskScheme | str | None = None
     fraction: float = 0.05
     auroc: bool = False
     bootstrap: int = 0
@@ -56,6 +60,8 @@ class AnalysisOptions:
         object.__setattr__(self, "positions", as_position_set(self.positions))
         object.__setattr__(self, "over_runs", choice(RunAggregation, self.over_runs))
         object.__setattr__(self, "selection", choice(Selection, self.selection))
+        if self.scheme is not None:
+            object.__setattr__(self, "scheme", choice(SubtaskScheme, self.scheme))
         if not 0.0 < self.fraction <= 1.0:
             raise ConfigError(f"fraction must be in (0, 1], got {self.fraction}")
         if self.bootstrap < 0 or self.permutations < 0:
@@ -64,6 +70,7 @@ class AnalysisOptions:
     def describe(self) -> dict:
         positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
         return {"positions": positions, "over_runs": self.over_runs.value, "selection": self.selection.value,
+                "subtask_scheme": None if self.scheme is None else choice(SubtaskScheme, self.scheme).value,
                 "fraction": self.fraction, "seed": self.seed}
 
 
@@ -100,7 +107,8 @@ def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: Ana
             _per_prompt(skill), _per_prompt(attacked), fractions=_fractions(options), selection=model.selection)
     if null is not None:
         null_train, null_eval = null
-        untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions).fit(null_train)
+        untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions,
+                               model.scheme).fit(null_train)
         results[f"{task}/null"] = null_comparison(skill["score"], untuned.score(null_eval)["score"],
                                                   fractions=_fractions(options), selection=model.selection)
     return results
@@ -126,9 +134,13 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     :func:`~neurokit.analysis.save_results` (which computes it in one pass).
     """
     options = options or AnalysisOptions()
-    settings = {"positions": options.positions, "over_runs": options.over_runs, "selection": options.selection}
     train_runs, evaluation_runs = open_by_task(train), open_by_task(evaluation)
     adversarial_runs, null_runs = open_by_task(adversarial, by_clean_task=True), open_null_runs(null)
+    # Every comparison here (across tasks, prompts, clean vs adversarial, tuned vs untuned) relates neurons
+    # by index: that means something only within one model.
+    stores = [*train_runs.values(), *evaluation_runs.values(), *adversarial_runs.values(),
+              *(store for pair in null_runs.values() for store in pair)]
+    check_same_model(*(describe(store) for store in stores))
     for task in [*adversarial_runs, *null_runs]:
         if task not in evaluation_runs:
             raise StoreError(f"adversarial or null stores of task {task!r} but no eval store of that task")
@@ -140,12 +152,13 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
             have = f"the --train stores are of {', '.join(map(repr, sorted(train_runs)))}" if train_runs else "none given"
             raise StoreError(f"no train store for task {task!r} of eval store(s) {', '.join(map(str, stores))} "
                              f"({have}); pass the train-split store of the same prompt with --train")
-        model = SkillNeurons(**settings).fit(train_runs[task])
+        model = SkillNeurons(positions=options.positions, over_runs=options.over_runs, selection=options.selection,
+                             scheme=options.scheme).fit(train_runs[task])
         task_results = _task_results(task, model, data, options, adversarial_runs.get(task), null_runs.get(task))
         skills[task] = task_results[f"{task}/skill"]
         results |= task_results
     if len(skills) > 1:
-        scores = stack_scores({task: skill["score"] for task, skill in skills.items()})
+        scores = stack_scores(skills)
         results["tasks/selectivity"] = task_selectivity(scores).to_dataset(name="selectivity")
         results["tasks/agreement"] = pairwise_agreement(scores, dim="task", fraction=options.fraction,
                                                         selection=options.selection)

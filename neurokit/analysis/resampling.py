@@ -33,10 +33,11 @@ from neurokit.analysis._common import (
     RUN,
     SUBTASK,
     RunAggregation,
+    choice,
     single_chunk,
     slab_chunks,
 )
-from neurokit.analysis.subtasks import SubTask
+from neurokit.analysis.subtasks import SubTask, SubtaskScheme, balanced_weights
 from neurokit.errors import ConfigError
 
 REPLICATE = "replicate"
@@ -45,7 +46,8 @@ BOUND = "bound"
 
 
 def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray, index: np.ndarray,
-                      weight: np.ndarray, subtasks: Sequence[SubTask], over_runs: RunAggregation) -> np.ndarray:
+                      weight: np.ndarray, *, subtasks: Sequence[SubTask], over_runs: RunAggregation,
+                      scheme: SubtaskScheme) -> np.ndarray:
     """Neuron scores of every replicate for one slab.
 
     values (…, run, example, position) activations; baseline (…, run, subtask, position) thresholds;
@@ -66,6 +68,8 @@ def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarr
         for task_number, task in enumerate(subtasks):
             positive = np.isin(relabelled, task.positive) * weight
             negative = np.isin(relabelled, task.negative) * weight
+            if scheme is SubtaskScheme.BALANCED:  # the replicate's own balanced subset, as for the data
+                positive, negative = balanced_weights(positive, negative)
             threshold = baseline[:, run, task_number, :]
             above = values[:, run] > threshold[:, None, :]
             above = above.transpose(1, 0, 2).reshape(n_examples, -1).astype(np.float64)
@@ -111,8 +115,8 @@ def _permutation_p(*arrays: np.ndarray, **settings) -> np.ndarray:
 
 def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
                       index: np.ndarray, weight: np.ndarray, subtasks: Sequence[SubTask],
-                      over_runs: RunAggregation, extra_dims: dict[str, int], slab_bytes: int,
-                      **kernel_settings) -> xr.DataArray:
+                      over_runs: RunAggregation, scheme: SubtaskScheme | str, extra_dims: dict[str, int],
+                      slab_bytes: int, **kernel_settings) -> xr.DataArray:
     """Run a replicate kernel over slabs of whole (run, example, position) and a few neurons, lazily."""
     n_replicates = index.shape[0]
     sizes = activation.sizes
@@ -122,7 +126,8 @@ def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, 
     baseline = single_chunk(baseline, (RUN, SUBTASK, POSITION))
     labels = single_chunk(labels.broadcast_like(activation[RUN]).transpose(RUN, EXAMPLE), (RUN, EXAMPLE))
     result = xr.apply_ufunc(
-        partial(kernel, subtasks=tuple(subtasks), over_runs=over_runs, **kernel_settings),
+        partial(kernel, subtasks=tuple(subtasks), over_runs=over_runs, scheme=choice(SubtaskScheme, scheme),
+                **kernel_settings),
         activation, baseline, labels,
         xr.Variable((REPLICATE, EXAMPLE), index), xr.Variable((REPLICATE, EXAMPLE), weight),
         input_core_dims=[[RUN, EXAMPLE, POSITION], [RUN, SUBTASK, POSITION], [RUN, EXAMPLE],
@@ -147,13 +152,17 @@ def check_confidence(confidence: float) -> None:
 
 
 def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
-                       subtasks: Sequence[SubTask], over_runs: RunAggregation, n_resamples: int = 1000,
+                       subtasks: Sequence[SubTask], over_runs: RunAggregation, scheme: SubtaskScheme | str,
+                       n_resamples: int = 1000,
                        confidence: float = 0.95, seed: int = 0,
                        slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:
     """Percentile bootstrap interval of the neuron score: (subtask, layer, neuron, bound), bound ∈ {lower, upper}.
 
     ``activation`` (run, example, layer, position, neuron), ``baseline`` (run, subtask, layer, position,
-    neuron) and ``labels`` ([run,] example) as matched by :class:`~neurokit.analysis.SkillNeurons`. Draws:
+    neuron) and ``labels`` ([run,] example) as matched by :class:`~neurokit.analysis.SkillNeurons`. With the
+    balanced ``scheme`` each resample is balanced as the data are (:func:`~neurokit.analysis.subtasks.
+    balanced_weights`: the first k draws of each side in example order), so the interval covers the whole
+    procedure. Draws:
     ``np.random.default_rng(seed).multinomial(n, [1/n]·n, size=n_resamples)`` — row b counts how often each
     eval example is drawn in resample b (the same draw for every run, since the runs share examples).
     """
@@ -164,19 +173,21 @@ def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels:
     index = np.broadcast_to(np.arange(n_examples), (n_resamples + 1, n_examples))
     weight = np.vstack([np.ones(n_examples), draws]).astype(np.float64)
     interval = _apply_replicates(_percentile_interval, activation, baseline, labels, index, weight, subtasks,
-                                 over_runs, {BOUND: 2}, slab_bytes, confidence=confidence)
+                                 over_runs, scheme, {BOUND: 2}, slab_bytes, confidence=confidence)
     return interval.assign_coords({BOUND: ["lower", "upper"]}).transpose(SUBTASK, LAYER, NEURON, BOUND)
 
 
 def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
-                         subtasks: Sequence[SubTask], over_runs: RunAggregation, n_permutations: int = 1000,
+                         subtasks: Sequence[SubTask], over_runs: RunAggregation, scheme: SubtaskScheme | str,
+                         n_permutations: int = 1000,
                          seed: int = 0, slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:
     """Label-permutation p-value of each neuron score: (subtask, layer, neuron), in (0, 1].
 
     Under the null that activations carry no information about the label, every relabelling of the eval
     examples is equally likely. p = (1 + #{b : T_b ≥ T_obs}) / (1 + B), the add-one correction that keeps
     the test valid with B random permutations. The statistic ``T`` is the full neuron score (max over positions,
-    combined over runs), so the selection of the best position is part of the null. Draws: row b is
+    combined over runs), so the selection of the best position is part of the null; with the balanced
+    ``scheme`` each permuted labelling gets its own balanced subset, as the data do. Draws: row b is
     ``rng.permutation(n)`` for b = 1…B in order, ``rng = np.random.default_rng(seed)``; the same
     permutation of the example axis relabels every run.
     """
@@ -186,7 +197,7 @@ def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, label
     index = np.vstack([np.arange(n_examples)] + [rng.permutation(n_examples) for _ in range(n_permutations)])
     weight = np.ones(index.shape)
     p_value = _apply_replicates(_permutation_p, activation, baseline, labels, index, weight, subtasks,
-                                over_runs, {}, slab_bytes)
+                                over_runs, scheme, {}, slab_bytes)
     return p_value.transpose(SUBTASK, LAYER, NEURON)
 
 

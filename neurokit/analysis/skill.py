@@ -2,16 +2,19 @@
 
 For neuron n at prompt position p of one prompt (run) and one binary sub-task:
 
-- baseline ``b(n,p)`` = mean activation over the train examples of the sub-task's classes (a pooled mean,
-  Σ sums / Σ counts, never a mean of class means). For a binary task that is the whole train set, as in the
-  paper. For the positive-vs-negative sub-task of a 3-way task the neutral examples are left out: the
-  threshold has to split the two classes being predicted, and the neutral examples would drag it toward the
-  neutral activations, which play no part in that sub-task. Neutral-vs-rest and one-vs-rest use all classes.
-- ``Acc(n,p)`` = share of the sub-task's eval examples with ``1[a(n,p,x) > b(n,p)] == y(x)``;
+- baseline ``b(n,p)`` = mean activation over the sub-task's train examples. For a binary task that is the
+  whole train set, as in the paper (a pooled mean, Σ sums / Σ counts, never a mean of class means). For a
+  3-way task the sub-tasks are balanced by default (:class:`~neurokit.analysis.subtasks.SubtaskScheme`):
+  the mean of the balanced train subset, exactly from raw train activations or, from train statistics alone,
+  the mean of the two sides' means (the subset mean's expectation). With ``all-examples`` the pooled mean of
+  the sub-task's classes.
+- ``Acc(n,p)`` = share of the sub-task's eval examples with ``1[a(n,p,x) > b(n,p)] == y(x)`` (for a balanced
+  sub-task, the eval examples of its balanced subset);
 - ``Pred(n,p) = max(Acc, 1 − Acc)``; neuron score ``Pred(n) = max_p Pred(n,p)`` over the chosen positions
   (prompt positions by default); over several prompts of one task the mean (default) or the minimum.
 - skill neurons: the top fraction of neurons by score within each layer (default) or over all layers; a
-  multi-class task's skill set is the union of its sub-tasks' tops.
+  balanced 3-way task's skill set of fraction f is the first sub-task's top f/2 filled up to f from the
+  second sub-task's ranking (Wang et al.), an ``all-examples`` task's the union of its sub-tasks' tops.
 
 ``Acc`` is a mean over examples of a boolean, so it is computed as one streaming dask reduction over the
 example chunks of the store: each chunk is read once and reduced to counts at once.
@@ -19,6 +22,7 @@ example chunks of the store: each chunk is read once and reduced to counts at on
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,7 +57,15 @@ from neurokit.analysis._common import (
     top_count,
     with_runs,
 )
-from neurokit.analysis.subtasks import SubTask, class_onehot, class_sides, subtasks_for
+from neurokit.analysis.subtasks import (
+    SubTask,
+    SubtaskScheme,
+    class_onehot,
+    class_sides,
+    subtask_labels,
+    subtask_scheme,
+    subtasks_for,
+)
 from neurokit.errors import NeurokitError, StoreError
 
 #: The sweep of Wang et al.: 0 % to 20 % of the neurons in 1 % steps.
@@ -85,6 +97,39 @@ def subtask_baselines(count: xr.DataArray, total: xr.DataArray, subtasks: Sequen
     membership = (positive + negative).astype(np.float64)
     baseline = xr.dot(membership, total, dim=CLASS) / xr.dot(membership, count.astype(np.float64), dim=CLASS)
     return baseline.transpose(..., SUBTASK, LAYER, POSITION, NEURON)
+
+
+class BaselineKind(enum.Enum):
+    """Which train mean a sub-task's baseline is: recorded in the ``baseline`` attribute of the results."""
+
+    POOLED = "pooled"  # Σ sums / Σ counts over the sub-task's classes (binary tasks, all-examples)
+    BALANCED_SUBSET = "balanced-subset"  # mean of the balanced train subset, from raw train activations
+    SIDE_MEANS = "balanced-side-means"  # (mean of one side + mean of the other) / 2, from train statistics
+
+
+def balanced_baselines(train: xr.Dataset, subtasks: Sequence[SubTask],
+                       label_names: Sequence[str]) -> tuple[xr.DataArray, BaselineKind]:
+    """Baselines of balanced sub-tasks: (…, subtask, layer, position, neuron) float64, and how they were made.
+
+    From raw train activations: the exact mean of each sub-task's balanced train subset (the subset of
+    :func:`~neurokit.analysis.subtasks.subtask_labels`), as Wang et al.'s released code computes it. From
+    train statistics alone a subset's sum is not derivable (the larger side keeps only its first k examples),
+    so the baseline is the mean of the two sides' pooled means — *our choice*: the expectation of the subset
+    mean when the example order is unrelated to the activations, and equal to it when the sides have equal
+    counts.
+    """
+    positive, negative = class_sides(subtasks, label_names)
+    if "activation" in train and "label" in train:
+        labels = subtask_labels(train["label"], subtasks, label_names, SubtaskScheme.BALANCED)
+        onehot = class_onehot(labels, label_names)
+        count = onehot.sum(EXAMPLE)
+        total = xr.dot(onehot.astype(np.float64), train["activation"].astype(np.float64), dim=EXAMPLE)
+        return subtask_baselines(count, total, subtasks, label_names), BaselineKind.BALANCED_SUBSET
+    count, total = class_statistics(train, label_names)
+    count = count.astype(np.float64)
+    side_means = [xr.dot(side, total, dim=CLASS) / xr.dot(side, count, dim=CLASS) for side in (positive, negative)]
+    baseline = (side_means[0] + side_means[1]) / 2.0
+    return baseline.transpose(..., SUBTASK, LAYER, POSITION, NEURON), BaselineKind.SIDE_MEANS
 
 
 def _round_down(baseline: np.ndarray, dtype: type[np.floating]) -> np.ndarray:
@@ -149,10 +194,10 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
     """One chunk's counts of examples above the baseline, per class.
 
     ``activation`` (run, example, layer, position, neuron); ``threshold`` (run, subtask, layer, position,
-    neuron) from :func:`comparable_thresholds`; ``labels`` (labelling, run, example) class indices (others,
-    such as -1, count nowhere). Returns (labelling, subtask, class, run, 1, layer, position, neuron) in the
-    narrowest unsigned dtype that holds the chunk's examples; the example axis is kept with length 1 so that
-    the chunks' counts add up along it.
+    neuron) from :func:`comparable_thresholds`; ``labels`` (labelling, subtask, run, example) class indices
+    per sub-task (others, such as -1 for an example the sub-task leaves out, count nowhere). Returns
+    (labelling, subtask, class, run, 1, layer, position, neuron) in the narrowest unsigned dtype that holds
+    the chunk's examples; the example axis is kept with length 1 so that the chunks' counts add up along it.
     """
     n_labellings, n_runs, n_subtasks = labels.shape[0], activation.shape[0], threshold.shape[1]
     n_examples = activation.shape[1]
@@ -164,7 +209,7 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
     keys = threshold.dtype == np.int16
     scratch = np.empty(above.shape, dtype=np.int16) if keys else None
     flips = (threshold >> 15) & np.int16(0x7FFF) if keys else None  # derived once per chunk, not per slab
-    counted = (labels >= 0) & (labels < n_classes)
+    counted = (labels >= 0) & (labels < n_classes)  # (labelling, subtask, run, example)
     for run in range(n_runs):
         for start in range(0, n_examples, slab):
             stop = min(start + slab, n_examples)
@@ -185,8 +230,8 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
                 # where selecting each class's rows would copy them first.
                 for row, example in enumerate(range(start, stop)):
                     for labelling in range(n_labellings):
-                        if counted[labelling, run, example]:
-                            total = counts[labelling, subtask, labels[labelling, run, example], run, 0]
+                        if counted[labelling, subtask, run, example]:
+                            total = counts[labelling, subtask, labels[labelling, subtask, run, example], run, 0]
                             np.add(total, hits[row], out=total)
     return counts
 
@@ -206,19 +251,20 @@ def _refuse_counted_nan(values: np.ndarray, counted: np.ndarray, first_example: 
 def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
                  n_classes: int) -> xr.DataArray:
     """How many eval examples of each class have ``a > baseline``: int64 (…, subtask, class, run, layer,
-    position, neuron), ``…`` being the dims of ``labels`` other than (run, example).
+    position, neuron), ``…`` being the dims of ``labels`` other than (subtask, run, example).
 
     ``activation`` (run, example, layer, position, neuron); ``baseline`` (run, subtask, layer, position,
-    neuron); ``labels`` (…, run, example) class indices. Counting per class is all that ``Acc`` needs from
-    the activations (:func:`accuracy` combines the classes of each sub-task), so each activation chunk is
-    compared once per sub-task, whatever the number of labellings, and reduced to counts in the task that
-    reads it; dask then adds up the chunks' counts.
+    neuron); ``labels`` (…, subtask, run, example) class indices of the examples each sub-task uses (-1 for
+    the others; see :func:`~neurokit.analysis.subtasks.subtask_labels`). Counting per class is all that
+    ``Acc`` needs from the activations (:func:`accuracy` combines the classes of each sub-task), so each
+    activation chunk is compared once per sub-task, whatever the number of labellings, and reduced to counts
+    in the task that reads it; dask then adds up the chunks' counts.
     """
-    extra = [dim for dim in labels.dims if dim not in (RUN, EXAMPLE)]
-    labels = labels.transpose(*extra, RUN, EXAMPLE)
+    extra = [dim for dim in labels.dims if dim not in (SUBTASK, RUN, EXAMPLE)]
+    labels = labels.transpose(*extra, SUBTASK, RUN, EXAMPLE)
     activation = activation.transpose(RUN, EXAMPLE, LAYER, POSITION, NEURON)
     baseline = baseline.transpose(RUN, SUBTASK, LAYER, POSITION, NEURON)
-    flat_labels = labels.data.reshape(-1, labels.sizes[RUN], labels.sizes[EXAMPLE])
+    flat_labels = labels.data.reshape(-1, labels.sizes[SUBTASK], labels.sizes[RUN], labels.sizes[EXAMPLE])
     dtype = activation.dtype
     if activation.chunks is None:
         threshold = comparable_thresholds(baseline.values, dtype)
@@ -232,9 +278,9 @@ def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.Da
         threshold = computed_once(da.asarray(baseline.data).rechunk(
             (chunks[RUN], -1, chunks[LAYER], chunks[POSITION], chunks[NEURON])
         ).map_blocks(comparable_thresholds, dtype, dtype=comparable_thresholds(np.zeros(1), dtype).dtype))
-        label_data = da.asarray(flat_labels).rechunk((-1, chunks[RUN], chunks[EXAMPLE]))
+        label_data = da.asarray(flat_labels).rechunk((-1, -1, chunks[RUN], chunks[EXAMPLE]))
         per_chunk = da.blockwise(
-            _above_counts_block, "gskrelpn", activation.data, "relpn", threshold, "rslpn", label_data, "gre",
+            _above_counts_block, "gskrelpn", activation.data, "relpn", threshold, "rslpn", label_data, "gsre",
             new_axes={"k": n_classes}, adjust_chunks={"e": 1}, n_classes=n_classes,
             meta=np.empty((0,) * 8, dtype=_counts_dtype(max(chunks[EXAMPLE]))),
         )
@@ -249,16 +295,20 @@ def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.Da
 
 
 def accuracy(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
-             subtasks: Sequence[SubTask], label_names: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray]:
+             subtasks: Sequence[SubTask], label_names: Sequence[str],
+             scheme: SubtaskScheme | str | None = None) -> tuple[xr.DataArray, xr.DataArray]:
     """``Acc`` per (…, run, subtask, layer, position, neuron) and the number of eval examples per (…,
     subtask, run).
 
     ``activation`` (run, example, layer, position, neuron); ``baseline`` (run, subtask, layer, position,
     neuron); ``labels`` (…, run, example) class indices (extra leading dims, such as real vs control
-    labels, are kept). An example of a positive class is matched when it lies above the baseline, one of a
-    negative class when it does not: correct = Σ_positive above + Σ_negative (examples − above). One
-    streaming pass over the example chunks; ``Acc`` is NaN where the baseline is (a position a run lacks).
+    labels, are kept); ``scheme`` which examples each sub-task uses (``None``: Wang et al.'s, see
+    :func:`~neurokit.analysis.subtasks.subtask_scheme`; a balanced subset is chosen per labelling). An
+    example of a positive class is matched when it lies above the baseline, one of a negative class when it
+    does not: correct = Σ_positive above + Σ_negative (examples − above). One streaming pass over the
+    example chunks; ``Acc`` is NaN where the baseline is (a position a run lacks).
     """
+    labels = subtask_labels(labels, subtasks, label_names, subtask_scheme(scheme, label_names))
     above = above_counts(activation, baseline, labels, len(label_names))
     examples = class_onehot(labels, label_names).sum(EXAMPLE).astype(np.int64)
     positive, negative = class_sides(subtasks, label_names)
@@ -317,6 +367,75 @@ def top_fraction(scores: xr.DataArray, fractions: Sequence[float],
     return ((ranks < cut) & scores.notnull()).transpose("fraction", ..., LAYER, NEURON)
 
 
+def _filled_masks(values: np.ndarray, first: np.ndarray, total: np.ndarray, n_core: int) -> np.ndarray:
+    """Kernel of :func:`filled_top`: values (…, subtask=2, *core) scores → (…, fraction, *core) bool.
+
+    Per fraction: the ``first[i]`` best of sub-task 0, then sub-task 1's best among the others until
+    ``total[i]`` neurons are chosen. Ranks as :func:`_descending_rank` (ties to the lower index, NaN never
+    chosen).
+    """
+    axis = values.ndim - 1 - n_core
+    rank_first, rank_second = (np.take(_descending_rank(values, n_core), task, axis=axis) for task in (0, 1))
+    valid_first, valid_second = (~np.isnan(np.take(values, task, axis=axis)) for task in (0, 1))
+    shape = rank_second.shape
+    flat = shape[: len(shape) - n_core] + (-1,)
+    # Sub-task 1's order as positions: order[..., j] is the neuron ranked j-th.
+    order = np.argsort(rank_second.reshape(flat), axis=-1)
+    core_axes = tuple(range(-n_core, 0))
+    masks = []
+    for first_count, total_count in zip(first, total):
+        chosen = (rank_first < first_count) & valid_first
+        eligible = (~chosen & valid_second).reshape(flat)
+        # place of each eligible neuron among the eligible ones in sub-task 1's order
+        place = np.empty(eligible.shape, dtype=np.int64)
+        np.put_along_axis(place, order, np.cumsum(np.take_along_axis(eligible, order, axis=-1), axis=-1) - 1,
+                          axis=-1)
+        room = total_count - chosen.sum(axis=core_axes, keepdims=True)
+        masks.append(chosen | (eligible & (place < room.reshape(room.shape[: len(shape) - n_core] + (1,))))
+                     .reshape(shape))
+    return np.stack(masks, axis=axis)
+
+
+def filled_top(scores: xr.DataArray, fractions: Sequence[float],
+               selection: Selection | str = Selection.PER_LAYER) -> xr.DataArray:
+    """Wang et al.'s skill set of a task with two sub-tasks: masks (fraction, …, layer, neuron).
+
+    For fraction f: the top ⌊f/2 · N⌋ neurons of the first sub-task, then the second sub-task's best of the
+    others until ⌊f · N⌋ neurons are chosen (N neurons per layer, or all neurons with ``global``
+    selection). ``scores`` (subtask=2, …, layer, neuron). Ties go to the lower (layer, neuron) index; NaN
+    scores are never chosen, so fewer neurons are chosen where NaNs leave too few.
+    """
+    fractions = check_fractions(fractions)
+    if scores.sizes.get(SUBTASK) != 2:
+        raise NeurokitError(f"filled_top needs scores of two sub-tasks, got {scores.sizes.get(SUBTASK, 0)}")
+    core = [NEURON] if choice(Selection, selection) is Selection.PER_LAYER else [LAYER, NEURON]
+    scores = single_chunk(scores, [SUBTASK, *core])
+    size = int(np.prod([scores.sizes[dim] for dim in core]))
+    first = np.array([top_count(fraction / 2.0, size) for fraction in fractions])
+    total = np.array([top_count(fraction, size) for fraction in fractions])
+    masks = xr.apply_ufunc(
+        _filled_masks, scores, input_core_dims=[[SUBTASK, *core]], output_core_dims=[["fraction", *core]],
+        kwargs={"first": first, "total": total, "n_core": len(core)}, dask="parallelized", output_dtypes=[bool],
+        dask_gufunc_kwargs={"output_sizes": {"fraction": len(fractions)}},
+    )
+    return masks.assign_coords(fraction=list(fractions)).transpose("fraction", ..., LAYER, NEURON)
+
+
+def skill_set(scores: xr.DataArray, fractions: Sequence[float], selection: Selection | str = Selection.PER_LAYER,
+              scheme: SubtaskScheme | str | None = None) -> xr.DataArray:
+    """Skill masks (fraction, …, layer, neuron) of a task from its neuron scores ([subtask,] …, layer, neuron).
+
+    A balanced task (``scheme``, default: the ``subtask_scheme`` attribute that :meth:`SkillNeurons.score`
+    gives its scores, else all-examples) takes the first sub-task's top and fills from the second
+    (:func:`filled_top`, Wang et al.); otherwise the set is the union of the sub-tasks' tops.
+    """
+    scheme = scheme if scheme is not None else scores.attrs.get("subtask_scheme", SubtaskScheme.ALL_EXAMPLES)
+    if SUBTASK in scores.dims and choice(SubtaskScheme, scheme) is SubtaskScheme.BALANCED:
+        return filled_top(scores, fractions, selection)
+    masks = top_fraction(scores, fractions, selection)
+    return masks.any(SUBTASK) if SUBTASK in masks.dims else masks
+
+
 #: What :meth:`SkillNeurons.score` adds with a ``control_seed``.
 _CONTROL_VARIABLES = ("control_score", "selectivity")
 
@@ -329,7 +448,8 @@ def split_control(scored: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
 
 def _with_control_labels(labels: xr.DataArray, seed: int) -> xr.DataArray:
     """The labels and a control labelling, stacked along ``labels`` ("real", "control"): the control labels
-    are the labels permuted over ``example`` by ``np.random.default_rng(seed).permutation(n)``."""
+    are the labels permuted over ``example`` by ``np.random.default_rng(seed).permutation(n)`` (a balanced
+    sub-task's subset is then chosen from the permuted labels, as from the real ones)."""
     order = np.random.default_rng(seed).permutation(labels.sizes[EXAMPLE])
     whole = labels if labels.chunks is None else labels.chunk({EXAMPLE: -1})
     # Permuted within one chunk (labels are a few bytes per example): dask's take across many chunks builds
@@ -350,23 +470,28 @@ class SkillNeurons:
     Settings (validated, no work done here): ``positions`` — "prompt" (mask slot and soft-prompt vectors,
     the default, as in both papers), "all", or a list of position roles; ``over_runs`` — how several prompts'
     scores combine ("mean" or "min"); ``selection`` — top fraction "per-layer" or "global"; ``fractions`` —
-    the sweep of top fractions for the skill masks.
+    the sweep of top fractions for the skill masks; ``scheme`` — the :class:`SubtaskScheme` of a multi-class
+    task ("balanced" or "all-examples"; ``None``, the default: Wang et al.'s, balanced for a 3-way task with
+    a neutral class, all examples otherwise).
 
-    ``fit(train)`` learns ``baseline_`` (run, subtask, layer, position, neuron; float64, activation units)
-    from train statistics or raw train activations; ``score(eval)`` and the other methods use it on held-out
-    data of the same model, task and prompts. Everything stays lazy until computed.
+    ``fit(train)`` learns ``scheme_``, ``subtasks_``, ``train_count_`` (run, class), ``baseline_`` (run,
+    subtask, layer, position, neuron; float64, activation units) and ``baseline_kind_`` (a
+    :class:`BaselineKind`) from train statistics or raw train activations; ``score(eval)`` and the other
+    methods use them on held-out data of the same model, task and prompts. Everything stays lazy until computed.
     """
 
     positions: PositionSet | str | Sequence[str] = PositionSet.PROMPT
     over_runs: RunAggregation | str = RunAggregation.MEAN
     selection: Selection | str = Selection.PER_LAYER
     fractions: Sequence[float] = field(default=DEFAULT_FRACTIONS)
+    scheme: SubtaskScheme | str | None = None
 
     def __post_init__(self) -> None:
         self.positions = as_position_set(self.positions)
         self.over_runs = choice(RunAggregation, self.over_runs)
         self.selection = choice(Selection, self.selection)
         self.fractions = check_fractions(self.fractions)
+        self.scheme = None if self.scheme is None else choice(SubtaskScheme, self.scheme)
 
     def fit(self, train: xr.Dataset) -> SkillNeurons:
         """Learn the baselines from a train store (or train runs combined along ``run``)."""
@@ -376,11 +501,16 @@ class SkillNeurons:
         if wrong:
             raise StoreError(f"baselines come from the train split, but the train store is split {wrong[0]!r}")
         runs = select_positions(with_runs(train, info), self.positions)
-        count, total = class_statistics(runs, info.label_names)
+        self.scheme_: SubtaskScheme = subtask_scheme(self.scheme, info.label_names)
         self.info_: RunInfo = info
         self.subtasks_: tuple[SubTask, ...] = subtasks_for(info.label_names)
+        count, total = class_statistics(runs, info.label_names)  # lazy: only what is used is ever computed
         self.train_count_: xr.DataArray = count
-        self.baseline_: xr.DataArray = subtask_baselines(count, total, self.subtasks_, info.label_names)
+        if self.scheme_ is SubtaskScheme.BALANCED:
+            self.baseline_, self.baseline_kind_ = balanced_baselines(runs, self.subtasks_, info.label_names)
+        else:
+            self.baseline_ = subtask_baselines(count, total, self.subtasks_, info.label_names)
+            self.baseline_kind_ = BaselineKind.POOLED
         return self
 
     def _matched(self, data: xr.Dataset) -> tuple[xr.Dataset, xr.DataArray]:
@@ -404,7 +534,10 @@ class SkillNeurons:
     def _attrs(self) -> dict[str, str]:
         positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
         return self.info_.attrs() | {"positions": json.dumps(positions), "over_runs": self.over_runs.value,
-                                     "selection": self.selection.value}
+                                     "selection": self.selection.value, "subtask_scheme": self.scheme_.value,
+                                     "baseline": self.baseline_kind_.value}
+
+
 
     def score(self, data: xr.Dataset, control_seed: int | None = None) -> xr.Dataset:
         """Predictivity and skill neurons on held-out data.
@@ -412,7 +545,7 @@ class SkillNeurons:
         Returns a Dataset with ``accuracy`` and ``predictivity`` ([run,] subtask, layer, position, neuron;
         shares in [0, 1]), ``n_examples`` ([run,] subtask), ``score`` (subtask, layer, neuron: the neuron
         score over positions and runs), ``run_score`` (run, subtask, layer, neuron; only with a run dim)
-        and ``skill`` (fraction, layer, neuron; bool, union over sub-tasks). ``[run,]`` appears when the
+        and ``skill`` (fraction, layer, neuron; bool, see :func:`skill_set`). ``[run,]`` appears when the
         input has a ``run`` dim. With ``control_seed``, also ``control_score`` and ``selectivity`` of
         :meth:`control_selectivity`, from the same pass over the store.
         """
@@ -420,9 +553,11 @@ class SkillNeurons:
         labels = runs["label"]
         if control_seed is not None:
             labels = _with_control_labels(labels, control_seed)
-        acc, count = accuracy(runs["activation"], baseline, labels, self.subtasks_, self.info_.label_names)
+        acc, count = accuracy(runs["activation"], baseline, labels, self.subtasks_, self.info_.label_names,
+                              self.scheme_)
         pred = predictivity(acc)
-        score = neuron_score(pred, self.over_runs)
+        # the scheme rides with the scores, so that skill sets made from them later follow it (skill_set)
+        score = neuron_score(pred, self.over_runs).assign_attrs(subtask_scheme=self.scheme_.value)
         control, attrs = {}, self._attrs()
         if control_seed is not None:
             control_score = score.sel(labels="control", drop=True)
@@ -432,7 +567,7 @@ class SkillNeurons:
         result = xr.Dataset({
             "accuracy": acc, "predictivity": pred, "n_examples": count.transpose(RUN, SUBTASK),
             "run_score": neuron_score(pred, over_runs=None), "score": score,
-            "skill": top_fraction(score, self.fractions, self.selection).any(SUBTASK), **control,
+            "skill": skill_set(score, self.fractions, self.selection, self.scheme_), **control,
         }, attrs=attrs)
         if RUN not in data.dims:
             result = result.drop_vars("run_score").squeeze(RUN, drop=True)
@@ -456,7 +591,7 @@ class SkillNeurons:
         fixed. See :func:`neurokit.analysis.resampling.bootstrap_interval`."""
         runs, baseline = self._matched(data)
         interval = resampling.bootstrap_interval(
-            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs,
+            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs, self.scheme_,
             n_resamples=n_resamples, confidence=confidence, seed=seed, slab_bytes=slab_bytes)
         return interval.assign_attrs(self._attrs() | {"seed": seed, "n_resamples": n_resamples,
                                                       "confidence": confidence})
@@ -468,7 +603,7 @@ class SkillNeurons:
         neuron). See :func:`neurokit.analysis.resampling.permutation_p_values`."""
         runs, baseline = self._matched(data)
         p_value = resampling.permutation_p_values(
-            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs,
+            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs, self.scheme_,
             n_permutations=n_permutations, seed=seed, slab_bytes=slab_bytes)
         return xr.Dataset({"p_value": p_value, "q_value": resampling.benjamini_hochberg(p_value)},
                           attrs=self._attrs() | {"seed": seed, "n_permutations": n_permutations})

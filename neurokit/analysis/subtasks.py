@@ -3,19 +3,35 @@
 Predictivity is defined for binary labels (``1[a > baseline] == y``). A task with two classes is its own
 sub-task (class index 1 is the positive side). A 3-way task with one class whose name contains "neutral"
 becomes positive-vs-negative (the neutral examples dropped) and neutral-vs-rest; any other multi-class task
-becomes one-vs-rest per class. The skill set of a multi-class task is the union of its sub-tasks' tops.
+becomes one-vs-rest per class.
+
+Which examples of its classes a sub-task uses is the :class:`SubtaskScheme`: Wang et al.'s released code
+balances each sub-task of a 3-way task (the first k examples of each side in example order, k the smaller
+side's count, in train and eval alike); ``all-examples`` keeps every example of the sub-task's classes.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import CLASS, SUBTASK
-from neurokit.errors import StoreError
+from neurokit.analysis._common import CLASS, EXAMPLE, SUBTASK, choice
+from neurokit.errors import ConfigError, StoreError
+
+
+class SubtaskScheme(enum.Enum):
+    """Which examples of its classes each binary sub-task of a multi-class task uses."""
+
+    #: Wang et al.: each side subsampled to the smaller side's count (first examples in example order), in
+    #: train and eval; the baseline is the balanced train subset's mean; the skill set of fraction f is the
+    #: first sub-task's top f/2, filled up to f from the second. Defined for 3-way tasks with a neutral class.
+    BALANCED = "balanced"
+    #: Every example of the sub-task's classes; pooled train mean; skill set = union of the sub-tasks' tops.
+    ALL_EXAMPLES = "all-examples"
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,12 @@ class SubTask:
         return tuple(sorted(self.positive + self.negative))
 
 
+def _neutral_class(names: Sequence[str]) -> int | None:
+    """The index of the one class named "…neutral…" of a 3-way task (Wang et al.'s layout), else None."""
+    neutral = [index for index, name in enumerate(names) if "neutral" in name.lower()]
+    return neutral[0] if len(names) == 3 and len(neutral) == 1 else None
+
+
 def subtasks_for(label_names: Sequence[str]) -> tuple[SubTask, ...]:
     """The binary sub-tasks of a task with these class names (in label-index order)."""
     names = [str(name) for name in label_names]
@@ -42,9 +64,8 @@ def subtasks_for(label_names: Sequence[str]) -> tuple[SubTask, ...]:
         raise StoreError(f"a task needs at least two classes for predictivity, got {names}")
     if len(names) == 2:
         return (SubTask(f"{names[1]}-vs-{names[0]}", positive=(1,), negative=(0,)),)
-    neutral = [index for index, name in enumerate(names) if "neutral" in name.lower()]
-    if len(names) == 3 and len(neutral) == 1:
-        (middle,) = neutral
+    middle = _neutral_class(names)
+    if middle is not None:
         low, high = (index for index in range(3) if index != middle)
         return (
             SubTask(f"{names[high]}-vs-{names[low]}", positive=(high,), negative=(low,)),
@@ -54,6 +75,20 @@ def subtasks_for(label_names: Sequence[str]) -> tuple[SubTask, ...]:
         SubTask(f"{name}-vs-rest", positive=(index,), negative=tuple(i for i in range(len(names)) if i != index))
         for index, name in enumerate(names)
     )
+
+
+def subtask_scheme(scheme: SubtaskScheme | str | None, label_names: Sequence[str]) -> SubtaskScheme:
+    """The scheme to use for a task: ``None`` means Wang et al.'s — balanced where they defined it (a 3-way
+    task with a neutral class), all examples otherwise (a binary task is its own sub-task; for other
+    multi-class tasks the released code has no balanced scheme). Refuses ``balanced`` elsewhere."""
+    defined = _neutral_class([str(name) for name in label_names]) is not None
+    if scheme is None:
+        return SubtaskScheme.BALANCED if defined else SubtaskScheme.ALL_EXAMPLES
+    chosen: SubtaskScheme = choice(SubtaskScheme, scheme)
+    if chosen is SubtaskScheme.BALANCED and not defined:
+        raise ConfigError(f"balanced sub-tasks are defined for 3-way tasks with a neutral class, not for classes "
+                          f"{list(label_names)}: use scheme 'all-examples'")
+    return chosen
 
 
 def subtask_coords(subtasks: Sequence[SubTask], label_names: Sequence[str]) -> dict[str, tuple]:
@@ -102,3 +137,46 @@ def class_onehot(labels: xr.DataArray, label_names: Sequence[str]) -> xr.DataArr
     """(class, …, example) bool one-hot of the labels, with the class names as coordinate."""
     return label_groups(labels, [(index,) for index in range(len(label_names))], CLASS,
                         {CLASS: np.array(label_names, dtype=object)})
+
+
+def balanced_weights(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first k examples of each side, k = the smaller side's total: weights (…, example) → weights.
+
+    ``positive``/``negative`` say how often each example counts on either side (0/1 for a plain eval set,
+    bootstrap draw counts for a resample, whose examples are taken in example order with their repeats). An
+    example keeps as much of its weight as still fits under k after the earlier examples of its side; so
+    with 0/1 weights, the first k examples of each side are kept.
+    """
+    k = np.minimum(positive.sum(axis=-1, keepdims=True), negative.sum(axis=-1, keepdims=True))
+    return tuple(np.clip(k - (np.cumsum(side, axis=-1) - side), 0, side) for side in (positive, negative))
+
+
+def _kept(labels: np.ndarray, subtasks: tuple[SubTask, ...], balanced: bool) -> np.ndarray:
+    """(…, subtask, example) int64: each label where the example takes part in the sub-task, else -1."""
+    result = np.full(labels.shape[:-1] + (len(subtasks),) + labels.shape[-1:], -1, dtype=np.int64)
+    for number, task in enumerate(subtasks):
+        sides = (np.isin(labels, task.positive).astype(np.int64), np.isin(labels, task.negative).astype(np.int64))
+        if balanced:
+            sides = balanced_weights(*sides)
+        result[..., number, :] = np.where((sides[0] + sides[1]) > 0, labels, -1)
+    return result
+
+
+def subtask_labels(labels: xr.DataArray, subtasks: Sequence[SubTask], label_names: Sequence[str],
+                   scheme: SubtaskScheme | str) -> xr.DataArray:
+    """(…, subtask, example) int64 class indices of the examples each sub-task uses, -1 for the others.
+
+    ``labels`` (…, example) class indices (-1 = unlabelled, never used). With :attr:`SubtaskScheme.BALANCED`
+    each side keeps its first k examples in example order, k = the smaller side's count: the order of the
+    split as extracted, so the subset is the same whatever the chunking, and it is what Wang et al.'s
+    released code keeps (up to its off-by-one, see docs/analysis.md). Lazy for dask-backed labels (one chunk
+    along ``example``: a few bytes per example).
+    """
+    whole = labels if labels.chunks is None else labels.chunk({EXAMPLE: -1})
+    kept = xr.apply_ufunc(
+        _kept, whole, input_core_dims=[[EXAMPLE]], output_core_dims=[[SUBTASK, EXAMPLE]],
+        kwargs={"subtasks": tuple(subtasks), "balanced": choice(SubtaskScheme, scheme) is SubtaskScheme.BALANCED},
+        dask="parallelized", output_dtypes=[np.int64],
+        dask_gufunc_kwargs={"output_sizes": {SUBTASK: len(subtasks)}},
+    )
+    return kept.assign_coords(subtask_coords(subtasks, label_names))

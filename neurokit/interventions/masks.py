@@ -15,7 +15,7 @@ import xarray as xr
 
 from neurokit.analysis._common import LAYER, NEURON, SUBTASK, Selection, check_fractions
 from neurokit.analysis.results import load_results
-from neurokit.analysis.skill import DEFAULT_FRACTIONS, top_fraction
+from neurokit.analysis.skill import DEFAULT_FRACTIONS, skill_set
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
 
@@ -37,11 +37,9 @@ RESAMPLE_STREAM = 4
 def skill_masks(scores: xr.DataArray, fractions: Sequence[float] = DEFAULT_FRACTIONS,
                 selection: Selection | str = Selection.PER_LAYER) -> xr.DataArray:
     """Skill masks (fraction, layer, neuron) from neuron scores ([subtask,] layer, neuron): the top fraction per
-    layer (or globally), a multi-class task's set being the union of its sub-tasks' tops (Wang et al.)."""
-    masks = top_fraction(scores, fractions, selection)
-    if SUBTASK in masks.dims:
-        masks = masks.any(SUBTASK)
-    return masks.transpose(FRACTION, LAYER, NEURON).compute()
+    layer (or globally); a multi-class task's set as :func:`~neurokit.analysis.skill.skill_set` makes it (a
+    balanced 3-way task's first sub-task filled from its second, as Wang et al.; else the union)."""
+    return skill_set(scores, fractions, selection).transpose(FRACTION, LAYER, NEURON).compute()
 
 
 def as_masks(skill: xr.DataArray, fractions: Sequence[float] | None = None,

@@ -21,7 +21,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
-from neurokit.plots._inputs import FRACTION, LAYER, NEURON, RUN, SUBTASK, TASK, PlotInputError
+from neurokit.plots._inputs import FRACTION, LAYER, NEURON, RUN, TASK, PlotInputError
 from neurokit.plots.style import (
     BINARY_COLORS,
     FONT_SIZES,
@@ -167,14 +167,12 @@ def _mask_like(mask: xr.DataArray, scores: xr.DataArray | None, fraction: float,
 
 
 def _top_mask(raw: xr.DataArray, fraction: float, selection: str, figure: str) -> xr.DataArray:
-    """The analysis's skill mask of raw scores: the top ``fraction`` of every sub-task, united (a
-    multi-class task's rule), as (layer, neuron)."""
-    from neurokit.analysis.skill import top_fraction
+    """The analysis's skill mask of raw scores (:func:`neurokit.analysis.skill.skill_set`: a multi-class
+    task's rule follows the scores' ``subtask_scheme``), as (layer, neuron)."""
+    from neurokit.analysis.skill import skill_set
 
     inputs.require_dims(raw, [LAYER, NEURON], figure)
-    top = top_fraction(raw, [fraction], selection).isel({FRACTION: 0}, drop=True)
-    if SUBTASK in top.dims:
-        top = top.any(SUBTASK)
+    top = skill_set(raw, [fraction], selection).isel({FRACTION: 0}, drop=True)
     return inputs.neuron_scores(top, figure)
 
 

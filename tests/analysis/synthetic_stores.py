@@ -104,18 +104,35 @@ def reference_subtasks(label_names):
     """(positive classes, negative classes) per sub-task, from the paper's rules written out by hand."""
     if len(label_names) == 2:
         return [((1,), (0,))]
-    if len(label_names) == 3 and sum("neutral" in name for name in label_names) == 1:
+    if reference_balanced_by_default(label_names):
         middle = [i for i, name in enumerate(label_names) if "neutral" in name][0]
         low, high = [i for i in range(3) if i != middle]
         return [((high,), (low,)), ((middle,), (low, high))]
     return [((c,), tuple(i for i in range(len(label_names)) if i != c)) for c in range(len(label_names))]
 
 
-def reference_accuracy(train_act, train_labels, eval_act, eval_labels, positive, negative):
-    """Acc (layer, position, neuron) for one sub-task: baseline = plain mean over the sub-task's train examples."""
-    train_keep = np.isin(train_labels, positive + negative)
+def reference_balanced_by_default(label_names) -> bool:
+    """Wang et al. balance the sub-tasks of 3-way tasks with a neutral class (and of no other task)."""
+    return len(label_names) == 3 and sum("neutral" in name for name in label_names) == 1
+
+
+def reference_kept(labels, positive, negative, balanced):
+    """Indices of the examples a sub-task uses, in order: all of its classes, or (balanced) the first k of
+    each side, k = the smaller side's count."""
+    first = [index for index, label in enumerate(labels) if label in positive]
+    second = [index for index, label in enumerate(labels) if label in negative]
+    if balanced:
+        k = min(len(first), len(second))
+        first, second = first[:k], second[:k]
+    return sorted(first + second)
+
+
+def reference_accuracy(train_act, train_labels, eval_act, eval_labels, positive, negative, balanced=False):
+    """Acc (layer, position, neuron) for one sub-task: baseline = plain mean over the sub-task's train examples
+    (its balanced subset when ``balanced``), Acc over its eval examples (balanced likewise)."""
+    train_keep = reference_kept(train_labels, positive, negative, balanced)
     baseline = train_act[train_keep].astype(np.float64).mean(axis=0)
-    eval_keep = np.isin(eval_labels, positive + negative)
+    eval_keep = reference_kept(eval_labels, positive, negative, balanced)
     values = eval_act[eval_keep].astype(np.float64)
     target = np.isin(eval_labels[eval_keep], positive)
     _, n_layers, n_positions, n_neurons = values.shape
@@ -133,19 +150,44 @@ def prompt_positions(ds: xr.Dataset) -> np.ndarray:
     return np.array([i for i, role in enumerate(roles) if role == "mask" or role.startswith("prompt_")])
 
 
-def reference_scores(train_runs, eval_runs, aggregate=np.mean):
-    """Neuron score (subtask, layer, neuron): max over prompt positions of Pred, aggregated over runs."""
+def reference_scores(train_runs, eval_runs, aggregate=np.mean, balanced=None):
+    """Neuron score (subtask, layer, neuron): max over prompt positions of Pred, aggregated over runs.
+    ``balanced=None``: as Wang et al. (balanced for a 3-way task with a neutral class)."""
     label_names = json.loads(eval_runs[0].attrs["task"])["label_names"]
+    if balanced is None:
+        balanced = reference_balanced_by_default(label_names)
     per_subtask = []
     for positive, negative in reference_subtasks(label_names):
         per_run = []
         for train, data in zip(train_runs, eval_runs):
             keep = prompt_positions(data)
             acc = reference_accuracy(train.activation.values[:, :, keep], train.label.values,
-                                     data.activation.values[:, :, keep], data.label.values, positive, negative)
+                                     data.activation.values[:, :, keep], data.label.values, positive, negative,
+                                     balanced)
             per_run.append(np.maximum(acc, 1 - acc).max(axis=1))
         per_subtask.append(aggregate(np.stack(per_run), axis=0))
     return np.stack(per_subtask)
+
+
+def reference_filled(scores_3d: np.ndarray, fraction: float, per_layer: bool = True) -> np.ndarray:
+    """Wang et al.'s 3-way skill set: the top ⌊fraction/2·N⌋ of sub-task 0, then sub-task 1's ranking, skipping
+    neurons already chosen, until ⌊fraction·N⌋ are chosen (per layer or over all neurons; ties → lower
+    index; NaN never chosen)."""
+    mask = np.zeros(scores_3d.shape[1:], dtype=bool)
+    n_layers, n_neurons = scores_3d.shape[1:]
+    groups = [[(layer, n) for n in range(n_neurons)] for layer in range(n_layers)] if per_layer \
+        else [[(layer, n) for layer in range(n_layers) for n in range(n_neurons)]]
+    for group in groups:
+        first = int(np.floor(fraction / 2 * len(group) + 1e-9))
+        total = int(np.floor(fraction * len(group) + 1e-9))
+        for task, count in ((0, first), (1, total)):
+            ranked = sorted((index for index in group if not np.isnan(scores_3d[task][index])),
+                            key=lambda index: (-scores_3d[task][index], index))
+            for index in ranked:
+                if sum(mask[other] for other in group) >= count:
+                    break
+                mask[index] = True
+    return mask
 
 
 def reference_top(scores_2d: np.ndarray, fraction: float, per_layer: bool = True) -> np.ndarray:

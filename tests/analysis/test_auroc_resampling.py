@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
-from synthetic_stores import THREE_WAY, chunked, combine_runs, make_store, prompt_positions, reference_subtasks
+from synthetic_stores import (
+    THREE_WAY,
+    chunked,
+    combine_runs,
+    make_store,
+    prompt_positions,
+    reference_balanced_by_default,
+    reference_kept,
+    reference_subtasks,
+)
 
 from neurokit.analysis import SkillNeurons, benjamini_hochberg
 from neurokit.errors import NeurokitError
@@ -47,19 +56,21 @@ def _pair(label_names=("negative", "positive"), prompts=("p1",)):
 
 
 def _reference_counts(train, data, positions):
-    """Per sub-task: whole counts of correct eval examples (run, layer, position, neuron) and n per run."""
+    """Per sub-task: whole counts of correct eval examples (run, layer, position, neuron) and n per run; a
+    3-way task's sub-tasks balanced (first k of each side, in train and in the given eval data alike)."""
     label_names = [str(name) for name in data[0]["class"].values]
+    balanced = reference_balanced_by_default(label_names)
     result = []
     for positive, negative in reference_subtasks(label_names):
         counts, totals = [], []
         for train_run, data_run in zip(train, data):
-            train_keep = np.isin(train_run.label.values, positive + negative)
+            train_keep = reference_kept(train_run.label.values, positive, negative, balanced)
             baseline = train_run.activation.values[train_keep][:, :, positions].astype(np.float64).mean(axis=0)
-            keep = np.isin(data_run.label.values, positive + negative)
+            keep = reference_kept(data_run.label.values, positive, negative, balanced)
             fired = data_run.activation.values[keep][:, :, positions] > baseline
             target = np.isin(data_run.label.values[keep], positive)[:, None, None, None]
             counts.append((fired == target).sum(axis=0))
-            totals.append(keep.sum())
+            totals.append(len(keep))
         result.append((np.stack(counts), np.array(totals)))
     return result
 
@@ -106,9 +117,10 @@ def test_strong_neurons_get_the_smallest_p_value():
     assert result["p_value"].sel(neuron=[0, 1, 2, 3]).min() == pytest.approx(1 / 51)
 
 
-@pytest.mark.parametrize("prompts", [("p1",), ("p1", "p2")])
-def test_bootstrap_interval_matches_loop(prompts):
-    train, data = _pair(prompts=prompts)
+@pytest.mark.parametrize("label_names, prompts", [(("negative", "positive"), ("p1",)),
+                                                  (("negative", "positive"), ("p1", "p2")), (THREE_WAY, ("p1",))])
+def test_bootstrap_interval_matches_loop(label_names, prompts):
+    train, data = _pair(label_names, prompts)
     resamples, seed = 25, 3
     runs = combine_runs(train) if len(prompts) > 1 else train[0]
     evaluation = combine_runs(data) if len(prompts) > 1 else data[0]

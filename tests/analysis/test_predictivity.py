@@ -16,11 +16,13 @@ from synthetic_stores import (
     make_store,
     prompt_positions,
     reference_accuracy,
+    reference_filled,
+    reference_kept,
     reference_scores,
     reference_top,
 )
 
-from neurokit.analysis import SkillNeurons, subtasks_for, top_fraction
+from neurokit.analysis import SkillNeurons, subtask_labels, subtasks_for, top_fraction
 from neurokit.errors import NeurokitError
 
 
@@ -43,10 +45,20 @@ def test_accuracy_per_position_and_counts(binary_pair):
     assert int(result["n_examples"].values[0]) == data.sizes["example"]
 
 
+@pytest.mark.parametrize("label_names", [BINARY, THREE_WAY, ("a", "b", "c", "d")])
+def test_all_examples_scores_match_reference(label_names):
+    train = make_store(1, label_names=label_names, split="train", n_examples=70)
+    data = make_store(2, label_names=label_names, n_examples=50)
+    result = SkillNeurons(scheme="all-examples").fit(train).score(data)
+    np.testing.assert_allclose(result["score"].values, reference_scores([train], [data], balanced=False),
+                               rtol=0, atol=1e-12)
+    assert result.attrs["subtask_scheme"] == "all-examples" and result.attrs["baseline"] == "pooled"
+
+
 def test_three_way_subtasks_drop_neutral_and_use_pooled_baselines():
     assert [(task.positive, task.negative) for task in subtasks_for(THREE_WAY)] == [((2,), (0,)), ((1,), (0, 2))]
     train = make_store(5, label_names=THREE_WAY, split="train", n_examples=90, statistics=True)
-    model = SkillNeurons(positions="all").fit(train)
+    model = SkillNeurons(positions="all", scheme="all-examples").fit(train)
     values, labels = train.activation.values.astype(np.float64), train.label.values
     # positive-vs-negative: mean over negative and positive train examples only (not a mean of class means)
     np.testing.assert_allclose(model.baseline_.values[0, 0], values[labels != 1].mean(axis=0), atol=1e-12)
@@ -57,6 +69,67 @@ def test_three_way_subtasks_drop_neutral_and_use_pooled_baselines():
     manual = np.mean((data.activation.values[keep, 0, 2, 5] > model.baseline_.values[0, 0, 0, 2, 5])
                      == (data.label.values[keep] == 2))
     assert acc[0, 0, 2, 5] == pytest.approx(manual)
+
+
+# Labels with imbalanced classes in an order that makes "the first k" differ from any other choice.
+IMBALANCED = np.array([2, 0, 0, 1, 2, 2, 0, 1, 1, 2, 2, 0, 2, 1, 2, 2, 0, 1, 2, 2, 1, 2, 0, 2, 1, 2, 2, 1, 0, 2])
+
+
+def test_balanced_subsets_are_the_first_k_of_each_side():
+    labels = xr.DataArray(np.stack([IMBALANCED, IMBALANCED[::-1]]), dims=("run", "example"))
+    kept = subtask_labels(labels, subtasks_for(THREE_WAY), THREE_WAY, "balanced")
+    assert kept.dims == ("run", "subtask", "example")
+    for run, values in enumerate(labels.values):
+        for number, task in enumerate(subtasks_for(THREE_WAY)):
+            expected = np.full(values.size, -1)
+            indices = reference_kept(values, task.positive, task.negative, balanced=True)
+            expected[indices] = values[indices]
+            np.testing.assert_array_equal(kept.values[run, number], expected)
+            sides = [np.isin(kept.values[run, number], side).sum() for side in (task.positive, task.negative)]
+            assert sides[0] == sides[1] > 0
+    lazy = subtask_labels(labels.chunk({"example": 7}), subtasks_for(THREE_WAY), THREE_WAY, "balanced")
+    xr.testing.assert_identical(lazy.compute(), kept)
+
+
+@pytest.mark.parametrize("chunks", [None, {"example": 7, "neuron": 5}])
+def test_balanced_three_way_scores_and_baselines_match_reference(chunks):
+    train = make_store(5, label_names=THREE_WAY, split="train", n_examples=90, statistics=True)
+    data = make_store(6, label_names=THREE_WAY, n_examples=30, labels=IMBALANCED)
+    fitted_train, fitted_data = (train, data) if chunks is None else (train.chunk(chunks), data.chunk(chunks))
+    model = SkillNeurons(positions="all").fit(fitted_train)
+    assert model.scheme_.value == "balanced" and model.baseline_kind_.value == "balanced-subset"
+    values, labels = train.activation.values.astype(np.float64), train.label.values
+    for number, task in enumerate(subtasks_for(THREE_WAY)):
+        subset = reference_kept(labels, task.positive, task.negative, balanced=True)
+        np.testing.assert_allclose(model.baseline_.values[0, number], values[subset].mean(axis=0), atol=1e-12)
+        expected = reference_accuracy(train.activation.values, labels, data.activation.values, data.label.values,
+                                      task.positive, task.negative, balanced=True)
+        result = model.score(fitted_data)
+        np.testing.assert_allclose(result["accuracy"].values[number], expected, atol=1e-12)
+        assert int(result["n_examples"].values[number]) == len(
+            reference_kept(data.label.values, task.positive, task.negative, balanced=True))
+    assert result.attrs["subtask_scheme"] == "balanced" and result.attrs["baseline"] == "balanced-subset"
+
+
+def test_balanced_baselines_from_statistics_are_the_mean_of_side_means():
+    train = make_store(5, label_names=THREE_WAY, split="train", n_examples=90, statistics=True)
+    model = SkillNeurons(positions="all").fit(train.drop_vars("activation"))
+    assert model.baseline_kind_.value == "balanced-side-means"
+    values, labels = train.activation.values.astype(np.float64), train.label.values
+    for number, task in enumerate(subtasks_for(THREE_WAY)):
+        sides = [values[np.isin(labels, side)].mean(axis=0) for side in (task.positive, task.negative)]
+        np.testing.assert_allclose(model.baseline_.values[0, number], (sides[0] + sides[1]) / 2, atol=1e-12)
+
+
+def test_balanced_is_refused_where_the_original_does_not_define_it():
+    for label_names in (BINARY, ("a", "b", "c", "d"), ("a", "b", "c")):
+        train = make_store(1, label_names=label_names, split="train", n_examples=30)
+        with pytest.raises(NeurokitError, match="use scheme 'all-examples'") as caught:
+            SkillNeurons(scheme="balanced").fit(train)
+        assert "\n" not in str(caught.value)
+        assert SkillNeurons().fit(train).scheme_.value == "all-examples"
+    with pytest.raises(NeurokitError):
+        SkillNeurons(scheme="stratified")
 
 
 def test_baselines_from_statistics_equal_raw(binary_pair):
@@ -104,9 +177,33 @@ def test_top_fraction_ties_and_nan():
     np.testing.assert_array_equal(mask[1, 0], [True, True, True, False, True])  # NaN never selected
 
 
-def test_multiclass_skill_set_is_union_of_subtasks():
+@pytest.mark.parametrize("per_layer", [True, False])
+def test_balanced_skill_set_is_first_subtask_filled_from_second(per_layer):
+    train = make_store(1, label_names=THREE_WAY, split="train", n_examples=80, n_neurons=20)
+    fractions = [0.0, 0.05, 0.1, 0.15, 0.2, 0.5, 1.0]
+    model = SkillNeurons(fractions=fractions, selection="per-layer" if per_layer else "global").fit(train)
+    result = model.score(make_store(2, label_names=THREE_WAY, n_neurons=20))
+    scores = result["score"].values.copy()
+    for index, fraction in enumerate(fractions):
+        expected = reference_filled(scores, fraction, per_layer)
+        np.testing.assert_array_equal(result["skill"].values[index], expected)
+        size = 20 if per_layer else 40
+        assert expected.sum() == (int(np.floor(fraction * size + 1e-9)) * (2 if per_layer else 1))
+    # ties, overlap between the sub-tasks' tops and NaN scores (never chosen, so the set may fall short)
+    tied = xr.DataArray([[[0.9, 0.9, 0.8, np.nan, 0.7, 0.7]], [[0.9, 0.6, 0.95, 0.95, np.nan, 0.6]]],
+                        dims=("subtask", "layer", "neuron"))
+    from neurokit.analysis import filled_top
+    masks = filled_top(tied, [1 / 3, 2 / 3, 1.0]).values
+    for index, fraction in enumerate([1 / 3, 2 / 3, 1.0]):
+        np.testing.assert_array_equal(masks[index], reference_filled(tied.values, fraction))
+    np.testing.assert_array_equal(masks[1, 0], [True, True, True, True, False, False])
+    np.testing.assert_array_equal(masks[2, 0], [True, True, True, True, False, True])  # neuron 4: NaN in sub-task 1
+
+
+def test_all_examples_skill_set_is_union_of_subtasks():
     train = make_store(1, label_names=THREE_WAY, split="train", n_examples=80)
-    result = SkillNeurons(fractions=[0.25]).fit(train).score(make_store(2, label_names=THREE_WAY))
+    result = SkillNeurons(fractions=[0.25], scheme="all-examples").fit(train).score(
+        make_store(2, label_names=THREE_WAY))
     per_subtask = [reference_top(result["score"].values[s], 0.25) for s in range(2)]
     np.testing.assert_array_equal(result["skill"].values[0], per_subtask[0] | per_subtask[1])
 

@@ -65,6 +65,10 @@ def test_analyze_writes_results_and_tables(stores, tmp_path, capsys):
     single = SkillNeurons(fractions=[0.0]).fit(train).score(data)["score"]
     np.testing.assert_allclose(tree["sst2/skill"]["run_score"].isel(run=0).values, single.values)
     assert tree["tasks/agreement"]["jaccard"].dims == ("task", "other_task")
+    # the 3-way task gets Wang et al.'s balanced sub-tasks (its train store keeps raw activations: exact subset)
+    assert tree["mnli/skill"].attrs["subtask_scheme"] == "balanced"
+    assert tree["mnli/skill"].attrs["baseline"] == "balanced-subset"
+    assert tree["sst2/skill"].attrs["subtask_scheme"] == "all-examples"
     table = pd.read_csv(tables / "sst2__clean_vs_adversarial__excess_overlap.csv")
     assert list(table.columns) == ["run", "prompt", "excess_overlap"] and len(table) == 2
     assert (tables / "sst2__clean_vs_adversarial__excess_overlap.tex").exists()
@@ -114,3 +118,43 @@ def test_tidy_table_and_latex(tmp_path):
     assert [path.name for path in files] == ["t__skill__score.csv"]
     files = write_tables({"t/skill": values.to_dataset()}, tmp_path)
     assert "--" in files[1].read_text()
+
+
+@pytest.mark.parametrize("other", [{"model_id": "other-lm", "n_layers": 3}, {"weights": "x" * 64}],
+                         ids=["different-layer-count", "same-shape-other-weights"])
+def test_tasks_of_different_models_are_refused(tmp_path, capsys, other):
+    """Task agreement and selectivity relate neurons by index: across two models they mean nothing."""
+    from neurokit.analysis import analyze_stores, stack_scores
+    from neurokit.cli import main
+
+    train = [write_store(make_store(1, split="train"), tmp_path / "train-sst2.zarr"),
+             write_store(make_store(2, split="train", task="imdb", **other), tmp_path / "train-imdb.zarr")]
+    data = [write_store(make_store(3), tmp_path / "dev-sst2.zarr"),
+            write_store(make_store(4, task="imdb", **other), tmp_path / "dev-imdb.zarr")]
+    code = main(["analyze", "--train", *train, "--eval", *data, "--out", str(tmp_path / "r.zarr"), "--no-progress"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "different models" in message and "\n" not in message
+    assert not (tmp_path / "r.zarr").exists()
+    with pytest.raises(NeurokitError, match="different models"):
+        analyze_stores(train, data)
+    # the library's comparison functions refuse score Datasets of different models too
+    scores = {task: SkillNeurons().fit(xr.open_zarr(t, consolidated=False)).score(xr.open_zarr(d, consolidated=False))
+              for task, t, d in zip(["sst2", "imdb"], train, data)}
+    with pytest.raises(NeurokitError, match="different models"):
+        stack_scores(scores)
+
+
+def test_subtask_scheme_flag(stores, tmp_path, capsys):
+    from neurokit.cli import main
+
+    out = tmp_path / "all.zarr"
+    assert _analyze(["--train", stores["train"][-1], "--eval", stores["eval"][-1], "--out", str(out),
+                     "--subtask-scheme", "all-examples", "--no-progress"]) == 0
+    skill = load_results(out)["mnli/skill"]
+    assert skill.attrs["subtask_scheme"] == "all-examples" and skill.attrs["baseline"] == "pooled"
+    assert '"subtask_scheme": "all-examples"' in load_results(out).attrs["settings"]
+    code = main(["analyze", "--train", stores["train"][0], "--eval", stores["eval"][0], "--out",
+                 str(tmp_path / "r.zarr"), "--subtask-scheme", "balanced"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "use scheme 'all-examples'" in message and "\n" not in message
+    assert not (tmp_path / "r.zarr").exists()

@@ -28,7 +28,7 @@ def _counts(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> np.
     """The kernel on a chunk of shape (run=1, example, layer=1, position=1, neuron), one threshold per neuron."""
     activation = values.reshape(1, values.shape[0], 1, 1, -1)
     threshold = comparable_thresholds(baseline.reshape(1, 1, 1, 1, -1), activation.dtype)
-    return skill._above_counts_block(activation, threshold, labels.reshape(1, 1, -1), n_classes=2)[0, 0, :, 0, 0, 0, 0]
+    return skill._above_counts_block(activation, threshold, labels.reshape(1, 1, 1, -1), n_classes=2)[0, 0, :, 0, 0, 0, 0]
 
 
 def _expected(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -87,12 +87,12 @@ def test_counts_per_class_labelling_and_subtask_over_slabs_and_wide_counts(monke
     rng = np.random.default_rng(2)
     activation = rng.normal(size=(2, 300, 2, 3, 5)).astype(np.float16)  # 300 examples: counts beyond uint8
     baseline = rng.normal(0, 0.5, size=(2, 2, 2, 3, 5))
-    labels = rng.integers(-1, 3, size=(2, 2, 300))
+    labels = rng.integers(-1, 3, size=(2, 2, 2, 300))  # (labelling, subtask, run, example): each sub-task its own
     counts = skill._above_counts_block(activation, comparable_thresholds(baseline, activation.dtype), labels, 3)
     above = activation[:, None].astype(np.float64) > baseline[:, :, None]  # (run, subtask, example, ...)
-    for labelling, run, label in np.ndindex(2, 2, 3):
-        rows = labels[labelling, run] == label
-        np.testing.assert_array_equal(counts[labelling, :, label, run, 0], above[run][:, rows].sum(axis=1))
+    for labelling, subtask, run, label in np.ndindex(2, 2, 2, 3):
+        rows = labels[labelling, subtask, run] == label
+        np.testing.assert_array_equal(counts[labelling, subtask, label, run, 0], above[run, subtask][rows].sum(axis=0))
 
 
 def _lazy_inputs():
@@ -101,7 +101,7 @@ def _lazy_inputs():
                               dims=("run", "example", "layer", "position", "neuron"))
     baseline = xr.DataArray(rng.normal(0, 0.5, size=(1, 2, 3, 2, 4)),
                             dims=("run", "subtask", "layer", "position", "neuron"))
-    labels = xr.DataArray(rng.integers(0, 2, size=(2, 1, 40)), dims=("labels", "run", "example"))
+    labels = xr.DataArray(rng.integers(-1, 2, size=(2, 2, 1, 40)), dims=("labels", "subtask", "run", "example"))
     return activation, baseline, labels
 
 
