@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -100,8 +101,10 @@ def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: Ana
 
 def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path],
                    adversarial: Sequence[str | Path] = (), null: Sequence[str | Path] = (),
-                   options: AnalysisOptions | None = None) -> dict[str, xr.Dataset]:
-    """Every analysis of ``neurokit analyze`` over extraction stores, lazily: results by group name.
+                   options: AnalysisOptions | None = None,
+                   storage_options: Mapping[str, Any] | None = None) -> dict[str, xr.Dataset]:
+    """Every analysis of ``neurokit analyze`` over extraction stores (local paths or URLs, ``storage_options``
+    for their filesystems: :mod:`neurokit.storage`), lazily: results by group name.
 
     Stores are grouped by task (several prompts of a task stack along ``run``). For each task with eval
     stores: ``<task>/skill``, ``model_accuracy``, ``control`` and, where the inputs allow, ``prompt_agreement``
@@ -112,8 +115,10 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     """
     options = options or AnalysisOptions()
     settings = {"positions": options.positions, "over_runs": options.over_runs, "selection": options.selection}
-    train_runs, evaluation_runs = open_by_task(train), open_by_task(evaluation)
-    adversarial_runs, null_runs = open_by_task(adversarial, by_clean_task=True), open_null_runs(null)
+    train_runs = open_by_task(train, storage_options=storage_options)
+    evaluation_runs = open_by_task(evaluation, storage_options=storage_options)
+    adversarial_runs = open_by_task(adversarial, by_clean_task=True, storage_options=storage_options)
+    null_runs = open_null_runs(null, storage_options=storage_options)
     for task in [*adversarial_runs, *null_runs]:
         if task not in evaluation_runs:
             raise StoreError(f"adversarial or null stores of task {task!r} but no eval store of that task")

@@ -2,7 +2,9 @@
 
 Results are small (per-neuron scores at most), so they are computed once, together — a single pass over the
 activation stores, since dask shares the reads of all requested results — and then written. Writes go to a
-temporary sibling that is renamed into place at the end, so a failed run leaves nothing half-written.
+temporary sibling that is renamed into place at the end, so a failed run leaves nothing half-written. On an
+object store (a URL: no atomic rename there) the results are written in place with the root attribute
+:data:`COMPLETE_ATTR` false and set true last; :func:`load_results` refuses a store where it is false.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import dask
 import pandas as pd
 import xarray as xr
+import zarr
 from dask.base import get_scheduler
 from dask.callbacks import Callback
 from dask.system import CPU_COUNT
@@ -22,6 +25,7 @@ from tqdm.auto import tqdm
 
 from neurokit.analysis.scheduler import compute_on_cluster, distributed_client
 from neurokit.errors import StoreError
+from neurokit.storage import Location, locate
 
 #: Tables longer than this get a CSV only: a LaTeX table is meant for a paper, not for every neuron.
 LATEX_MAX_ROWS = 200
@@ -31,6 +35,9 @@ LATEX_MAX_ROWS = 200
 #: thread computes. Two per core overlap the reads with the computing; each extra thread holds about one more
 #: chunk in memory (``open_run``'s ``chunk_bytes``). docs/benchmarks.md measures both.
 THREADS_PER_CORE = 2
+
+#: Root attribute of a results store: false while it is being written, true once every group is written.
+COMPLETE_ATTR = "complete"
 
 
 def scheduler_options() -> dict:
@@ -98,43 +105,65 @@ def _storable(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords({name: convert(coord) for name, coord in ds.coords.items()})
 
 
-def check_writable(path: str | Path, overwrite: bool) -> Path:
-    """Refuse an existing results path unless ``overwrite`` (checked before long computations start)."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise StoreError(f"{path} exists: choose another output or allow overwriting")
-    return path
+def check_writable(path: str | Path, overwrite: bool, storage_options: Mapping | None = None) -> Path | str:
+    """Refuse an existing results path unless ``overwrite`` (checked before long computations start).
+    Returns a local path as a Path and a URL (see :mod:`neurokit.storage`) as given."""
+    location = locate(path, storage_options)
+    if location.exists() and not overwrite:
+        raise StoreError(f"{location} exists: choose another output or allow overwriting")
+    return location.local if location.local is not None else location.url
+
+
+def _write_tree(tree: xr.DataTree, store) -> None:
+    """Write ``tree`` to a zarr ``store``, its root's :data:`COMPLETE_ATTR` false until every group is written."""
+    tree.attrs[COMPLETE_ATTR] = False
+    tree.to_zarr(store, mode="w", consolidated=False)
+    zarr.open_group(store, mode="r+").attrs[COMPLETE_ATTR] = True
 
 
 def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite: bool = False,
-                 attrs: Mapping[str, str] | None = None, progress: bool = True) -> Path:
+                 attrs: Mapping[str, str] | None = None, progress: bool = True,
+                 storage_options: Mapping | None = None) -> Path | str:
     """Write results to one Zarr store, one group per key (keys may nest: ``"sst2/skill"``); ``attrs`` go to
-    the root group (provenance).
+    the root group (provenance). ``path`` is a local path or a URL (``storage_options`` for its filesystem).
 
-    Lazy results are computed first. Refuses an existing path unless ``overwrite``; the store appears only
-    when complete. Read it back with :func:`load_results`.
+    Lazy results are computed first. Refuses an existing path unless ``overwrite``. A local store appears
+    only when complete (written beside it and renamed). On an object store, which has no atomic rename, the
+    store is written in place (replacing an old one first) and its root attribute ``complete`` is set last:
+    a reader of a store whose writer died sees it false and :func:`load_results` refuses it. Read it back
+    with :func:`load_results`.
     """
-    path = check_writable(path, overwrite)
+    target = check_writable(path, overwrite, storage_options)
     computed = compute_results(results, description="computing results", progress=progress)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
+    tree.attrs.update(attrs or {})
+    if isinstance(target, str):
+        _write_tree(tree, locate(target, storage_options).zarr_store(read_only=False))
+        return target
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
-        tree.attrs.update(attrs or {})
-        tree.to_zarr(partial, mode="w", consolidated=False)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(partial, path)
+        _write_tree(tree, partial)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return path
+    return target
 
 
-def load_results(path: str | Path) -> xr.DataTree:
-    """Open a results store written by :func:`save_results` (lazily, as a tree of groups)."""
-    if not Path(path).exists():
-        raise StoreError(f"no results store at {path}")
-    return xr.open_datatree(path, engine="zarr", consolidated=False)
+def load_results(path: str | Path | Location, storage_options: Mapping | None = None) -> xr.DataTree:
+    """Open a results store written by :func:`save_results` (lazily, as a tree of groups) from a local path
+    or a URL; StoreError when there is none or its writer has not finished (``complete`` false)."""
+    location = locate(path, storage_options)
+    if not location.exists():
+        raise StoreError(f"no results store at {location}")
+    tree = xr.open_datatree(location.zarr_store(), engine="zarr", consolidated=False)
+    # Stores written before the attribute existed were written locally and renamed: complete by construction.
+    if tree.attrs.get(COMPLETE_ATTR) is False:
+        raise StoreError(f"{location} is incomplete: the analysis writing it has not finished (or died); run it "
+                         "again with --overwrite")
+    return tree
 
 
 def tidy_table(values: xr.DataArray) -> pd.DataFrame:
