@@ -14,7 +14,7 @@ import argparse
 
 from neurokit.analysis._common import PositionSet, RunAggregation, Selection
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
-from neurokit.analysis.results import check_writable, compute_results, save_results, write_tables
+from neurokit.analysis.results import check_target, compute_results, save_results, write_tables
 from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
 from neurokit.storage import add_storage_argument, require_local, storage_options_from_args
 
@@ -65,7 +65,7 @@ def handler(args: argparse.Namespace) -> int:
                               permutations=args.permutations, seed=args.seed)
     scheduler = scheduler_choice(args)
     storage_options = storage_options_from_args(args)
-    check_writable(args.out, args.overwrite, storage_options)
+    check_target(args.out, args.overwrite, storage_options)
     if args.tables:
         require_local(args.tables, "tables", "give a local folder (copy it to object storage afterwards)")
     results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options, storage_options)

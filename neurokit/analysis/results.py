@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from neurokit.analysis.scheduler import compute_on_cluster, distributed_client
 from neurokit.errors import StoreError
-from neurokit.storage import Location, locate
+from neurokit.storage import Location, locate, require_local
 
 #: Tables longer than this get a CSV only: a LaTeX table is meant for a paper, not for every neuron.
 LATEX_MAX_ROWS = 200
@@ -105,13 +105,21 @@ def _storable(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords({name: convert(coord) for name, coord in ds.coords.items()})
 
 
-def check_writable(path: str | Path, overwrite: bool, storage_options: Mapping | None = None) -> Path | str:
-    """Refuse an existing results path unless ``overwrite`` (checked before long computations start).
-    Returns a local path as a Path and a URL (see :mod:`neurokit.storage`) as given."""
+def check_target(path: str | Path | Location, overwrite: bool,
+                 storage_options: Mapping | None = None) -> Location:
+    """Where a results store will go (a local path or a URL); refuses an existing one unless ``overwrite``
+    (checked before long computations start)."""
     location = locate(path, storage_options)
     if location.exists() and not overwrite:
         raise StoreError(f"{location} exists: choose another output or allow overwriting")
-    return location.local if location.local is not None else location.url
+    return location
+
+
+def check_writable(path: str | Path, overwrite: bool) -> Path:
+    """A local output (a folder or file) as a Path: refuses a URL, and an existing path unless ``overwrite``."""
+    local = require_local(path, "this output", "give a local path (copy it to object storage afterwards)")
+    check_target(local, overwrite)
+    return local
 
 
 def _write_tree(tree: xr.DataTree, store) -> None:
@@ -133,23 +141,23 @@ def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite:
     a reader of a store whose writer died sees it false and :func:`load_results` refuses it. Read it back
     with :func:`load_results`.
     """
-    target = check_writable(path, overwrite, storage_options)
+    target = check_target(path, overwrite, storage_options)
     computed = compute_results(results, description="computing results", progress=progress)
     tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
     tree.attrs.update(attrs or {})
-    if isinstance(target, str):
-        _write_tree(tree, locate(target, storage_options).zarr_store(read_only=False))
-        return target
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    if target.local is None:
+        _write_tree(tree, target.zarr_store(read_only=False))
+        return target.url
+    partial = target.local.with_name(f".{target.local.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         _write_tree(tree, partial)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(partial, target)
+        if target.local.exists():
+            shutil.rmtree(target.local)
+        os.replace(partial, target.local)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return target
+    return target.local
 
 
 def load_results(path: str | Path | Location, storage_options: Mapping | None = None) -> xr.DataTree:

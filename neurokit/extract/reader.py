@@ -41,10 +41,9 @@ def _example_chunks(store, chunk_bytes: int) -> dict[str, int]:
     activations per dask chunk; ``{}`` (the inner chunks themselves) when one block already fills it. Given
     to ``open_zarr`` rather than rechunked afterwards, which would copy every chunk once more. ``store`` is
     what :meth:`~neurokit.storage.Location.zarr_store` gives."""
-    group = zarr.open_group(store, mode="r")
-    if ACTIVATION not in group:
+    stored = zarr.open_group(store, mode="r").get(ACTIVATION)
+    if not isinstance(stored, zarr.Array):  # a train store of statistics only
         return {}
-    stored = group[ACTIVATION]
     blocks = chunk_bytes // max(1, math.prod(stored.chunks) * stored.dtype.itemsize)
     return {"example": blocks * stored.chunks[0]} if blocks > 1 else {}
 
