@@ -54,15 +54,17 @@ def _without_store_paths(ds: xr.Dataset) -> xr.Dataset:
 def test_analyze_reads_and_writes_s3_and_plot_reads_it(local_stores, bucket, s3_options, tmp_path, capsys,
                                                        monkeypatch):
     fs, name = bucket
-    train = [f"s3://{path}" for path in copy_to(fs, local_stores["train"], f"{name}/stores")]
-    evaluation = [f"s3://{path}" for path in copy_to(fs, local_stores["eval"], f"{name}/stores")]
+    # The two prompts of sst2 (mnli's stores add run time, not coverage: reading is per store).
+    train_local, evaluation_local = local_stores["train"][:2], local_stores["eval"][:2]
+    train = [f"s3://{path}" for path in copy_to(fs, train_local, f"{name}/stores")]
+    evaluation = [f"s3://{path}" for path in copy_to(fs, evaluation_local, f"{name}/stores")]
     options = json.dumps(s3_options)
     out = f"s3://{name}/results.zarr"
     argv = ["analyze", "--train", *train, "--eval", *evaluation, "--out", out, "--storage-options", options,
             "--no-progress"]
     monkeypatch.setattr(sys, "argv", ["neurokit", *argv])  # what the recorded command line is made from
     assert main(argv) == 0
-    assert main(["analyze", "--train", *local_stores["train"], "--eval", *local_stores["eval"],
+    assert main(["analyze", "--train", *train_local, "--eval", *evaluation_local,
                  "--out", str(tmp_path / "local.zarr"), "--no-progress"]) == 0
     at_url, local = load_results(out, s3_options), load_results(tmp_path / "local.zarr")
     assert at_url.attrs["complete"] is True
