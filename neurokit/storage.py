@@ -63,14 +63,20 @@ class Location:
                         fs_path=f"{self.fs_path.rstrip('/')}/{suffix}", storage_options=self.storage_options)
 
     def exists(self) -> bool:
-        return self.local.exists() if self.local is not None else bool(self.fs.exists(self.fs_path))
+        return self.local.exists() if self.local is not None else bool(self._fresh().exists(self.fs_path))
 
     def is_dir(self) -> bool:
         """A folder locally; on an object store, a prefix with at least one key below it."""
-        return self.local.is_dir() if self.local is not None else bool(self.fs.isdir(self.fs_path))
+        return self.local.is_dir() if self.local is not None else bool(self._fresh().isdir(self.fs_path))
 
     def is_file(self) -> bool:
-        return self.local.is_file() if self.local is not None else bool(self.fs.isfile(self.fs_path))
+        return self.local.is_file() if self.local is not None else bool(self._fresh().isfile(self.fs_path))
+
+    def _fresh(self):
+        """The filesystem with its listings of this path forgotten: zarr writes through another (asynchronous)
+        instance, so a listing cached here before a write would answer from before it."""
+        self.fs.invalidate_cache(self.fs_path)
+        return self.fs
 
     def zarr_store(self, read_only: bool = True):
         """What ``zarr.open_*`` and ``xarray.open_zarr``/``to_zarr`` take: the Path itself for a local store,

@@ -12,6 +12,7 @@ import xarray as xr
 from conftest import copy_to
 
 from neurokit.analysis import load_results, save_results
+from neurokit.analysis.results import check_writable
 from neurokit.cli import main
 from neurokit.errors import ConfigError, StoreError
 from neurokit.extract import open_run, open_runs
@@ -138,6 +139,8 @@ def test_results_whose_writer_died_are_refused(memory_prefix, monkeypatch):
 def test_extraction_and_tables_refuse_urls_with_one_line(local_stores, capsys):
     with pytest.raises(StoreError, match="extract to a local folder, then copy"):
         check_output_path("s3://bucket/run/dev.zarr")
+    with pytest.raises(StoreError, match="give a local path"):  # ablate/transfer tables, pruned model folders
+        check_writable("s3://bucket/pruned", overwrite=False)
     code = main(["analyze", "--train", *local_stores["train"], "--eval", *local_stores["eval"],
                  "--out", "memory://tables-refused/r.zarr", "--tables", "s3://bucket/tables", "--no-progress"])
     error = capsys.readouterr().err.strip()
