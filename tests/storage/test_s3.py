@@ -8,12 +8,14 @@ import sys
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 from conftest import S3_KEY, S3_SECRET, copy_to
 
-from neurokit.analysis import load_results
+from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
+from neurokit.errors import StoreError
 from neurokit.extract import open_run
 
 pytest.importorskip("s3fs")
@@ -95,3 +97,16 @@ def test_an_existing_results_store_on_s3_is_refused_before_any_work(local_stores
                  "--out", f"s3://{name}/taken.zarr", "--storage-options", json.dumps(s3_options)])
     error = capsys.readouterr().err.strip()
     assert code == 2 and f"s3://{name}/taken.zarr exists" in error and "\n" not in error
+
+
+def test_results_on_s3_are_replaced_only_with_overwrite(bucket, s3_options):
+    _, name = bucket
+    url = f"s3://{name}/replaced.zarr"
+    first = xr.Dataset({"score": ("neuron", np.arange(4.0))})
+    save_results({"x/skill": first}, url, progress=False, storage_options=s3_options)
+    with pytest.raises(StoreError, match="exists"):
+        save_results({"x/skill": first}, url, progress=False, storage_options=s3_options)
+    save_results({"y/skill": first * 3}, url, overwrite=True, progress=False, storage_options=s3_options)
+    tree = load_results(url, s3_options)
+    assert [node.path for node in tree.subtree if node.has_data] == ["/y/skill"]  # the old groups are gone
+    np.testing.assert_array_equal(tree["y/skill"]["score"].values, 3 * np.arange(4.0))
