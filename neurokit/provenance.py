@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+from neurokit.storage import STORAGE_OPTIONS_FLAG
+
+#: ``scheme://user:password@`` (or ``scheme://token@``) in a URL: credentials that must not be recorded.
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 _PACKAGES = ("neurokit", "torch", "transformers", "datasets", "safetensors", "zarr", "xarray", "dask", "numpy")
 
@@ -36,4 +42,13 @@ def utc_now() -> str:
 
 
 def command_line() -> str:
-    return " ".join(sys.argv)
+    """The command line, scrubbed of secrets before it is recorded in a store: the value of
+    ``--storage-options`` becomes ``<redacted>`` and a URL's ``user:password@`` is dropped."""
+    scrubbed: list[str] = []
+    for argument in sys.argv:
+        if scrubbed and scrubbed[-1] == STORAGE_OPTIONS_FLAG:
+            argument = "<redacted>"
+        elif argument.startswith(f"{STORAGE_OPTIONS_FLAG}="):
+            argument = f"{STORAGE_OPTIONS_FLAG}=<redacted>"
+        scrubbed.append(_URL_CREDENTIALS.sub(r"\1", argument))
+    return " ".join(scrubbed)

@@ -14,9 +14,10 @@ import argparse
 
 from neurokit.analysis._common import PositionSet, RunAggregation, Selection
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
-from neurokit.analysis.results import check_writable, compute_results, save_results, write_tables
+from neurokit.analysis.results import check_target, check_writable, compute_results, save_results, write_tables
 from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
 from neurokit.analysis.subtasks import SubtaskScheme
+from neurokit.storage import add_storage_argument, require_local, storage_options_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="adversarial stores of the same tasks and prompts (e.g. AdvGLUE)")
     parser.add_argument("--null", nargs="+", default=[], metavar="STORE",
                         help="an untuned (random) prompt's train and eval stores, per task")
-    parser.add_argument("--out", required=True, metavar="RESULTS.zarr", help="results store to write")
-    parser.add_argument("--tables", metavar="DIR", help="also write tidy CSV (and small LaTeX) tables here")
+    parser.add_argument("--out", required=True, metavar="RESULTS.zarr",
+                        help="results store to write: a local path or a URL (s3://…, gs://…, az://…)")
+    parser.add_argument("--tables", metavar="DIR", help="also write tidy CSV (and small LaTeX) tables to this local "
+                                                        "folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results store")
     parser.add_argument("--positions", default=PositionSet.PROMPT.value,
                         help="positions a neuron score maximises over: 'prompt' (default), 'all', or "
@@ -55,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="label permutations for p-values with Benjamini-Hochberg q-values (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of control labels, bootstrap and permutations")
     add_scheduler_arguments(parser)
+    add_storage_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handler)
 
@@ -65,13 +69,16 @@ def handler(args: argparse.Namespace) -> int:
                               scheme=args.subtask_scheme, fraction=args.fraction, auroc=args.auroc,
                               bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed)
     scheduler = scheduler_choice(args)
-    check_writable(args.out, args.overwrite)
+    storage_options = storage_options_from_args(args)
+    check_target(args.out, args.overwrite, storage_options)
     if args.tables:
-        check_writable(args.tables, overwrite=True)  # tables are replaced file by file
-    results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options)
+        tables = require_local(args.tables, "tables", "give a local folder (copy it to object storage afterwards)")
+        check_writable(tables, overwrite=True)  # tables are replaced file by file
+    results = analyze_stores(args.train, args.eval, args.adversarial, args.null, options, storage_options)
     with use_scheduler(scheduler):
         computed = compute_results(results, progress=not args.no_progress)
-    save_results(computed, args.out, overwrite=args.overwrite, attrs=analysis_provenance(options))
+    save_results(computed, args.out, overwrite=args.overwrite, attrs=analysis_provenance(options),
+                 storage_options=storage_options)
     if args.tables:
         write_tables(computed, args.tables)
     print(f"wrote {len(computed)} results to {args.out}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -114,17 +115,19 @@ def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: Ana
     return results
 
 
-def _task_paths(paths: Sequence[str | Path], task: str) -> list[str]:
+def _task_paths(paths: Sequence[str | Path], task: str, storage_options: Mapping[str, Any] | None) -> list[str]:
     """Which of ``paths`` hold stores of ``task`` (for error messages)."""
     from neurokit.extract import open_run
 
-    return [str(path) for path in paths if describe(open_run(path)).task_name == task]
+    return [str(path) for path in paths if describe(open_run(path, storage_options=storage_options)).task_name == task]
 
 
 def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path],
                    adversarial: Sequence[str | Path] = (), null: Sequence[str | Path] = (),
-                   options: AnalysisOptions | None = None) -> dict[str, xr.Dataset]:
-    """Every analysis of ``neurokit analyze`` over extraction stores, lazily: results by group name.
+                   options: AnalysisOptions | None = None,
+                   storage_options: Mapping[str, Any] | None = None) -> dict[str, xr.Dataset]:
+    """Every analysis of ``neurokit analyze`` over extraction stores (local paths or URLs, ``storage_options``
+    for their filesystems: :mod:`neurokit.storage`), lazily: results by group name.
 
     Stores are grouped by task (several prompts of a task stack along ``run``). For each task with eval
     stores: ``<task>/skill``, ``model_accuracy``, ``control`` and, where the inputs allow, ``prompt_agreement``
@@ -134,8 +137,10 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     :func:`~neurokit.analysis.save_results` (which computes it in one pass).
     """
     options = options or AnalysisOptions()
-    train_runs, evaluation_runs = open_by_task(train), open_by_task(evaluation)
-    adversarial_runs, null_runs = open_by_task(adversarial, by_clean_task=True), open_null_runs(null)
+    train_runs = open_by_task(train, storage_options=storage_options)
+    evaluation_runs = open_by_task(evaluation, storage_options=storage_options)
+    adversarial_runs = open_by_task(adversarial, by_clean_task=True, storage_options=storage_options)
+    null_runs = open_null_runs(null, storage_options=storage_options)
     # Every comparison here (across tasks, prompts, clean vs adversarial, tuned vs untuned) relates neurons
     # by index: that means something only within one model.
     stores = [*train_runs.values(), *evaluation_runs.values(), *adversarial_runs.values(),
@@ -148,7 +153,7 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     skills = {}
     for task, data in evaluation_runs.items():
         if task not in train_runs:
-            stores = data["store"].values.tolist() if "store" in data.coords else _task_paths(evaluation, task)
+            stores = data["store"].values.tolist() if "store" in data.coords else _task_paths(evaluation, task, storage_options)
             have = f"the --train stores are of {', '.join(map(repr, sorted(train_runs)))}" if train_runs else "none given"
             raise StoreError(f"no train store for task {task!r} of eval store(s) {', '.join(map(str, stores))} "
                              f"({have}); pass the train-split store of the same prompt with --train")

@@ -2,7 +2,9 @@
 
 Results are small (per-neuron scores at most), so they are computed once, together — a single pass over the
 activation stores, since dask shares the reads of all requested results — and then written. Writes go to a
-temporary sibling that is renamed into place at the end, so a failed run leaves nothing half-written.
+temporary sibling that is renamed into place at the end, so a failed run leaves nothing half-written. On an
+object store (a URL: no atomic rename there) the results are written in place with the root attribute
+:data:`COMPLETE_ATTR` false and set true last; :func:`load_results` refuses a store where it is false.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import dask
 import pandas as pd
 import xarray as xr
+import zarr
 from dask.base import get_scheduler
 from dask.callbacks import Callback
 from dask.system import CPU_COUNT
@@ -23,6 +26,7 @@ from tqdm.auto import tqdm
 
 from neurokit.analysis.scheduler import compute_on_cluster, distributed_client
 from neurokit.errors import StoreError
+from neurokit.storage import Location, locate, require_local
 
 #: Tables longer than this get a CSV only: a LaTeX table is meant for a paper, not for every neuron.
 LATEX_MAX_ROWS = 200
@@ -32,6 +36,9 @@ LATEX_MAX_ROWS = 200
 #: thread computes. Two per core overlap the reads with the computing; each extra thread holds about one more
 #: chunk in memory (``open_run``'s ``chunk_bytes``). docs/benchmarks.md measures both.
 THREADS_PER_CORE = 2
+
+#: Root attribute of a results store: false while it is being written, true once every group is written.
+COMPLETE_ATTR = "complete"
 
 
 def scheduler_options() -> dict:
@@ -99,10 +106,27 @@ def _storable(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords({name: convert(coord) for name, coord in ds.coords.items()})
 
 
+def check_target(path: str | Path | Location, overwrite: bool,
+                 storage_options: Mapping | None = None) -> Location:
+    """Where a results store will go (a local path or a URL); refuses an existing one unless ``overwrite``
+    (checked before long computations start)."""
+    location = locate(path, storage_options)
+    if location.local is not None:
+        _check_local_output(location.local, overwrite)
+    elif location.exists() and not overwrite:
+        raise StoreError(f"{location} exists: choose another output or allow overwriting (--overwrite)")
+    return location
+
+
 def check_writable(path: str | Path, overwrite: bool) -> Path:
-    """Refuse an output path that cannot be written, before long computations start: an existing path unless
-    ``overwrite``, an existing file, a parent that is a file, or a folder that is not writable (read-only)."""
-    path = Path(path)
+    """A local output (a folder or file) as a Path: refuses a URL, an existing path unless ``overwrite``, an
+    existing file, a parent that is a file, or a folder that is not writable (read-only), before long
+    computations start."""
+    local = require_local(path, "this output", "give a local path (copy it to object storage afterwards)")
+    return _check_local_output(local, overwrite)
+
+
+def _check_local_output(path: Path, overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise StoreError(f"{path} exists: choose another output or allow overwriting (--overwrite)")
     if path.exists() and not path.is_dir():
@@ -117,6 +141,14 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
     return path
 
 
+def _write_tree(tree: xr.DataTree, store) -> None:
+    """Write ``tree`` to a zarr ``store`` with every chunk on disk, its root's :data:`COMPLETE_ATTR` false until
+    every group is written."""
+    tree.attrs[COMPLETE_ATTR] = False
+    tree.to_zarr(store, mode="w", consolidated=False, write_empty_chunks=True)
+    zarr.open_group(store, mode="r+").attrs[COMPLETE_ATTR] = True
+
+
 def _remove_partial(partial: Path) -> None:
     """Remove a temporary output; again if it reappears, since zarr's write tasks that were already running
     when one of them failed (e.g. a full disk) may still create files for a moment."""
@@ -129,21 +161,29 @@ def _remove_partial(partial: Path) -> None:
 
 
 def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite: bool = False,
-                 attrs: Mapping[str, str] | None = None, progress: bool = True) -> Path:
+                 attrs: Mapping[str, str] | None = None, progress: bool = True,
+                 storage_options: Mapping | None = None) -> Path | str:
     """Write results to one Zarr store, one group per key (keys may nest: ``"sst2/skill"``); ``attrs`` go to
-    the root group (provenance).
+    the root group (provenance). ``path`` is a local path or a URL (``storage_options`` for its filesystem).
 
-    Lazy results are computed first. Refuses an existing path unless ``overwrite``; the store appears only
-    when complete. Read it back with :func:`load_results`.
+    Lazy results are computed first. Refuses an existing path unless ``overwrite``. A local store appears
+    only when complete (written beside it and renamed). On an object store, which has no atomic rename, the
+    store is written in place (replacing an old one first) and its root attribute ``complete`` is set last:
+    a reader of a store whose writer died sees it false and :func:`load_results` refuses it. Read it back
+    with :func:`load_results`.
     """
-    path = check_writable(path, overwrite)
+    target = check_target(path, overwrite, storage_options)
     computed = compute_results(results, description="computing results", progress=progress)
+    tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
+    tree.attrs.update({**(attrs or {}), WHOLE_CHUNKS_ATTR: True})
+    if target.local is None:
+        _write_tree(tree, target.zarr_store(read_only=False))
+        return target.url
+    path = target.local
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     _remove_partial(partial)
     try:
-        tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
-        tree.attrs.update({**(attrs or {}), WHOLE_CHUNKS_ATTR: True})
-        tree.to_zarr(partial, mode="w", consolidated=False, write_empty_chunks=True)
+        _write_tree(tree, partial)
         if path.exists():
             shutil.rmtree(path)
         os.replace(partial, path)
@@ -159,25 +199,29 @@ def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite:
 WHOLE_CHUNKS_ATTR = "neurokit_every_chunk_written"
 
 
-def load_results(path: str | Path) -> xr.DataTree:
-    """Open a results store written by :func:`save_results` (lazily, as a tree of groups).
+def load_results(path: str | Path | Location, storage_options: Mapping | None = None) -> xr.DataTree:
+    """Open a results store written by :func:`save_results` (lazily, as a tree of groups) from a local path
+    or a URL; StoreError when there is none or its writer has not finished (``complete`` false).
 
     A results store is a small summary, so it is verified whole here: every chunk file present (stores
     written since :data:`WHOLE_CHUNKS_ATTR`) and every chunk decodable; StoreError names the variable."""
-    path = Path(path)
-    if not path.exists():
-        raise StoreError(f"no results store at {path}")
-    _verify_results(path)
-    return xr.open_datatree(path, engine="zarr", consolidated=False)
+    location = locate(path, storage_options)
+    if not location.exists():
+        raise StoreError(f"no results store at {location}")
+    _verify_results(location)
+    tree = xr.open_datatree(location.zarr_store(), engine="zarr", consolidated=False)
+    # Stores written before the attribute existed were written locally and renamed: complete by construction.
+    if tree.attrs.get(COMPLETE_ATTR) is False:
+        raise StoreError(f"{location} is incomplete: the analysis writing it has not finished (or died); run it "
+                         "again with --overwrite")
+    return tree
 
 
-def _verify_results(path: Path) -> None:
-    import zarr
-
+def _verify_results(path: Location) -> None:
     from neurokit.extract.integrity import missing_blocks
 
     try:
-        root = zarr.open_group(path, mode="r")
+        root = zarr.open_group(path.zarr_store(), mode="r")
         arrays = [(name, member) for name, member in root.members(max_depth=None) if isinstance(member, zarr.Array)]
     except Exception as error:  # noqa: BLE001 - damaged metadata: zarr's errors vary with the damage
         raise StoreError(f"{path} is not a readable results store ({' '.join(str(error).split())[:200]})") from None

@@ -6,36 +6,43 @@ Stores are opened by the extraction stage's readers (:func:`neurokit.extract.ope
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
 from neurokit.analysis._common import describe
 from neurokit.errors import StoreError
+from neurokit.storage import Location, locate
 
 
-def open_by_task(paths: Sequence[str | Path], by_clean_task: bool = False) -> dict[str, xr.Dataset]:
-    """The stores at ``paths`` grouped by task; a task's several stores (prompts) stacked along ``run`` in the
-    order given, lazily. With ``by_clean_task``, adversarial stores are keyed by the clean task they attack.
-    Raises :class:`~neurokit.errors.StoreError` for unreadable or unrelated stores."""
+def open_by_task(paths: Sequence[str | Path], by_clean_task: bool = False,
+                 storage_options: Mapping[str, Any] | None = None) -> dict[str, xr.Dataset]:
+    """The stores at ``paths`` (local paths or URLs, ``storage_options`` for their filesystems) grouped by task;
+    a task's several stores (prompts) stacked along ``run`` in the order given, lazily. With ``by_clean_task``,
+    adversarial stores are keyed by the clean task they attack. Raises :class:`~neurokit.errors.StoreError`
+    for unreadable or unrelated stores."""
     from neurokit.extract import open_run, open_runs
 
-    groups: dict[str, list[str | Path]] = {}
+    groups: dict[str, list[Location]] = {}
     for path in paths:
-        info = describe(open_run(path))
-        groups.setdefault(info.clean_task_name if by_clean_task else info.task_name, []).append(path)
+        location = locate(path, storage_options)
+        info = describe(open_run(location))
+        groups.setdefault(info.clean_task_name if by_clean_task else info.task_name, []).append(location)
     return {task: open_run(group[0]) if len(group) == 1 else open_runs(group) for task, group in groups.items()}
 
 
-def open_null_runs(paths: Sequence[str | Path]) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
+def open_null_runs(paths: Sequence[str | Path],
+                   storage_options: Mapping[str, Any] | None = None) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
     """Per task, an untuned prompt's (train, eval) stores: the train store is the one with train statistics
-    (or split "train"), the eval store the other; exactly one of each per task."""
+    (or split "train"), the eval store the other; exactly one of each per task. ``storage_options`` as in
+    :func:`open_by_task`."""
     from neurokit.extract import open_run
 
     groups: dict[str, dict[str, list[xr.Dataset]]] = {}
     for path in paths:
-        store = open_run(path)
+        store = open_run(path, storage_options=storage_options)
         info = describe(store)
         is_train = ("train_sum" in store and "train_count" in store) or info.splits == ("train",)
         groups.setdefault(info.task_name, {"train": [], "eval": []})["train" if is_train else "eval"].append(store)

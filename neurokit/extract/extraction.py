@@ -38,6 +38,7 @@ from neurokit.extract.spec import Provenance, StoredDtype, StoreSpec
 from neurokit.extract.writer import ActivationStoreWriter, _identity_mismatch
 from neurokit.models import Backbone, NeuronSite, PromptLayout, Scoring, Stack, Verbalizer, parse_site_name
 from neurokit.provenance import command_line
+from neurokit.storage import require_local
 
 #: The split whose store keeps per-class statistics (Wang et al.'s baselines) instead of, by default, raw values.
 TRAIN_SPLIT = "train"
@@ -317,7 +318,10 @@ def _load_examples(task, split: str, size: int | None, data_seed: int) -> tuple[
 
 def check_output_path(out: str | os.PathLike) -> Path:
     """``out`` as an absolute path, if a store can be created there (its nearest existing ancestor is a
-    writable directory) or it is an existing directory; else one-line StoreError."""
+    writable directory) or it is an existing directory; else one-line StoreError. Extraction writes to the local
+    disk only: its resume and multi-writer guarantees rest on atomic renames and file locks (docs/store-format.md)."""
+    require_local(out, "an activation store", "extract to a local folder, then copy the finished store "
+                  "(e.g. aws s3 sync, gsutil rsync, azcopy)")
     path = Path(os.path.abspath(out))
     if path.exists():
         if not path.is_dir():

@@ -24,6 +24,7 @@ import numpy as np
 import zarr
 
 from neurokit.errors import StoreError
+from neurokit.storage import Location
 
 
 def _storage_grid(array: zarr.Array) -> tuple[int, ...]:
@@ -32,22 +33,29 @@ def _storage_grid(array: zarr.Array) -> tuple[int, ...]:
     return tuple(-(-size // chunk) for size, chunk in zip(array.shape, storage))
 
 
-def _listed_keys(directory: Path) -> set[str]:
-    """The relative paths ('c/0/0/0/0') of every file under an array's ``directory``, but its metadata."""
+def _listed_keys(directory: Path | Location) -> set[str]:
+    """The relative keys ('c/0/0/0/0') of every file under an array's ``directory`` (a local folder or an
+    object-store prefix), but its metadata."""
     keys: set[str] = set()
-    for root, _, files in os.walk(directory):
-        relative = os.path.relpath(root, directory)
-        keys.update(name if relative == "." else f"{relative}/{name}".replace(os.sep, "/") for name in files)
+    if isinstance(directory, Location) and directory.local is None:
+        prefix = directory.fs_path.rstrip("/") + "/"
+        keys.update(key[len(prefix):] for key in directory.fs.find(directory.fs_path) if key.startswith(prefix))
+    else:
+        folder = directory.local if isinstance(directory, Location) else directory
+        for root, _, files in os.walk(folder):
+            relative = os.path.relpath(root, folder)
+            keys.update(name if relative == "." else f"{relative}/{name}".replace(os.sep, "/") for name in files)
     keys.discard("zarr.json")
     return keys
 
 
-def missing_blocks(path: Path, array: zarr.Array, name: str, blocks: set[int] | None) -> list[tuple[int, ...]]:
+def missing_blocks(path: Path | Location, array: zarr.Array, name: str,
+                   blocks: set[int] | None) -> list[tuple[int, ...]]:
     """Grid indices (in storage chunks) of variable ``name`` whose chunk file is absent, sorted.
 
     ``blocks``: for a variable along ``example`` (its chunk files are one per block), the blocks that must be
     on disk; ``None`` for one that must be whole (the train statistics). One directory listing per variable."""
-    listed = _listed_keys(path / name)
+    listed = _listed_keys(path.join(name) if isinstance(path, Location) else path / name)
     ranges: list[Sequence[int]] = [range(size) for size in _storage_grid(array)]
     if blocks is not None:
         ranges[0] = sorted(block for block in blocks if block < len(ranges[0]))
@@ -66,7 +74,7 @@ def _where(name: str, index: tuple[int, ...], dims: tuple[str, ...]) -> str:
     return "chunk (" + ", ".join(f"{dim} {i}" for dim, i in zip(dims, index)) + ")"
 
 
-def missing_chunk_problem(path: Path, group: zarr.Group, names: list[str], blocks: set[int]) -> str | None:
+def missing_chunk_problem(path: Path | Location, group: zarr.Group, names: list[str], blocks: set[int]) -> str | None:
     """The first variable of ``names`` with a chunk file missing, as one line; None if all are there.
 
     ``blocks``: the blocks written (all of them for a complete store); variables along ``example`` must hold

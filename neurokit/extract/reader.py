@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -28,6 +27,7 @@ from neurokit.extract.schema import (
     read_store_attrs,
 )
 from neurokit.extract.spec import StoredDtype
+from neurokit.storage import Location, locate
 
 # Runs can only be stacked when their neurons are the same neurons.
 _SAME_MODEL_ATTRS = ("model_id", "model_revision", "weights_sha256")
@@ -40,22 +40,25 @@ _SAME_COORDS = ("layer", "site", "position", "position_role", "neuron", "class")
 DEFAULT_CHUNK_BYTES = 24 * 2**20
 
 
-def _example_chunks(path: Path, chunk_bytes: int) -> dict[str, int]:
+def _example_chunks(store, chunk_bytes: int) -> dict[str, int]:
     """``open_zarr``'s chunks: whole blocks (zarr's inner chunks along ``example``) up to ``chunk_bytes`` of
     activations per dask chunk; ``{}`` (the inner chunks themselves) when one block already fills it. Given
-    to ``open_zarr`` rather than rechunked afterwards, which would copy every chunk once more."""
-    if not (path / ACTIVATION).is_dir():
+    to ``open_zarr`` rather than rechunked afterwards, which would copy every chunk once more. ``store`` is
+    what :meth:`~neurokit.storage.Location.zarr_store` gives."""
+    stored = zarr.open_group(store, mode="r").get(ACTIVATION)
+    if not isinstance(stored, zarr.Array):  # a train store of statistics only
         return {}
-    stored = zarr.open_array(path / ACTIVATION, mode="r")
     blocks = chunk_bytes // max(1, math.prod(stored.chunks) * stored.dtype.itemsize)
     return {"example": blocks * stored.chunks[0]} if blocks > 1 else {}
 
 
-def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
-             chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> xr.Dataset:
+def open_run(path: str | os.PathLike | Location, *, allow_incomplete: bool = False,
+             chunk_bytes: int = DEFAULT_CHUNK_BYTES, storage_options: Mapping[str, Any] | None = None) -> xr.Dataset:
     """One store as a lazy Dataset: Dask arrays chunked by layer and by as many whole blocks of examples as
     fit ``chunk_bytes`` (at least one block).
 
+    ``path`` is a local path or an fsspec URL (``s3://bucket/run/dev.zarr``; ``storage_options`` such as
+    credentials or an endpoint go to its filesystem, see :mod:`neurokit.storage`).
     bfloat16 activations (stored as uint16 bits) come back as float32, decoded lazily; float16 and float32
     come back as stored. An incomplete store (extraction still running or killed) raises StoreError unless
     ``allow_incomplete``; its unwritten examples then read as NaN activations and label -1.
@@ -64,30 +67,38 @@ def open_run(path: str | os.PathLike, *, allow_incomplete: bool = False,
     StoreError here; a chunk that cannot be decoded (checksum mismatch, corrupt frame) raises StoreError when
     it is read. Both messages name the store, the variable and the block.
     """
-    path = Path(path)
-    attrs = read_store_attrs(path)
+    location = locate(path, storage_options)
+    attrs = read_store_attrs(location)
     if not attrs["complete"] and not allow_incomplete:
-        done = len(covered_blocks(path))
+        # Progress snapshots are local files of a running extraction (extraction writes only to local disk).
+        total = n_blocks(attrs)
+        progress = (f"{len(covered_blocks(location.local))} of {total} blocks written" if location.local is not None
+                    else f"not all of its {total} blocks written")
         raise StoreError(
-            f"{path} is incomplete ({done} of {n_blocks(attrs)} blocks written); finish or resume the "
+            f"{location} is incomplete ({progress}); finish or resume the "
             "extraction, or pass allow_incomplete=True"
         )
-    group = zarr.open_group(path, mode="r")
+    store = location.zarr_store()
+    group = zarr.open_group(store, mode="r")
     data_names = [name for name in (ACTIVATION, *PER_EXAMPLE, *TRAIN_STATS) if name in group]
-    written = set(range(n_blocks(attrs))) if attrs["complete"] else covered_blocks(path)
-    problem = missing_chunk_problem(path, group, data_names if attrs["complete"] else
+    if attrs["complete"]:
+        written = set(range(n_blocks(attrs)))
+    else:  # progress snapshots are local files of a running extraction
+        written = covered_blocks(location.local) if location.local is not None else set()
+    problem = missing_chunk_problem(location, group, data_names if attrs["complete"] else
                                     [name for name in data_names if name not in TRAIN_STATS], written)
     if problem:
         raise StoreError(problem)
     try:
-        dataset = xr.open_zarr(path, chunks=_example_chunks(path, chunk_bytes))
+        dataset = xr.open_zarr(store, chunks=_example_chunks(store, chunk_bytes))
     except Exception as error:  # noqa: BLE001 - damaged coordinates or metadata: zarr's errors vary
-        raise StoreError(f"{path} is damaged and cannot be opened ({' '.join(str(error).split())[:200]})") from None
+        raise StoreError(f"{location} is damaged and cannot be opened ({' '.join(str(error).split())[:200]})") from None
     # Data variables read through CheckedArray, so that a chunk zarr cannot decode raises one line naming it.
-    token = tokenize(str(path.resolve()), attrs["run_fingerprint"], attrs["finished_at"], len(written))
+    identity = str(location.local.resolve()) if location.local is not None else location.url
+    token = tokenize(identity, attrs["run_fingerprint"], attrs["finished_at"], len(written))
     for name in data_names:
         variable = dataset[name].variable
-        data = checked_dask_array(path, name, group[name], variable.chunks, token)
+        data = checked_dask_array(location, name, group[name], variable.chunks, token)
         dataset[name] = xr.Variable(variable.dims, data, variable.attrs, variable.encoding)
     # The label coordinates are tiny: load them so that selecting by site or role needs no computation.
     dataset = dataset.assign_coords(site=dataset["site"].load(), position_role=dataset["position_role"].load())
@@ -104,27 +115,28 @@ def _as_coordinate_value(value) -> str:
 
 
 def open_runs(
-    paths: Sequence[str | os.PathLike],
+    paths: Sequence[str | os.PathLike | Location],
     *,
     join: Literal["exact", "inner", "outer"] = "exact",
     allow_incomplete: bool = False,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Several stores of one model, stacked lazily along a new ``run`` dimension.
 
     The runs must share the model (id, revision, weights) and the layer, position, neuron and class
     coordinates; otherwise StoreError names the first difference. ``join`` decides what happens when the
     runs hold different examples: ``"exact"`` refuses, ``"inner"`` keeps the common examples, ``"outer"``
-    keeps all (missing entries become NaN, so integer variables turn float). ``chunk_bytes`` as in
-    :func:`open_run`.
+    keeps all (missing entries become NaN, so integer variables turn float). ``chunk_bytes`` and
+    ``storage_options`` (for every URL among ``paths``) as in :func:`open_run`.
 
-    Coordinates along ``run``: ``run`` (0..R-1), ``store`` (path) and, for every attribute whose value
+    Coordinates along ``run``: ``run`` (0..R-1), ``store`` (path or URL) and, for every attribute whose value
     differs between the runs (e.g. ``prompt_sha256``, ``task``, ``split``), one string coordinate of that
     name; attributes shared by all runs stay in ``attrs``.
     """
     if join not in ("exact", "inner", "outer"):
         raise ConfigError(f"join must be 'exact', 'inner' or 'outer', got {join!r}")
-    paths = [Path(path) for path in paths]
+    paths = [locate(path, storage_options) for path in paths]
     if not paths:
         raise ConfigError("open_runs needs at least one store")
     datasets = [open_run(path, allow_incomplete=allow_incomplete, chunk_bytes=chunk_bytes) for path in paths]

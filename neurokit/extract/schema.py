@@ -26,6 +26,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from neurokit.errors import StoreError
 from neurokit.extract.spec import STORE_VERSION, StoredDtype, StoreSpec
+from neurokit.storage import Location, locate
 
 ACTIVATION = "activation"
 PER_EXAMPLE = ("label", "prediction", "logits", "input_length")
@@ -77,21 +78,22 @@ def variable_schemas(
     return {schema.name: schema for schema in schemas}
 
 
-def read_store_attrs(path: str | os.PathLike) -> dict:
-    """The root attributes of the neurokit store at ``path``; StoreError if there is none or its version is
-    not one this neurokit reads."""
-    path = Path(path)
-    if not (path / "zarr.json").is_file():
-        raise StoreError(f"no zarr v3 store at {path}")
+def read_store_attrs(path: str | os.PathLike | Location) -> dict:
+    """The root attributes of the neurokit store at ``path`` (a path, URL or
+    :class:`~neurokit.storage.Location`); StoreError if there is none or its version is not one this
+    neurokit reads."""
+    location = locate(path)
+    if not location.join("zarr.json").is_file():
+        raise StoreError(f"no zarr v3 store at {location}")
     try:
-        attrs = dict(zarr.open_group(path, mode="r").attrs)
+        attrs = dict(zarr.open_group(location.zarr_store(), mode="r").attrs)
     except Exception as error:  # zarr raises various errors for damaged metadata
-        raise StoreError(f"unreadable store {path}: {error}") from error
+        raise StoreError(f"unreadable store {location}: {error}") from error
     version = attrs.get("neurokit_store_version")
     if version is None:
-        raise StoreError(f"{path} is a zarr store but not a neurokit activation store")
+        raise StoreError(f"{location} is a zarr store but not a neurokit activation store")
     if version != STORE_VERSION:
-        raise StoreError(f"{path} has store version {version}; this neurokit reads version {STORE_VERSION}")
+        raise StoreError(f"{location} has store version {version}; this neurokit reads version {STORE_VERSION}")
     return attrs
 
 

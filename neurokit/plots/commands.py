@@ -10,11 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.storage import (
+    add_storage_argument,
+    locate,
+    storage_options_from_args,
+    upload,
+)
 
 FIGURES = ("predictivity_by_layer", "skill_map", "task_overlap", "prompt_consistency", "clean_vs_adversarial",
            "null_comparison", "ablation_curve", "transfer_heatmap")
@@ -31,8 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "overlap, prompt consistency, clean vs adversarial, tuned vs untuned prompt) as PDF, SVG "
                     "and PNG files sized for one or two paper columns.",
     )
-    parser.add_argument("results", metavar="RESULTS", help="results store (Zarr) written by 'neurokit analyze'")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the figure files")
+    parser.add_argument("results", metavar="RESULTS",
+                        help="results store (Zarr) written by 'neurokit analyze': a local path or a URL")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for the figure files: a local path or a URL (each file uploaded when drawn)")
     parser.add_argument("--formats", default="pdf,svg,png", help="comma-separated file formats (default pdf,svg,png)")
     parser.add_argument("--width", default="one", choices=["one", "two"],
                         help="figure width: one column (~3.3 in) or two columns (~6.9 in)")
@@ -42,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="top fraction marked as skill neurons in skill maps and scatter plots (default: the "
                              "analysis's --fraction)")
     parser.add_argument("--dpi", type=int, default=300, help="resolution of PNG output (default 300)")
+    add_storage_argument(parser)
     parser.set_defaults(handler=handler)
 
 
@@ -181,8 +192,9 @@ def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[Plan
 
 def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = FIGURES,
                  formats: Sequence[str] = ("pdf", "svg", "png"), width: str = "one", fraction: float | None = None,
-                 dpi: int = 300) -> tuple[list[Path], list[str]]:
-    """Draw every requested figure that the results store at ``results`` supports into the folder ``out``.
+                 dpi: int = 300, storage_options: Mapping[str, Any] | None = None) -> tuple[list[Path], list[str]]:
+    """Draw every requested figure that the results store at ``results`` (a local path or a URL,
+    ``storage_options`` for its filesystem) supports into the local folder ``out``.
 
     ``fraction`` marks skill neurons (default: the analysis's). Returns the files written and a note for each
     figure that could not be drawn; raises :class:`~neurokit.errors.NeurokitError` when none could.
@@ -197,7 +209,7 @@ def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = 
         raise ConfigError(f"--dpi must be positive, got {dpi}")
     if fraction is not None and not 0.0 < fraction <= 1.0:
         raise ConfigError(f"--fraction must be in (0, 1], got {fraction}")
-    tree = load_results(results)
+    tree = load_results(results, storage_options)
     planned, notes = plan(tree, list(figures), _default_fraction(tree, fraction), width.value)
     written: list[Path] = []
     for item in planned:
@@ -215,8 +227,14 @@ def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = 
 
 
 def handler(args: argparse.Namespace) -> int:
-    written, notes = draw_figures(args.results, args.out, parse_figures(args.figures), parse_formats(args.formats),
-                                  args.width, args.fraction, args.dpi)
+    storage_options = storage_options_from_args(args)
+    destination = locate(args.out, storage_options)
+    # Figures for a URL are drawn into a local staging folder first, then each file is uploaded whole.
+    with tempfile.TemporaryDirectory(prefix="neurokit-figures-") as staging:
+        folder = destination.local if destination.local is not None else Path(staging)
+        drawn, notes = draw_figures(args.results, folder, parse_figures(args.figures), parse_formats(args.formats),
+                                    args.width, args.fraction, args.dpi, storage_options)
+        written = [str(path) for path in drawn] if destination.local is not None else upload(drawn, destination)
     for path in written:
         print(path)
     for note in notes:
