@@ -141,22 +141,24 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
     evaluation_runs = open_by_task(evaluation, storage_options=storage_options)
     adversarial_runs = open_by_task(adversarial, by_clean_task=True, storage_options=storage_options)
     null_runs = open_null_runs(null, storage_options=storage_options)
+    for task in [*adversarial_runs, *null_runs]:
+        if task not in evaluation_runs:
+            raise StoreError(f"adversarial or null stores of task {task!r} but no eval store of that task")
+    for task, data in evaluation_runs.items():  # which stores go together, before what they hold
+        if task not in train_runs:
+            paths = data["store"].values.tolist() if "store" in data.coords else _task_paths(evaluation, task,
+                                                                                             storage_options)
+            have = f"the --train stores are of {', '.join(map(repr, sorted(train_runs)))}" if train_runs else "none given"
+            raise StoreError(f"no train store for task {task!r} of eval store(s) {', '.join(map(str, paths))} "
+                             f"({have}); pass the train-split store of the same prompt with --train")
     # Every comparison here (across tasks, prompts, clean vs adversarial, tuned vs untuned) relates neurons
     # by index: that means something only within one model.
     stores = [*train_runs.values(), *evaluation_runs.values(), *adversarial_runs.values(),
               *(store for pair in null_runs.values() for store in pair)]
     check_same_model(*(describe(store) for store in stores))
-    for task in [*adversarial_runs, *null_runs]:
-        if task not in evaluation_runs:
-            raise StoreError(f"adversarial or null stores of task {task!r} but no eval store of that task")
     results: dict[str, xr.Dataset] = {}
     skills = {}
     for task, data in evaluation_runs.items():
-        if task not in train_runs:
-            stores = data["store"].values.tolist() if "store" in data.coords else _task_paths(evaluation, task, storage_options)
-            have = f"the --train stores are of {', '.join(map(repr, sorted(train_runs)))}" if train_runs else "none given"
-            raise StoreError(f"no train store for task {task!r} of eval store(s) {', '.join(map(str, stores))} "
-                             f"({have}); pass the train-split store of the same prompt with --train")
         model = SkillNeurons(positions=options.positions, over_runs=options.over_runs, selection=options.selection,
                              scheme=options.scheme).fit(train_runs[task])
         task_results = _task_results(task, model, data, options, adversarial_runs.get(task), null_runs.get(task))

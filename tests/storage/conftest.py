@@ -12,10 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 
+from storage_helpers import S3_KEY, S3_SECRET
 from synthetic_stores import THREE_WAY, make_store, write_store
-
-#: moto accepts any credentials; these stand in for real ones (and must never reach a store's attributes).
-S3_KEY, S3_SECRET = "testing-key-id", "testing-secret-value"
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +55,3 @@ def s3_options(s3_server, monkeypatch) -> dict[str, str]:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     return {"endpoint_url": s3_server, "key": S3_KEY, "secret": S3_SECRET}
-
-
-def copy_to(fs, local_paths: list[str], prefix: str) -> list[str]:
-    """Upload local stores below ``prefix`` (``bucket/folder``) of ``fs``; returns their fs paths."""
-    remote = []
-    for path in local_paths:
-        target = f"{prefix}/{Path(path).name}"
-        fs.put(path, target, recursive=True)
-        remote.append(target)
-    return remote

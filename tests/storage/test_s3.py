@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S3_KEY, S3_SECRET, copy_to
+from storage_helpers import S3_KEY, S3_SECRET, copy_to
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main

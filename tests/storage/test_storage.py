@@ -9,7 +9,7 @@ import fsspec
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import copy_to
+from storage_helpers import copy_to
 
 from neurokit.analysis import load_results, save_results
 from neurokit.analysis.results import check_writable
