@@ -487,7 +487,7 @@ def _prune(args: argparse.Namespace) -> int:
     backbone = backbone_for_checkpoint(args, checkpoint)
     _check_skill_weights(skill, backbone, args.skill)
     prompt = checkpoint.soft_prompt(backbone)
-    means = neuron_means(_train_means(args.train_store, backbone, checkpoint))
+    means = neuron_means(_train_values(args.train_store, "mean", False, backbone, checkpoint))
     kept = kept_neurons(backbone, skill, config)
     pruned = prune(backbone, kept, means, config.fold)
     before, after = parameter_count(backbone), parameter_count(pruned)

@@ -64,7 +64,7 @@ def test_ablation_edits_exactly_the_positions_extraction_stores_as_the_prompt(de
     mask[0] = True
     mask = xr.DataArray(mask, dims=("layer", "neuron"), coords={"layer": [site.layer for site in sites]})
     config = ExtractionConfig(positions=["prompt", "last_token"], batch_size=4, block_size=8, max_length=16)
-    with perturbed(decoder, Perturbation(mask, "zero"), PROMPT_LENGTH, checkpoint.layout):
+    with perturbed(decoder, Perturbation(mask, "zero", positions="prompt"), PROMPT_LENGTH, checkpoint.layout):
         path = extract_run(decoder, checkpoint, TASK, "dev", tmp_path / "dev.zarr", config, size=10,
                            progress=False)
     ds = open_run(path).load()

@@ -41,7 +41,7 @@ def _setup(prompted: Prompted, fraction: float = 0.1):
 def _outputs(backbone, prompted: Prompted, batch, edits=None) -> torch.Tensor:
     """The model's first output (logits or last hidden state) at every position of the prompted batch."""
     embeds, mask = backbone.adapter.prepared_inputs(backbone.model, prompted.prompt(), batch.input_ids,
-                                                    batch.attention_mask)
+                                                    batch.attention_mask, prompted.prompt.layout)
     with torch.no_grad(), edit_activations(backbone.model, edits or {}):
         return backbone.model(inputs_embeds=embeds, attention_mask=mask)[0]
 
