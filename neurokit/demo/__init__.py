@@ -216,7 +216,8 @@ def _test_accuracy(backbone, config: DemoConfig, prompt: _Prompt) -> None:
 
 def _neighbours(backbone, prompts: list[_Prompt], tables: Path) -> dict[str, dict[str, float]]:
     """Label-word rate among the 5 nearest vocabulary tokens of every prompt's trained vectors, and of random
-    vectors of the same norms (Lester et al.); the neighbours go to ``tables/neighbours__<prompt>.csv``."""
+    vectors of the same norms (Lester et al.), and the number of those vectors (``positions``); the neighbours
+    go to ``tables/neighbours__<prompt>.csv``."""
     from neurokit.analysis import checkpoint_neighbours
     from neurokit.prompts import load_checkpoint
 
@@ -227,7 +228,7 @@ def _neighbours(backbone, prompts: list[_Prompt], tables: Path) -> dict[str, dic
         result[["token", "cosine", "is_label_word"]].to_dataframe().reset_index().to_csv(
             tables / f"neighbours__{prompt.name}.csv", index=False)
         rates[prompt.name] = {vector: float(result["label_word_rate"].sel(vector=vector))
-                              for vector in ("prompt", "random")}
+                              for vector in ("prompt", "random")} | {"positions": result.sizes["prompt_position"]}
     return rates
 
 

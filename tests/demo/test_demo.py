@@ -8,7 +8,7 @@ import pytest
 
 from neurokit.cli import main
 from neurokit.demo import DemoConfig, run_demo
-from neurokit.demo.summary import FAILS, HOLDS, UNTESTED
+from neurokit.demo.summary import FAILS, HOLDS, INCONCLUSIVE, UNTESTED
 from neurokit.errors import ConfigError
 
 # One worker runs the whole module, so the quick demo below runs once per test session.
@@ -42,8 +42,13 @@ def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder
     summary = json.loads((demo_folder / "summary.json").read_text())
     findings = summary["findings"]
     assert len(findings) == 10
-    assert all(finding["verdict"] in (HOLDS, FAILS, UNTESTED) and finding["evidence"] and finding["criterion"]
-               for finding in findings)
+    assert all(finding["verdict"] in (HOLDS, FAILS, INCONCLUSIVE, UNTESTED) and finding["evidence"]
+               and finding["criterion"] for finding in findings)
+    # Every finding but the ablation's (its statistics are wired separately) says how its interval or test is
+    # made, and every setting it judges has an interval or a p-value.
+    assert all(finding["statistics"] for finding in findings if not finding["claim"].startswith("Perturbing"))
+    for setting in (setting for finding in findings for setting in finding["settings"]):
+        assert setting["p_value"] is not None or None not in (setting["low"], setting["high"]), setting
     # Two sentiment tasks only: nothing of another type to compare with.
     by_claim = {finding["claim"]: finding["verdict"] for finding in findings}
     assert by_claim["Prompts transfer within a task type, not across types"] == UNTESTED
