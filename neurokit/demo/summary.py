@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -215,20 +214,36 @@ def _consistency_finding(config, prompts, results) -> Finding:
                          statistics, criterion, settings)
 
 
+#: Up to this many prompts the permutation test enumerates every ordering (8! = 40,320); beyond, it draws
+#: RESAMPLES random orderings.
+EXACT_PERMUTATIONS_UP_TO = 8
+
+
 def _spearman_over_prompts(first: list[float], second: list[float]) -> tuple[float, float, float, float]:
-    """Spearman's ρ, its percentile bootstrap interval over prompts and its exact one-sided permutation p
-    (every ordering of ``second`` against ``first``; ties as scipy ranks them)."""
-    first_array, second_array = np.asarray(first), np.asarray(second)
-    rho = float(stats.spearmanr(first_array, second_array)[0])
+    """Spearman's ρ, its percentile bootstrap interval over prompts and its one-sided permutation p: exact
+    over every ordering of ``second`` against ``first`` up to :data:`EXACT_PERMUTATIONS_UP_TO` prompts, else
+    (1 + #{ρ_b ≥ ρ}) / (1 + B) over B random orderings; ties as scipy ranks them."""
+    from neurokit.analysis import spearman
+
+    def rho(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """ρ of every row pair: ``rows`` and ``columns`` are (replicate, prompt) index arrays."""
+        pair = [xr.DataArray(np.asarray(values)[index], dims=("replicate", "prompt"))
+                for values, index in ((first, rows), (second, columns))]
+        return np.asarray(spearman(*pair, dims=("prompt",)))
+
+    count = len(first)
+    identity = np.arange(count)[None]
+    observed = float(rho(identity, identity)[0])
     rng = np.random.default_rng(SEED)
-    draws = rng.integers(0, len(first), size=(RESAMPLES, len(first)))
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a resample of constant values has no ρ; it is left out
-        resampled = np.array([stats.spearmanr(first_array[row], second_array[row])[0] for row in draws])
-    low, high = _bootstrap(resampled[np.isfinite(resampled)])
-    orderings = np.array(list(itertools.permutations(range(len(second)))))
-    permuted = np.array([stats.spearmanr(first_array, second_array[order])[0] for order in orderings])
-    return rho, low, high, float(np.mean(permuted >= rho - 1e-12))
+    draws = rng.integers(0, count, size=(RESAMPLES, count))
+    resampled = rho(draws, draws)
+    low, high = _bootstrap(resampled[np.isfinite(resampled)])  # a resample of constant values has no ρ
+    if count <= EXACT_PERMUTATIONS_UP_TO:
+        orderings, add_one = np.array(list(itertools.permutations(range(count)))), 0
+    else:
+        orderings, add_one = np.array([rng.permutation(count) for _ in range(RESAMPLES)]), 1
+    permuted = rho(np.broadcast_to(identity, orderings.shape), orderings)
+    return observed, low, high, float((add_one + np.sum(permuted >= observed - 1e-12)) / (add_one + len(orderings)))
 
 
 def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Finding]:
@@ -285,8 +300,8 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
     findings.append(Finding.judge(
         "Prompts with more consistent skill neurons are more robust", "Ackermann & Ohmer 2024",
         "Spearman ρ between excess clean/adversarial overlap and adversarial accuracy over prompts",
-        f"{_percent(CONFIDENCE)} percentile bootstrap over prompts ({RESAMPLES} resamples); exact one-sided "
-        "permutation test (every ordering)",
+        f"{_percent(CONFIDENCE)} percentile bootstrap over prompts ({RESAMPLES} resamples); one-sided "
+        f"permutation test (exact up to {EXACT_PERMUTATIONS_UP_TO} prompts)",
         "ρ > 0 with p < 0.05 over at least 5 prompts above chance (prompts of different tasks: a verdict here "
         "says little)", correlation, note))
     return findings

@@ -93,6 +93,9 @@ def test_spearman_over_prompts_has_the_exact_permutation_p():
     count = sum(scipy.stats.spearmanr(ranks, order)[0] >= 0.9 - 1e-12 for order in itertools.permutations(ranks))
     assert p_value == pytest.approx(count / 120)
     assert low <= rho <= high
+    # Beyond eight prompts the orderings are drawn: a perfect ρ then has the add-one p of B random orderings.
+    many = np.arange(10.0)
+    assert _spearman_over_prompts(list(many), list(many))[3] == pytest.approx(1 / 2001)
 
 
 def _rows(p_values: dict[str, float]) -> list[dict]:
