@@ -315,7 +315,7 @@ def _pairs_by_type(names: list[str], kind) -> list[tuple[str, str, str]]:
             for other in names if kind(other) != kind(anchor)]
 
 
-def _task_specificity_finding(config, results) -> Finding:
+def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
     from neurokit.tasks import get_task
 
     claim = "Skill neurons of tasks of one type overlap more than across types"
@@ -326,8 +326,10 @@ def _task_specificity_finding(config, results) -> Finding:
     if agreement is None:
         return Finding.judge(claim, "Wang et al. 2022", "Jaccard difference", statistics, criterion, [],
                              "one task only: needs several tasks")
-    tasks = [str(name) for name in agreement["task"].values]
-    layers, _, per_layer = _skill_set_size(results, tasks[0], config.fraction)
+    # A task none of whose prompts learned it has no skill neurons to compare.
+    learned = {row["task"] for row in _learned(rows)}
+    tasks = [str(name) for name in agreement["task"].values if str(name) in learned]
+    layers, _, per_layer = _skill_set_size(results, str(agreement["task"].values[0]), config.fraction)
     size = layers * per_layer
     settings = []
     for anchor, partner, other in _pairs_by_type(tasks, lambda name: get_task(name).task_type):
@@ -340,7 +342,7 @@ def _task_specificity_finding(config, results) -> Finding:
     return Finding.judge(
         claim, "Wang et al. 2022", f"Jaccard of the top {_percent(config.fraction)} per layer with a task of the "
         "anchor's type minus with a task of another type", statistics, criterion, settings,
-        "" if settings else "no pair of tasks of one type: needs two tasks of one type and one of another")
+        "" if settings else "needs two tasks of one type and one of another, each learned above chance")
 
 
 def _ablation_finding(results) -> Finding:
@@ -465,9 +467,9 @@ def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[
     """Write ``summary.md`` and ``summary.json`` into ``out``; returns the Markdown file's path."""
     rows, learned = _accuracy_rows(config, prompts, results)
     findings = [learned, _null_finding(config, results, rows), _consistency_finding(config, prompts, results),
-                *_adversarial_findings(config, prompts, results, rows), _task_specificity_finding(config, results),
-                _ablation_finding(results), _transfer_finding(results, rows),
-                _neighbours_finding(config, prompts, neighbours)]
+                *_adversarial_findings(config, prompts, results, rows),
+                _task_specificity_finding(config, results, rows), _ablation_finding(results),
+                _transfer_finding(results, rows), _neighbours_finding(config, prompts, neighbours)]
     untuned = [{"prompt": p.name, "task": p.task, "dev_accuracy": p.dev_accuracy} for p in prompts if not p.tuned]
     lines = [
         "# neurokit demo: skill neurons in a prompt-tuned MiniLM-L6",

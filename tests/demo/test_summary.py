@@ -147,9 +147,12 @@ def test_task_overlap_compares_each_anchor_with_its_own_type_and_another():
     class Config:
         fraction = 0.05
 
-    finding = _task_specificity_finding(Config(), results)
+    finding = _task_specificity_finding(Config(), results, _rows(dict.fromkeys(TASKS, 1e-9)))
     assert [setting.name for setting in finding.settings] == [
         f"{TASKS[0]}: with {TASKS[1]} vs with {TASKS[2]}", f"{TASKS[1]}: with {TASKS[0]} vs with {TASKS[2]}"]
     expected = scipy.stats.fisher_exact([[200, size - 200], [30, size - 30]], alternative="greater")[1]
     assert finding.settings[0].p_value == pytest.approx(expected)
     assert finding.verdict == HOLDS
+    # Without the NLI task learned there is no other type to compare with.
+    unlearned = _task_specificity_finding(Config(), results, _rows({**dict.fromkeys(TASKS, 1e-9), TASKS[2]: 0.5}))
+    assert unlearned.verdict == UNTESTED
