@@ -189,7 +189,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
         "; ".join(notes), percent=True)
 
 
-def _consistency_finding(config, prompts, results) -> Finding:
+def _consistency_finding(config, prompts, results, rows: list[dict]) -> Finding:
     from neurokit.analysis import overlap_p_value
 
     task = config.tasks[0]
@@ -197,21 +197,25 @@ def _consistency_finding(config, prompts, results) -> Finding:
     claim = "Skill neurons are consistent across prompts of one task (seeds)"
     statistics = ("exact one-sided test of the overlap against random per-layer sets of the same sizes "
                   "(hypergeometric per layer, convolved over layers)")
-    criterion = "in every pair of seeds, overlap above random sets, p < 0.01"
+    criterion = "in every pair of seeds above chance, overlap above random sets, p < 0.01"
     if agreement is None:
         return Finding.judge(claim, "Wang et al. 2022", "Jaccard of the top sets", statistics, criterion, [],
                              "only one prompt of the task: needs several seeds")
     names, (layers, neurons, per_layer) = _task_runs(prompts, task), _skill_set_size(results, task, config.fraction)
+    # Only prompts that learned the task have skill neurons whose agreement means something.
+    learned = {row["prompt"] for row in _learned(rows)}
     settings = []
     for i, first in enumerate(names):
         for j in range(i + 1, len(names)):
+            if not {first, names[j]} <= learned:
+                continue
             pair = agreement.isel(run=i, other_run=j)
             p_value = overlap_p_value(int(pair["overlap"]), layers, neurons, per_layer, per_layer)
             settings.append(Setting(f"{first} vs {names[j]} (random sets {float(pair['expected_jaccard']):.3f}, "
                                     f"ρ of scores {float(pair['spearman']):.2f})", float(pair["jaccard"]),
                                     p_value < 0.01, p_value=p_value))
     return Finding.judge(claim, "Wang et al. 2022", f"Jaccard of the top {_percent(config.fraction)} per layer",
-                         statistics, criterion, settings)
+                         statistics, criterion, settings, "" if settings else "fewer than two seeds above chance")
 
 
 #: Up to this many prompts the permutation test enumerates every ordering (8! = 40,320); beyond, it draws
@@ -466,7 +470,7 @@ def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[
               figures: list[Path], notes: list[str], seconds: dict[str, float], out: Path) -> Path:
     """Write ``summary.md`` and ``summary.json`` into ``out``; returns the Markdown file's path."""
     rows, learned = _accuracy_rows(config, prompts, results)
-    findings = [learned, _null_finding(config, results, rows), _consistency_finding(config, prompts, results),
+    findings = [learned, _null_finding(config, results, rows), _consistency_finding(config, prompts, results, rows),
                 *_adversarial_findings(config, prompts, results, rows),
                 _task_specificity_finding(config, results, rows), _ablation_finding(results),
                 _transfer_finding(results, rows), _neighbours_finding(config, prompts, neighbours)]

@@ -156,3 +156,27 @@ def test_task_overlap_compares_each_anchor_with_its_own_type_and_another():
     # Without the NLI task learned there is no other type to compare with.
     unlearned = _task_specificity_finding(Config(), results, _rows({**dict.fromkeys(TASKS, 1e-9), TASKS[2]: 0.5}))
     assert unlearned.verdict == UNTESTED
+
+
+def test_seed_consistency_pairs_only_prompts_above_chance():
+    from types import SimpleNamespace
+
+    from neurokit.demo.summary import _consistency_finding
+
+    task, layers, neurons = TASKS[0], 2, 100
+    names = [f"{task}-seed{seed}" for seed in range(3)]
+    prompts = [SimpleNamespace(name=name, task=task, tuned=True) for name in names]
+    overlap = np.full((3, 3), 4)
+    agreement = xr.Dataset({name: (("run", "other_run"), np.full((3, 3), value)) for name, value in
+                            (("jaccard", 0.67), ("expected_jaccard", 0.026), ("spearman", 0.5))}
+                           ).assign(overlap=(("run", "other_run"), overlap))
+    results = {f"{task}/prompt_agreement": agreement,
+               f"{task}/skill": xr.Dataset({"score": (("layer", "neuron"), np.zeros((layers, neurons)))})}
+    config = SimpleNamespace(tasks=(task,), fraction=0.05)
+    rows = [{"prompt": name, "task": task, "p_value": p} for name, p in zip(names, (1e-9, 1e-9, 0.5), strict=True)]
+    finding = _consistency_finding(config, prompts, results, rows)
+    assert [setting.name.split(" (")[0] for setting in finding.settings] == [f"{names[0]} vs {names[1]}"]
+    # 4 shared of 5 + 5 per two layers of 100: P(X ≥ 4) under random sets, independently.
+    expected = sum(scipy.stats.hypergeom(100, 5, 5).pmf(a) * scipy.stats.hypergeom(100, 5, 5).pmf(b)
+                   for a in range(6) for b in range(6) if a + b >= 4)
+    assert finding.settings[0].p_value == pytest.approx(expected)
