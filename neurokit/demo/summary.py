@@ -22,6 +22,7 @@ from scipy import stats
 HOLDS, FAILS, INCONCLUSIVE, UNTESTED = "holds", "does not hold", "inconclusive", "not testable here"
 #: Confidence of every interval, bootstrap resamples and the seed of their draws (fixed before the demo ran).
 CONFIDENCE, RESAMPLES, SEED = 0.95, 2000, 0
+_LEVEL = f"{100 * CONFIDENCE:g} %"
 #: Significance level of the tests that say a prompt learned its task (and so enters the other findings).
 LEARNED_ALPHA = 0.01
 
@@ -149,7 +150,7 @@ def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
                      "adversarial_accuracy": attacked[0] / attacked[1] if attacked else None})
     finding = Finding.judge(
         "Prompt tuning of a frozen backbone learns each task", "Lester et al. 2021", "test accuracy per prompt",
-        f"{_percent(CONFIDENCE)} Clopper–Pearson interval; exact one-sided binomial test against chance",
+        f"{_LEVEL} Clopper–Pearson interval; exact one-sided binomial test against chance",
         f"in every prompt, test accuracy above chance with p < {LEARNED_ALPHA} within the demo's budget",
         [Setting(row["prompt"], row["test_accuracy"], row["p_value"] < LEARNED_ALPHA, *row["test_interval"],
                  row["p_value"]) for row in rows], percent=True)
@@ -184,7 +185,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
         "Skill neurons stand out: tuned prompts make some neurons far more predictive than an untuned prompt does",
         "Wang et al. 2022",
         f"share of the top {_percent(config.fraction)} per layer above the untuned prompt's 99th percentile",
-        f"{_percent(CONFIDENCE)} Clopper–Pearson interval over the skill neurons (taken as independent)",
+        f"{_LEVEL} Clopper–Pearson interval over the skill neurons (taken as independent)",
         "for every task learned above chance, the interval's lower bound above 50 %", settings,
         "; ".join(notes), percent=True)
 
@@ -264,7 +265,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         drops.append(Setting(name, row["test_accuracy"] - row["adversarial_accuracy"], low > 0, low, high))
     findings = [Finding.judge(
         "Prompts fail on adversarial data", "Ackermann & Ohmer 2024",
-        "accuracy drop clean → adversarial test", f"{_percent(CONFIDENCE)} percentile bootstrap over the "
+        "accuracy drop clean → adversarial test", f"{_LEVEL} percentile bootstrap over the "
         f"examples of both test sets ({RESAMPLES} resamples)",
         "for every prompt above chance, the drop's interval above 0", drops,
         "" if drops else "no prompt above chance with adversarial data", percent=True)]
@@ -304,7 +305,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
     findings.append(Finding.judge(
         "Prompts with more consistent skill neurons are more robust", "Ackermann & Ohmer 2024",
         "Spearman ρ between excess clean/adversarial overlap and adversarial accuracy over prompts",
-        f"{_percent(CONFIDENCE)} percentile bootstrap over prompts ({RESAMPLES} resamples); one-sided "
+        f"{_LEVEL} percentile bootstrap over prompts ({RESAMPLES} resamples); one-sided "
         f"permutation test (exact up to {EXACT_PERMUTATIONS_UP_TO} prompts)",
         "ρ > 0 with p < 0.05 over at least 5 prompts above chance (prompts of different tasks: a verdict here "
         "says little)", correlation, note))
@@ -373,7 +374,7 @@ def _transfer_finding(results, rows: list[dict]) -> Finding:
 
     transfer = results["interventions/transfer"]
     claim, source = "Prompts transfer within a task type, not across types", "Ackermann & Ohmer 2024"
-    statistics = (f"{_percent(CONFIDENCE)} percentile bootstrap over the test examples of every cell "
+    statistics = (f"{_LEVEL} percentile bootstrap over the test examples of every cell "
                   f"({RESAMPLES} resamples; cells resampled independently, own accuracies included)")
     criterion = ("for every prompt above chance with targets of both kinds, the difference's interval above 0 "
                  "(targets whose own prompts are above chance)")
@@ -488,7 +489,7 @@ def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[
         "",
         "These are small synthetic tasks on a small model: the verdicts show what the pipeline measures, not a "
         "replication of the papers. Each criterion was fixed before the demo was run. Each setting gives its "
-        f"effect, its {_percent(CONFIDENCE)} interval in brackets and/or its p-value. A finding holds when its "
+        f"effect, its {_LEVEL} interval in brackets and/or its p-value. A finding holds when its "
         "criterion is met in every setting; it does not hold only when the criterion fails in at least two "
         "settings, and is inconclusive when it fails in one.",
         "",
@@ -501,7 +502,7 @@ def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[
         "## Prompts",
         "",
         _table(rows, [("prompt", "prompt"), ("task", "task"), ("dev_accuracy", "best dev acc."),
-                      ("test_accuracy", "test acc."), ("test_interval", f"{_percent(CONFIDENCE)} interval"),
+                      ("test_accuracy", "test acc."), ("test_interval", f"{_LEVEL} interval"),
                       ("p_value", "p (vs chance)"),
                       ("adversarial_accuracy", "adversarial test acc.")]),
         "",
