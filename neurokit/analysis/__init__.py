@@ -14,13 +14,20 @@ from neurokit.analysis.compare import (
     clean_vs_adversarial,
     model_accuracy,
     null_comparison,
+    overlap_p_value,
     pairwise_agreement,
     spearman,
     stack_scores,
     task_selectivity,
 )
 from neurokit.analysis.prompt_tokens import checkpoint_neighbours, prompt_neighbours
-from neurokit.analysis.resampling import benjamini_hochberg, bootstrap_interval, permutation_p_values
+from neurokit.analysis.resampling import (
+    benjamini_hochberg,
+    bootstrap_interval,
+    bootstrap_shares,
+    percentile_bounds,
+    permutation_p_values,
+)
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import compute_results, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.skill import (
@@ -42,10 +49,12 @@ from neurokit.analysis.subtasks import SubTask, SubtaskScheme, subtask_labels, s
 
 __all__ = [
     "ADVERSARIAL_FRACTIONS", "AnalysisOptions", "BaselineKind", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet",
-    "RunAggregation", "RunInfo", "Selection", "SkillNeurons", "SubTask", "SubtaskScheme", "accuracy", "analysis_provenance",
-    "analyze_stores", "auroc", "balanced_baselines", "benjamini_hochberg", "binomial_p_value", "bootstrap_interval", "chance_threshold",
-    "checkpoint_neighbours", "class_statistics", "clean_vs_adversarial", "compute_results", "describe",
-    "filled_top", "load_results", "model_accuracy", "neuron_score", "null_comparison", "open_by_task", "pairwise_agreement",
-    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "skill_set", "spearman", "stack_scores",
-    "subtask_baselines", "subtask_labels", "subtask_scheme", "subtasks_for", "task_selectivity", "tidy_table", "top_fraction", "write_tables",
+    "RunAggregation", "RunInfo", "Selection", "SkillNeurons", "SubTask", "SubtaskScheme", "accuracy",
+    "analysis_provenance", "analyze_stores", "auroc", "balanced_baselines", "benjamini_hochberg", "binomial_p_value",
+    "bootstrap_interval", "bootstrap_shares", "chance_threshold", "checkpoint_neighbours", "class_statistics",
+    "clean_vs_adversarial", "compute_results", "describe", "filled_top", "load_results", "model_accuracy",
+    "neuron_score", "null_comparison", "open_by_task", "overlap_p_value", "pairwise_agreement", "percentile_bounds",
+    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "skill_set", "spearman",
+    "stack_scores", "subtask_baselines", "subtask_labels", "subtask_scheme", "subtasks_for", "task_selectivity",
+    "tidy_table", "top_fraction", "write_tables",
 ]

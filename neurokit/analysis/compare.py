@@ -144,6 +144,24 @@ def pairwise_agreement(scores: xr.DataArray, dim: str = "task", fraction: float 
     )
 
 
+def overlap_p_value(overlap: int, layers: int, neurons: int, first: int, second: int) -> float:
+    """Exact one-sided p-value P(X ≥ overlap) of the overlap X of two top sets if they were drawn at random.
+
+    Per-layer selection: in each of ``layers`` layers of ``neurons`` neurons, ``first`` and ``second`` neurons
+    are drawn independently, so X is a sum of ``layers`` independent hypergeometric variables
+    (population ``neurons``, ``first`` marked, ``second`` drawn); its distribution is their exact convolution.
+    Global selection is ``layers=1`` with ``neurons`` the number of all neurons. ``overlap`` is |A ∩ B| summed
+    over layers, as :func:`pairwise_agreement` reports it.
+    """
+    if min(layers, neurons) < 1 or not 0 <= first <= neurons or not 0 <= second <= neurons:
+        raise ConfigError(f"overlap_p_value: {first} and {second} of {neurons} neurons in {layers} layers")
+    per_layer = scipy.stats.hypergeom(neurons, first, second).pmf(np.arange(min(first, second) + 1))
+    total = np.ones(1)
+    for _ in range(layers):
+        total = np.convolve(total, per_layer)
+    return float(min(1.0, total[int(overlap):].sum())) if overlap > 0 else 1.0
+
+
 def clean_vs_adversarial(clean: xr.DataArray, adversarial: xr.DataArray,
                          fractions: Sequence[float] = ADVERSARIAL_FRACTIONS,
                          selection: Selection | str = Selection.PER_LAYER) -> xr.Dataset:

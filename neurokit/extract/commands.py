@@ -143,8 +143,8 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--stack", default=None,
                          help="encoder or decoder (default: the stack that reads the prompt; T5 decoder: last_token)")
     extract.add_argument("--dtype", default="auto", help=(
-        "stored dtype: auto (float16 for BERT/RoBERTa, float32 otherwise), float16, float32 or bfloat16; "
-        "T5 is never float16"))
+        "stored dtype: auto (float32, the reference's precision), float16 (half the size; changes some "
+        "predictivities), float32 or bfloat16; T5 is never float16"))
     extract.add_argument("--batch-size", type=int, default=32, help="examples per forward pass (default 32)")
     extract.add_argument("--block-size", type=int, default=64,
                          help="examples per store block, the unit of writing and resuming (default 64)")

@@ -201,16 +201,20 @@ class _NliGenerator(_Generator):
             elif form == "place":
                 choices["hypothesis_place"] = place
             return choices
-        detail = pick(rng, self._CHANGED_DETAILS)
-        if detail == "name":
-            choices["hypothesis_name"] = pick(rng, [other for other in self._names if other != name])
-        elif detail == "noun":
-            choices["hypothesis_noun"] = pick(rng, [other for other in nouns if other != noun])
-        elif detail == "adjective":
-            choices["hypothesis_adjective"] = pick(rng, [other for other in adjectives if other != adjective])
-        else:
-            choices["hypothesis_place"] = pick(rng, [other for other in self._places if other != place])
+        for detail in self._changed_details(rng):
+            if detail == "name":
+                choices["hypothesis_name"] = pick(rng, [other for other in self._names if other != name])
+            elif detail == "noun":
+                choices["hypothesis_noun"] = pick(rng, [other for other in nouns if other != noun])
+            elif detail == "adjective":
+                choices["hypothesis_adjective"] = pick(rng, [other for other in adjectives if other != adjective])
+            else:
+                choices["hypothesis_place"] = pick(rng, [other for other in self._places if other != place])
         return choices
+
+    def _changed_details(self, rng: np.random.Generator) -> tuple[str, ...]:
+        """The details a not-entailed hypothesis changes: one, at random."""
+        return (pick(rng, self._CHANGED_DETAILS),)
 
     def render(self, choices: dict[str, Any]) -> dict[str, str]:
         premise = choices["template"].format(
@@ -242,18 +246,33 @@ class _NliGenerator(_Generator):
         return {**choices, "negated": True}, 1
 
 
-#: Family name (also the word-list file name) → generator class.
-_FAMILIES: dict[str, type[_Generator]] = {
-    "sentiment_movies": _SentimentGenerator,
-    "sentiment_products": _SentimentGenerator,
-    "topic": _TopicGenerator,
-    "nli": _NliGenerator,
+class _ContrastNliGenerator(_NliGenerator):
+    """The NLI premises and entailed hypotheses of :class:`_NliGenerator`; a not-entailed hypothesis names
+    another person *and* another thing (and another adjective or place where it names one), so that it shares
+    only the verb with its premise. Word overlap separates the classes: an NLI task that a small frozen model
+    learns with a short prompt in a few dozen steps, where one changed detail is not learned (docs/tasks.md)."""
+
+    def _changed_details(self, rng: np.random.Generator) -> tuple[str, ...]:
+        # The hypothesis takes the entailed forms' shapes in the same shares (short, with the adjective, with
+        # the place), so that its length says nothing about the label.
+        form = pick(rng, self._ENTAILED_FORMS)
+        return ("name", "noun") + ((form,) if form != "short" else ())
+
+
+#: Family name → (generator class, word-list file name).
+_FAMILIES: dict[str, tuple[type[_Generator], str]] = {
+    "sentiment_movies": (_SentimentGenerator, "sentiment_movies"),
+    "sentiment_products": (_SentimentGenerator, "sentiment_products"),
+    "topic": (_TopicGenerator, "topic"),
+    "nli": (_NliGenerator, "nli"),
+    "nli_contrast": (_ContrastNliGenerator, "nli"),
 }
 
 
 @functools.cache
 def _generator(family: str) -> _Generator:
-    return _FAMILIES[family](family)
+    generator_class, wordlist = _FAMILIES[family]
+    return generator_class(wordlist)
 
 
 @dataclass(frozen=True)
@@ -427,7 +446,7 @@ def _with_article(noun_phrase: str) -> str:
 
 
 def _toy_task(name: str, task_type: TaskType, family: str, label_words: tuple[str, ...], template: str) -> TaskSpec:
-    generator_class = _FAMILIES[family]
+    generator_class, _ = _FAMILIES[family]
     return TaskSpec(
         name=name,
         task_type=task_type,
@@ -457,6 +476,7 @@ _PRODUCTS = _toy_task(
 )
 _TOPIC = _toy_task("toy_topic", TaskType.TOPIC, "topic", ("sports", "business", "science", "politics"), "{text}")
 _NLI = _toy_task("toy_nli", TaskType.NLI, "nli", ("yes", "no"), "{premise} ? {hypothesis}")
+_NLI_CONTRAST = _toy_task("toy_nli_contrast", TaskType.NLI, "nli_contrast", ("yes", "no"), "{premise} ? {hypothesis}")
 _ALL_KINDS = tuple(Perturbation)
 
 TOY_TASKS: tuple[TaskSpec, ...] = (
@@ -464,9 +484,11 @@ TOY_TASKS: tuple[TaskSpec, ...] = (
     _PRODUCTS,
     _TOPIC,
     _NLI,
+    _NLI_CONTRAST,
     _adversarial_task(_MOVIES, _ALL_KINDS),
     _adversarial_task(_PRODUCTS, _ALL_KINDS),
     # A topic does not change under negation, so the topic set uses the three label-preserving kinds.
     _adversarial_task(_TOPIC, (Perturbation.TYPO, Perturbation.SYNONYM, Perturbation.DISTRACTOR)),
     _adversarial_task(_NLI, _ALL_KINDS),
+    _adversarial_task(_NLI_CONTRAST, _ALL_KINDS),
 )

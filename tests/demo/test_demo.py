@@ -7,8 +7,8 @@ import json
 import pytest
 
 from neurokit.cli import main
-from neurokit.demo import DemoConfig, run_demo
-from neurokit.demo.summary import FAILS, HOLDS, UNTESTED
+from neurokit.demo import DemoConfig, run_demo, summary
+from neurokit.demo.summary import FAILS, HOLDS, INCONCLUSIVE, UNTESTED
 from neurokit.errors import ConfigError
 
 # One worker runs the whole module, so the quick demo below runs once per test session.
@@ -18,7 +18,11 @@ pytestmark = pytest.mark.xdist_group("demo")
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "run"
-    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        # Four steps teach a prompt nothing: every prompt counts as learned here, so that each finding's
+        # statistics run on the real results of the pipeline instead of being skipped.
+        patch.setattr(summary, "LEARNED_ALPHA", 1.0)
+        assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     return out
 
 
@@ -42,8 +46,22 @@ def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder
     summary = json.loads((demo_folder / "summary.json").read_text())
     findings = summary["findings"]
     assert len(findings) == 10
-    assert all(finding["verdict"] in (HOLDS, FAILS, UNTESTED) and finding["evidence"] and finding["criterion"]
-               for finding in findings)
+    assert all(finding["verdict"] in (HOLDS, FAILS, INCONCLUSIVE, UNTESTED) and finding["evidence"]
+               and finding["criterion"] for finding in findings)
+    # Every finding but the ablation's (its statistics are wired separately) says how its interval or test is
+    # made, and every setting it judges has an interval or a p-value.
+    assert all(finding["statistics"] for finding in findings if not finding["claim"].startswith("Perturbing"))
+    for setting in (setting for finding in findings for setting in finding["settings"]):
+        assert setting["p_value"] is not None or None not in (setting["low"], setting["high"]), setting
+    # Two seeds, three prompts with adversarial data, a null per task: these findings each judge settings.
+    counts = {finding["claim"]: len(finding["settings"]) for finding in findings}
+    assert [counts[claim] for claim in (
+        "Prompt tuning of a frozen backbone learns each task",
+        "Skill neurons stand out: tuned prompts make some neurons far more predictive than an untuned prompt does",
+        "Skill neurons are consistent across prompts of one task (seeds)",
+        "Prompts fail on adversarial data",
+        "Skill neurons found on clean data stay skill neurons on adversarial data, above chance overlap",
+        "Soft-prompt vectors have label words among their nearest vocabulary tokens")] == [3, 2, 1, 3, 3, 3], counts
     # Two sentiment tasks only: nothing of another type to compare with.
     by_claim = {finding["claim"]: finding["verdict"] for finding in findings}
     assert by_claim["Prompts transfer within a task type, not across types"] == UNTESTED

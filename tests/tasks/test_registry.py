@@ -12,8 +12,9 @@ from neurokit.tasks import TaskType, get_task, list_tasks, load_split, register_
 BUILTIN = {
     "sst2", "imdb", "rotten_tomatoes", "tweet_eval_sentiment", "mnli", "mnli_binary", "qnli", "qqp", "mrpc",
     "ag_news", "dbpedia_14", "adv_sst2", "adv_qqp", "adv_qnli", "adv_mnli", "adv_mnli_binary",
-    "toy_sentiment_movies", "toy_sentiment_products", "toy_topic", "toy_nli", "adv_toy_sentiment_movies",
-    "adv_toy_sentiment_products", "adv_toy_topic", "adv_toy_nli",
+    "toy_sentiment_movies", "toy_sentiment_products", "toy_topic", "toy_nli", "toy_nli_contrast",
+    "adv_toy_sentiment_movies", "adv_toy_sentiment_products", "adv_toy_topic", "adv_toy_nli",
+    "adv_toy_nli_contrast",
 }  # fmt: skip
 
 
@@ -25,7 +26,8 @@ def test_builtin_tasks_are_registered_and_sorted():
 
 def test_list_tasks_filters_by_type_enum_or_string():
     nli = {spec.name for spec in list_tasks(TaskType.NLI)}
-    assert nli == {"mnli", "mnli_binary", "qnli", "adv_qnli", "adv_mnli", "adv_mnli_binary", "toy_nli", "adv_toy_nli"}
+    assert nli == {"mnli", "mnli_binary", "qnli", "adv_qnli", "adv_mnli", "adv_mnli_binary", "toy_nli", "adv_toy_nli",
+                   "toy_nli_contrast", "adv_toy_nli_contrast"}
     assert {spec.name for spec in list_tasks("paraphrase")} == {"qqp", "mrpc", "adv_qqp"}
     assert list_tasks("other") == []
 

@@ -17,7 +17,7 @@ import pytest
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.tasks import GeneratedSource, Perturbation, get_task, list_tasks, load_split
 
-CLEAN = ("toy_sentiment_movies", "toy_sentiment_products", "toy_topic", "toy_nli")
+CLEAN = ("toy_sentiment_movies", "toy_sentiment_products", "toy_topic", "toy_nli", "toy_nli_contrast")
 ADVERSARIAL = tuple(f"adv_{name}" for name in CLEAN)
 SENTIMENT = {"toy_sentiment_movies": "sentiment_movies", "toy_sentiment_products": "sentiment_products"}
 
@@ -49,7 +49,7 @@ def polarity_lexicon(family: str) -> tuple[dict[str, int], dict[str, int]]:
 
 def test_the_suite_is_registered_with_types_and_adversarial_links():
     types = {spec.name: spec.task_type.value for spec in list_tasks()}
-    assert [types[name] for name in CLEAN] == ["sentiment", "sentiment", "topic", "nli"]
+    assert [types[name] for name in CLEAN] == ["sentiment", "sentiment", "topic", "nli", "nli"]
     for clean, adversarial in zip(CLEAN, ADVERSARIAL, strict=True):
         assert get_task(adversarial).adversarial_of == clean
         assert get_task(adversarial).splits == ("dev", "test")
@@ -119,6 +119,18 @@ def test_clean_sentiment_label_is_the_polarity_of_exactly_one_known_adjective(na
 
 def test_clean_nli_hypotheses_hold_no_negation():
     assert all(" not " not in row["hypothesis"] for row in rows("toy_nli", "train"))
+
+
+def test_contrast_nli_label_is_whether_the_hypothesis_only_repeats_the_premise():
+    # Entailed: every word of the hypothesis is in the premise (up to the article); not entailed: the person,
+    # the thing (and the adjective or place where named) are new, and the hypotheses' lengths do not give the
+    # label away.
+    lengths = {0: [], 1: []}
+    for row in rows("toy_nli_contrast", "train"):
+        new_words = words_in(row["hypothesis"]) - words_in(row["premise"]) - {"a", "an"}
+        assert (len(new_words) == 0) if row["label"] == 0 else (len(new_words) >= 2), row
+        lengths[row["label"]].append(len(row["hypothesis"].split()))
+    assert abs(sum(lengths[0]) / len(lengths[0]) - sum(lengths[1]) / len(lengths[1])) < 0.25
 
 
 def test_synonyms_never_appear_in_clean_vocabulary():
