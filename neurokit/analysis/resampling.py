@@ -232,15 +232,6 @@ def benjamini_hochberg(p_values: xr.DataArray, dims: Sequence[str] = (LAYER, NEU
                           keep_attrs=True).transpose(*p_values.dims)
 
 
-def percentile_bounds(replicates: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper percentile bounds of bootstrap ``replicates`` along their first axis (replicate)."""
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(np.asarray(replicates, dtype=np.float64), [tail, 1.0 - tail], axis=0)
-    return low, high
-
-
 def bootstrap_shares(successes, trials, n_resamples: int = 2000, seed: int = 0) -> np.ndarray:
     """Bootstrap replicates over examples of shares given as counts (accuracies): (n_resamples, *shape).
 
@@ -249,7 +240,7 @@ def bootstrap_shares(successes, trials, n_resamples: int = 2000, seed: int = 0) 
     resampled independently (cells that share examples are treated as independent samples). Draws:
     ``np.random.default_rng(seed).binomial`` once, for all cells.
     """
-    _check_count(n_resamples, "n_resamples")
+    check_count(n_resamples, "n_resamples")
     successes, trials = np.broadcast_arrays(np.asarray(successes, dtype=np.int64), np.asarray(trials, dtype=np.int64))
     if np.any(trials < 1) or np.any(successes < 0) or np.any(successes > trials):
         raise ConfigError("bootstrap_shares needs 0 ≤ successes ≤ trials and trials ≥ 1")
