@@ -111,12 +111,9 @@ class _Timer:
 
 def _prepare_folder(out: Path, config: DemoConfig) -> None:
     """Refuse a non-empty folder that is not a demo's; record the settings (earlier results stay reusable)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise ConfigError(f"{out} is not empty and was not written by 'neurokit demo'; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text(json.dumps({"config": asdict(config)}, indent=2))
+    from neurokit.study.runner import claim_folder
+
+    claim_folder(out, MARKER, "demo", {"config": asdict(config)})
 
 
 def _tuning_config(config: DemoConfig, seed: int):
@@ -237,18 +234,10 @@ def _neighbours(backbone, prompts: list[_Prompt], tables: Path) -> dict[str, dic
 def _ablate(backbone, config: DemoConfig, prompt: _Prompt, skill, progress: bool):
     """Noise on the prompt's skill neurons vs random neurons of the same layers, on its task's test split, with
     the effect's bootstrap interval and one-sided p-value per fraction."""
-    from neurokit.interventions import SkillAblation, with_effects
-    from neurokit.prompts import load_checkpoint
-    from neurokit.prompts.data import EncodedSplit
-    from neurokit.tasks import get_task, load_split
+    from neurokit.study.runner import skill_ablation
 
-    task = get_task(prompt.task)
-    split = EncodedSplit(backbone, task, load_split(task, "test", size=config.eval_size), config.max_length)
-    soft_prompt = load_checkpoint(prompt.folder).soft_prompt(backbone)
-    ablation = SkillAblation(fractions=config.ablation_fractions, draws=config.ablation_draws, progress=progress)
-    ablation.fit(backbone, soft_prompt, backbone.verbalizer(task.label_words), split)
-    result = ablation.score(skill)
-    return with_effects(result, seed=ablation.seed)
+    return skill_ablation(backbone, prompt.folder, prompt.task, "test", config.eval_size, config.max_length,
+                          config.ablation_fractions, config.ablation_draws, progress, skill)
 
 
 def _transfer(backbone, config: DemoConfig, prompts: list[_Prompt], progress: bool):

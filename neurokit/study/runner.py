@@ -54,15 +54,33 @@ def model_folder_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("_") or "model"
 
 
-def _prepare(out: Path, config: StudyConfig) -> None:
+def claim_folder(out: Path, marker: str, command: str, record: dict) -> None:
+    """Make ``out`` the output folder of ``command`` and write ``record`` into its ``marker`` file; a file, or
+    a non-empty folder without the marker (another command's, or the user's), is refused. Earlier results of
+    the same command stay in it, to be reused."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise ConfigError(f"{out} is not empty and holds no study; choose another --out")
+    if out.exists() and any(out.iterdir()) and not (out / marker).is_file():
+        raise ConfigError(f"{out} is not empty and was not written by 'neurokit {command}'; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    record = {"config": config.to_dict(), "command": command_line(), "started": utc_now(),
-              "versions": package_versions()}
-    (out / MARKER).write_text(json.dumps(record, indent=2))
+    (out / marker).write_text(json.dumps(record, indent=2))
+
+
+def skill_ablation(backbone, checkpoint_folder: Path, task_name: str, split: str, size: int | None,
+                   max_length: int, fractions, draws: int, progress: bool, scores: xr.DataArray) -> xr.Dataset:
+    """Wang et al.'s perturbation of one prompt's skill neurons (``scores``, chosen on other data) against random
+    neurons on ``split`` of a task, with the effect's bootstrap interval and one-sided p-value per fraction."""
+    from neurokit.interventions import SkillAblation, with_effects
+    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts.data import EncodedSplit
+    from neurokit.tasks import get_task, load_split
+
+    task = get_task(task_name)
+    encoded = EncodedSplit(backbone, task, load_split(task, split, size=size), max_length)
+    ablation = SkillAblation(fractions=fractions, draws=draws, progress=progress)
+    ablation.fit(backbone, load_checkpoint(checkpoint_folder).soft_prompt(backbone),
+                 backbone.verbalizer(task.label_words), encoded)
+    return with_effects(ablation.score(scores), seed=ablation.seed)
 
 
 def _tuned_prompt(backbone, config: StudyConfig, model: str, task_name: str, seed: int, folder: Path,
@@ -138,19 +156,9 @@ def _skill_scores(results: dict[str, xr.Dataset], task: str) -> xr.DataArray:
 def _ablation(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.DataArray, task_name: str,
               split: str, progress: bool) -> xr.Dataset:
     """Wang et al.'s sweep: the first seed's skill neurons (chosen on the choose split) vs random ones."""
-    from neurokit.interventions import SkillAblation, with_effects
-    from neurokit.prompts import load_checkpoint
-    from neurokit.prompts.data import EncodedSplit
-    from neurokit.tasks import get_task, load_split
-
-    task = get_task(task_name)
-    max_length = config.tuning(prompt.model, prompt.seed).max_length
-    dataset = load_split(task, split, size=config.size("report"))
-    encoded = EncodedSplit(backbone, task, dataset, max_length)
-    ablation = SkillAblation(fractions=config.ablation_fractions, draws=config.ablation_draws, progress=progress)
-    ablation.fit(backbone, load_checkpoint(prompt.folder).soft_prompt(backbone),
-                 backbone.verbalizer(task.label_words), encoded)
-    return with_effects(ablation.score(scores), seed=ablation.seed)
+    return skill_ablation(backbone, prompt.folder, task_name, split, config.size("report"),
+                          config.tuning(prompt.model, prompt.seed).max_length, config.ablation_fractions,
+                          config.ablation_draws, progress, scores)
 
 
 def _pruning(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.DataArray,
@@ -265,7 +273,8 @@ def run_study(config: StudyConfig, out: str | Path, device: str | None = None, p
     from neurokit.study.report import write_report
 
     out = Path(out)
-    _prepare(out, config)
+    claim_folder(out, MARKER, "study", {"config": config.to_dict(), "command": command_line(), "started": utc_now(),
+                                        "versions": package_versions()})
     for model in config.models:
         print(f"study {config.name}: {model}", flush=True)
         run_model(config, model, out, device, progress)
