@@ -91,10 +91,6 @@ class Finding:
         return cls(claim, source, evidence, criterion, verdict_of(settings), settings, statistics)
 
 
-def _verdict(condition: bool | None) -> str:
-    return UNTESTED if condition is None else HOLDS if condition else FAILS
-
-
 def _percent(value: float) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f} %"
 
@@ -352,25 +348,24 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
 
 def _ablation_finding(results) -> Finding:
     ablation = results["interventions/ablation"]
-    drop = ablation["accuracy_drop"].mean("draw")
     interval = ablation["effect_interval"]
     level = f"{100 * float(interval.attrs['confidence']):g} %"
-    largest = float(drop["fraction"].max())
-    by_fraction = ", ".join(
-        f"{_percent(float(f))}: skill {_percent(float(drop.sel(selection='skill', fraction=f)))} vs random "
-        f"{_percent(float(drop.sel(selection='random', fraction=f)))}, difference "
-        f"{_percent(float(ablation['effect'].sel(fraction=f)))} ({level} CI "
-        f"{_percent(float(interval.sel(fraction=f, bound='lower')))} to "
-        f"{_percent(float(interval.sel(fraction=f, bound='upper')))}, "
-        f"p = {float(ablation['p_value'].sel(fraction=f)):.3g})"
-        for f in drop["fraction"].values)
-    return Finding(
+    settings = [
+        Setting(f"top {_percent(float(fraction))} per layer", float(ablation["effect"].sel(fraction=fraction)),
+                float(ablation["p_value"].sel(fraction=fraction)) < 0.05,
+                float(interval.sel(fraction=fraction, bound="lower")),
+                float(interval.sel(fraction=fraction, bound="upper")),
+                float(ablation["p_value"].sel(fraction=fraction)))
+        for fraction in ablation["fraction"].values if fraction > 0]
+    return Finding.judge(
         "Perturbing skill neurons hurts accuracy more than perturbing random neurons", "Wang et al. 2022",
-        f"accuracy drop with Gaussian noise on the top neurons per layer ({by_fraction}); reference accuracy "
-        f"{_percent(float(ablation['reference_accuracy']))} on {int(ablation['n_examples'])} test examples",
-        "at the largest fraction, the skill set's drop exceeds the random sets' (one-sided sign-flip test over "
-        "examples, p < 0.05)",
-        _verdict(float(ablation["p_value"].sel(fraction=largest)) < 0.05))
+        f"skill-set drop minus random-set drop in test accuracy with Gaussian noise (σ = "
+        f"{json.loads(ablation.attrs['settings'])['noise_std']:g}) at {ablation.attrs['positions']} positions, "
+        f"reference accuracy {_percent(float(ablation['reference_accuracy']))} on {int(ablation['n_examples'])} "
+        "test examples",
+        f"{level} paired bootstrap interval over examples and draws; one-sided sign-flip test over examples",
+        "in every fraction, the skill set's drop exceeds the random sets' (one-sided p < 0.05)",
+        settings, percent=True)
 
 
 def _transfer_finding(results, rows: list[dict]) -> Finding:

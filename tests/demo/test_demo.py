@@ -48,9 +48,9 @@ def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder
     assert len(findings) == 10
     assert all(finding["verdict"] in (HOLDS, FAILS, INCONCLUSIVE, UNTESTED) and finding["evidence"]
                and finding["criterion"] for finding in findings)
-    # Every finding but the ablation's (its statistics are wired separately) says how its interval or test is
-    # made, and every setting it judges has an interval or a p-value.
-    assert all(finding["statistics"] for finding in findings if not finding["claim"].startswith("Perturbing"))
+    # Every finding says how its interval or test is made, and every setting it judges has an interval or a
+    # p-value.
+    assert all(finding["statistics"] for finding in findings)
     for setting in (setting for finding in findings for setting in finding["settings"]):
         assert setting["p_value"] is not None or None not in (setting["low"], setting["high"]), setting
     # Two seeds, three prompts with adversarial data, a null per task: these findings each judge settings.
@@ -61,7 +61,8 @@ def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder
         "Skill neurons are consistent across prompts of one task (seeds)",
         "Prompts fail on adversarial data",
         "Skill neurons found on clean data stay skill neurons on adversarial data, above chance overlap",
-        "Soft-prompt vectors have label words among their nearest vocabulary tokens")] == [3, 2, 1, 3, 3, 3], counts
+        "Soft-prompt vectors have label words among their nearest vocabulary tokens",
+        "Perturbing skill neurons hurts accuracy more than perturbing random neurons")] == [3, 2, 1, 3, 3, 3, 1], counts
     # Two sentiment tasks only: nothing of another type to compare with.
     by_claim = {finding["claim"]: finding["verdict"] for finding in findings}
     assert by_claim["Prompts transfer within a task type, not across types"] == UNTESTED
