@@ -59,7 +59,9 @@ class DemoConfig:
     fraction: float = 0.05
     ablation_fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
     ablation_draws: int = 3
-    figure_formats: tuple[str, ...] = ("pdf", "png")
+    # PNG only: the demo's figures are for looking at (``neurokit plot`` draws PDF/SVG for papers), and drawing
+    # every figure twice kept the demo over its 10 minutes on a 2-core laptop.
+    figure_formats: tuple[str, ...] = ("png",)
 
     def __post_init__(self) -> None:
         if not self.tasks:
