@@ -17,6 +17,7 @@ import xarray as xr
 
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions.ablation import SELECTION, SkillAblation
+from neurokit.interventions.effects import with_effects
 from neurokit.interventions.masks import DRAW, FRACTION
 from neurokit.interventions.transfer import SOURCE_TASK
 from neurokit.models import Backbone
@@ -84,7 +85,8 @@ def cross_task_ablation(ablation: SkillAblation, backbone: Backbone, skills: Map
         fitted = dataclasses.replace(ablation).fit(backbone, target.prompt,
                                                    backbone.verbalizer(target.task.label_words), target.split,
                                                    values.get(target.task.name))
-        results.append([fitted.score(skills[source]) for source in sources])
+        # Each pair with its skill-minus-random effect, interval and one-sided p (interventions.effects).
+        results.append([with_effects(fitted.score(skills[source]), seed=ablation.seed) for source in sources])
     fractions = results[0][0][FRACTION].values
     for row in results:
         for result in row:
@@ -106,7 +108,10 @@ def cross_task_ablation(ablation: SkillAblation, backbone: Backbone, skills: Map
          "accuracy_drop": stacked("accuracy_drop").transpose(*accuracy.dims),
          "reference_accuracy": (TARGET_TASK, [float(row[0]["reference_accuracy"]) for row in results]),
          "n_examples": (TARGET_TASK, [int(row[0]["n_examples"]) for row in results]),
-         "n_perturbed": stacked("n_perturbed", by_target=False)},
+         "n_perturbed": stacked("n_perturbed", by_target=False),
+         "effect": stacked("effect").transpose(SOURCE_TASK, TARGET_TASK, FRACTION),
+         "effect_interval": stacked("effect_interval").transpose(SOURCE_TASK, TARGET_TASK, FRACTION, ...),
+         "p_value": stacked("p_value").transpose(SOURCE_TASK, TARGET_TASK, FRACTION)},
         attrs={key: value for key, value in results[0][0].attrs.items() if key not in _PER_PAIR_ATTRS},
     ).assign_coords(coords)
     return matrix.merge(_type_summary(matrix))

@@ -8,7 +8,12 @@ import xarray as xr
 from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, make_prompted
 
 from neurokit.errors import ConfigError
-from neurokit.interventions import CrossTaskTarget, SkillAblation, cross_task_ablation
+from neurokit.interventions import (
+    CrossTaskTarget,
+    SkillAblation,
+    ablation_effects,
+    cross_task_ablation,
+)
 from neurokit.prompts import EncodedSplit, SoftPrompt
 from neurokit.tasks import get_task, load_split
 
@@ -46,6 +51,10 @@ def test_the_matrix_has_every_pair_and_its_diagonal_is_the_single_task_result(ti
         for name in ("accuracy", "accuracy_drop"):
             xr.testing.assert_equal(pair[name].reset_coords(drop=True), single[name].reset_coords(drop=True))
         assert float(pair["reference_accuracy"]) == float(single["reference_accuracy"])
+        # Each pair carries the single-task statistics of its skill-minus-random effect.
+        effects = ablation_effects(single, seed=settings["seed"])
+        for name in ("effect", "effect_interval", "p_value"):
+            xr.testing.assert_equal(pair[name].reset_coords(drop=True), effects[name].reset_coords(drop=True))
     # Another source's neurons on the same target: the same reference, other skill sets.
     off = matrix.sel(source_task=names[2], target_task=names[0])
     assert float(off["reference_accuracy"]) == float(matrix["reference_accuracy"].sel(target_task=names[0]))
