@@ -15,7 +15,7 @@ from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
 from neurokit.extract import open_run
 from neurokit.interventions import SkillAblation, ablation_effects, train_activations
-from neurokit.models import capture_activations, load_backbone
+from neurokit.models import load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
 
