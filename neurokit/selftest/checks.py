@@ -18,6 +18,7 @@ import enum
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -132,6 +133,11 @@ class _Probe:
         return (self.inputs["input_ids"][index:index + 1, :length],
                 self.inputs["attention_mask"][index:index + 1, :length])
 
+    @cached_property
+    def batch_neurons(self) -> dict[str, torch.Tensor]:
+        """:meth:`prompt_neurons` of the probe batch, computed once for every check that reads them."""
+        return self.prompt_neurons()
+
     def prompt_neurons(self, input_ids=None, attention_mask=None) -> dict[str, torch.Tensor]:
         """Neurons at the prompt positions, per site (examples, P, width) float32."""
         prompt_length, layout = self.prompt_length, self.layout
@@ -183,7 +189,7 @@ def check_ffn_capture(probe: _Probe) -> CheckResult:
 def check_padding(probe: _Probe) -> CheckResult:
     """A padded batch gives the same class scores and prompt-position neurons as each example alone."""
     batched_scores = probe.scores()
-    batched_neurons = probe.prompt_neurons()
+    batched_neurons = probe.batch_neurons
     score_error = neuron_error = 0.0
     for index in range(len(PROBE_SENTENCES)):
         input_ids, attention_mask = probe.single(index)
@@ -218,7 +224,7 @@ def check_reduced_precision(probe: _Probe, precision: ReducedPrecision) -> Check
 
 def check_prompt_sees_input(probe: _Probe) -> CheckResult:
     """Prompt-position neurons must differ between inputs; otherwise no neuron there can predict anything."""
-    neurons = probe.prompt_neurons()
+    neurons = probe.batch_neurons
     spread = max(float(values.std(dim=0).max()) for values in neurons.values())
     state = CheckState.SUPPORTED if spread > 0 else CheckState.WRONG
     detail = "largest std across inputs of a prompt-position neuron"
@@ -259,7 +265,7 @@ def check_interventions(probe: _Probe, seed: int) -> list[CheckResult]:
     hooks_before = _hook_counts(probe.backbone.model)
     empty, half = _masks(probe)
     # mean: a constant per neuron; resample: the probe's own examples (averaged over the prompt positions) as donors
-    donors = np.stack([probe.prompt_neurons()[site.name].mean(dim=1).numpy() for site in probe.sites], axis=1)
+    donors = np.stack([probe.batch_neurons[site.name].mean(dim=1).numpy() for site in probe.sites], axis=1)
     values = {
         AblationMethod.MEAN: xr.DataArray(np.ones(half.shape, dtype=np.float32), dims=half.dims, coords=half.coords),
         AblationMethod.RESAMPLE: xr.DataArray(donors[::-1].copy(), dims=(EXAMPLE, LAYER, NEURON),
@@ -288,7 +294,7 @@ def check_stored_dtype(probe: _Probe) -> CheckResult:
     """The dtype extraction would store this family in holds the largest prompt-position activation."""
     stored, _reason = stored_dtype_policy(probe.backbone.adapter.family.value, None)
     limit = float(torch.finfo(getattr(torch, stored.value)).max)
-    largest = max(float(values.abs().max()) for values in probe.prompt_neurons().values())
+    largest = max(float(values.abs().max()) for values in probe.batch_neurons.values())
     ratio = largest / limit
     state = CheckState.WRONG if ratio >= 1 else CheckState.DEGRADED if ratio >= 0.1 else CheckState.SUPPORTED
     return CheckResult(f"stored dtype {stored.value}", state, f"max abs. activation {largest:.3g}",
