@@ -169,23 +169,17 @@ def _make_prompt(backbone, config: DemoConfig, task_name: str, seed: int, tuned:
 def _extract(backbone, config: DemoConfig, prompt: _Prompt, out: Path, progress: bool) -> dict[str, Path]:
     """The prompt's stores: ``train`` (statistics), ``dev`` and, where the task has one, ``adversarial`` (test)."""
     from neurokit.extract import ExtractionConfig, extract_run
-    from neurokit.tasks import get_task
+    from neurokit.study.runner import adversarial_task
 
     extraction = ExtractionConfig(max_length=config.max_length)
     folder = out / "stores" / prompt.name
     splits = {"train": (prompt.task, "train", config.train_size), "dev": (prompt.task, "dev", config.eval_size)}
-    adversarial = f"adv_{prompt.task}"
-    if prompt.tuned and _registered(adversarial) and get_task(adversarial).adversarial_of == prompt.task:
+    adversarial = adversarial_task(prompt.task)
+    if prompt.tuned and adversarial is not None:
         splits["adversarial"] = (adversarial, "test", config.eval_size)
     return {role: extract_run(backbone, prompt.folder, task, split, folder / f"{role}.zarr", extraction,
                               size=size, overwrite=True, progress=progress)
             for role, (task, split, size) in splits.items()}
-
-
-def _registered(name: str) -> bool:
-    from neurokit.tasks import list_tasks
-
-    return name in {spec.name for spec in list_tasks()}
 
 
 def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[str, Path]], progress: bool) -> dict:
@@ -248,13 +242,14 @@ def _transfer(backbone, config: DemoConfig, prompts: list[_Prompt], progress: bo
     """Every tuned prompt on the test split of every task (and adversarial task) with as many classes."""
     from neurokit.interventions import transfer_matrix
     from neurokit.prompts import load_checkpoint
+    from neurokit.study.runner import adversarial_task
     from neurokit.tasks import get_task, load_split
 
     tuned = [prompt for prompt in prompts if prompt.tuned]
     classes = len(get_task(tuned[0].task).label_names)
     sources = {p.name: load_checkpoint(p.folder) for p in tuned if len(get_task(p.task).label_names) == classes}
     names = list(dict.fromkeys(p.task for p in tuned if p.name in sources))
-    names += [f"adv_{name}" for name in names if _registered(f"adv_{name}")]
+    names += [name for name in map(adversarial_task, names) if name is not None]
     targets = [(get_task(name), load_split(name, "test", size=config.eval_size)) for name in names]
     return transfer_matrix(backbone, sources, targets, max_length=config.max_length, progress=progress)
 

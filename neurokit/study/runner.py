@@ -104,7 +104,8 @@ def _tuned_prompt(backbone, config: StudyConfig, model: str, task_name: str, see
     return True
 
 
-def _adversarial_task(task_name: str) -> str | None:
+def adversarial_task(task_name: str) -> str | None:
+    """The registered adversarial set of a task (``adv_<task>``, attacking that task), or None."""
     from neurokit.tasks import get_task, list_tasks
 
     names = {spec.name for spec in list_tasks()}
@@ -119,7 +120,7 @@ def _extract(backbone, config: StudyConfig, prompt: StudyPrompt, progress: bool)
     plan = {"train": (prompt.task, "train", config.size("train")),
             "choose": (prompt.task, config.choose_split, config.size("choose")),
             "report": (prompt.task, config.report_split, config.size("report"))}
-    adversarial = _adversarial_task(prompt.task) if config.adversarial else None
+    adversarial = adversarial_task(prompt.task) if config.adversarial else None
     if adversarial is not None:
         plan["adversarial"] = (adversarial, "test", config.size("report"))
     store_folder = prompt.folder.parent.parent / "stores" / prompt.name
@@ -219,7 +220,7 @@ def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progres
         tasks = list(dict.fromkeys(p.task for p in group))
         if len(tasks) < 2:
             continue
-        names = tasks + [name for name in map(_adversarial_task, tasks) if name and config.adversarial]
+        names = tasks + [name for name in map(adversarial_task, tasks) if name and config.adversarial]
         targets = [(get_task(name), load_split(name, config.report_split if name in tasks else "test",
                                                size=config.size("report"))) for name in names]
         sources = {p.name: load_checkpoint(p.folder) for p in group}
@@ -253,7 +254,7 @@ def run_model(config: StudyConfig, model: str, out: Path, device: str | None, pr
             scores = _skill_scores(results, task)
             results[f"{task}/ablation"] = _ablation(backbone, config, first, scores, task, config.report_split,
                                                     progress)
-            adversarial = _adversarial_task(task)
+            adversarial = adversarial_task(task)
             if config.adversarial_ablation and adversarial is not None:
                 results[f"{task}/adversarial_ablation"] = _ablation(backbone, config, first, scores, adversarial,
                                                                     "test", progress)
