@@ -40,12 +40,12 @@ _SAME_COORDS = ("layer", "site", "position", "position_role", "neuron", "class")
 DEFAULT_CHUNK_BYTES = 24 * 2**20
 
 
-def _example_chunks(store, chunk_bytes: int) -> dict[str, int]:
+def _example_chunks(group: zarr.Group, chunk_bytes: int) -> dict[str, int]:
     """``open_zarr``'s chunks: whole blocks (zarr's inner chunks along ``example``) up to ``chunk_bytes`` of
     activations per dask chunk; ``{}`` (the inner chunks themselves) when one block already fills it. Given
-    to ``open_zarr`` rather than rechunked afterwards, which would copy every chunk once more. ``store`` is
-    what :meth:`~neurokit.storage.Location.zarr_store` gives."""
-    stored = zarr.open_group(store, mode="r").get(ACTIVATION)
+    to ``open_zarr`` rather than rechunked afterwards, which would copy every chunk once more. ``group`` is
+    the store's root group, already open."""
+    stored = group.get(ACTIVATION)
     if not isinstance(stored, zarr.Array):  # a train store of statistics only
         return {}
     blocks = chunk_bytes // max(1, math.prod(stored.chunks) * stored.dtype.itemsize)
@@ -90,7 +90,7 @@ def open_run(path: str | os.PathLike | Location, *, allow_incomplete: bool = Fal
     if problem:
         raise StoreError(problem)
     try:
-        dataset = xr.open_zarr(store, chunks=_example_chunks(store, chunk_bytes))
+        dataset = xr.open_zarr(store, chunks=_example_chunks(group, chunk_bytes))
     except Exception as error:  # noqa: BLE001 - damaged coordinates or metadata: zarr's errors vary
         raise StoreError(f"{location} is damaged and cannot be opened ({' '.join(str(error).split())[:200]})") from None
     # Data variables read through CheckedArray, so that a chunk zarr cannot decode raises one line naming it.
