@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 
@@ -34,3 +35,9 @@ def print_table(rows: list[dict], formats: dict[str, str]) -> None:
         cells = [format(value, formats.get(column, "")) if isinstance(value, (int, float)) else str(value)
                  for column, value in row.items()]
         print("| " + " | ".join(cells) + " |")
+
+
+def write_json(path: str | None, rows: list[dict], settings: dict, machine: str) -> None:
+    """Write a benchmark's rows, its settings and the machine as JSON to ``path`` (for benchmarks/study_cost.py)."""
+    if path:
+        Path(path).write_text(json.dumps({"rows": rows, "settings": settings, "machine": machine}, indent=1))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from _machine import cpu_model, memory_gib, print_table
+from _machine import cpu_model, memory_gib, print_table, write_json
 
 BENCH_TASK = "bench_synthetic_text"
 GOAL_RATIO = 0.8
@@ -285,6 +285,8 @@ def main() -> None:
     parser.add_argument("--memory-prompt-length", type=int, default=8,
                         help="prompt positions in the memory runs (small, so that 10k examples stay ~1 GB on disk)")
     parser.add_argument("--workdir", default=None, help="folder on the local disk to write stores in")
+    parser.add_argument("--json", help="also write the throughput rows and settings to this JSON file "
+                                       "(study_cost.py reads it)")
     parser.add_argument("--child-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -306,13 +308,16 @@ def main() -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         register_bench_task(args.words)
-        print(f"machine: {machine_description(workdir)}\n")
+        machine = machine_description(workdir)
+        print(f"machine: {machine}\n")
         print(f"(a) throughput: {args.examples} examples of exactly {args.length} tokens, prompt of "
               f"{args.prompt_length} positions (all stored, every layer), batches of {args.batch_size}, blocks of "
               f"{args.block_size}, device {args.device}\n")
         rows = [throughput_row(name.strip(), args, workdir) for name in args.models.split(",")]
         print_table(rows, {"forward ex/s": ".1f", "extract ex/s": ".1f", "× forward": ".2f", "stored MB/s": ".0f",
                            "written MB/s": ".0f", "disk MB/s": ".0f", "× disk": ".2f", "store MB": ".0f"})
+        write_json(args.json, rows, {"batch_size": args.batch_size, "prompt_length": args.prompt_length,
+                                     "length": args.length, "device": args.device}, machine)
         if not memory:
             return
         print(f"\n(b) peak memory of a child process: {args.memory_model}, prompt of {args.memory_prompt_length} "

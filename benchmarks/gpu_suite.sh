@@ -7,6 +7,7 @@
 #   3. a 12 GB store generated there, read and analysed on dask's threads          (benchmarks/analysis_scale.py)
 #   4. predictivity over it on dask.distributed LocalClusters of 1, 2, 4, 8 workers (goal ≥ 0.7× linear at 8)
 #                                                                                  (benchmarks/analysis_distributed.py)
+#   and, from 1 and 2, the GPU hours and disk of the papers' studies at full size  (benchmarks/study_cost.py)
 # It first checks that everything it needs is there (benchmarks/gpu_preflight.py) and stops within seconds if
 # not. Wheels in .whl/ (benchmarks/gpu_wheels.sh fetches them where pip works) are installed into a private
 # folder first. A failed or timed-out measurement is recorded and the next one runs; each has a time cap and the
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
         --out) OUT_DIR=${2:?--out needs a folder}; shift ;;
         --wheels) WHEELS=${2:?--wheels needs a folder}; shift ;;
         --no-wheels) WHEELS= ;;
-        -h|--help) sed -n '2,20p' "$0" | cut -c3-; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | cut -c3-; exit 0 ;;
         *) echo "gpu_suite.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -43,6 +44,7 @@ OUT_DIR=$(cd "$OUT_DIR" && pwd)
 REPORT=$OUT_DIR/gpu-suite.md
 LOG=$OUT_DIR/gpu-suite.log
 : > "$LOG"
+rm -f "$OUT_DIR/train-step.json" "$OUT_DIR/extract.json"  # never an earlier run's throughput
 # Stores go to the disk the repository is on (not /tmp, which may be a RAM disk), or to GPU_SUITE_WORKDIR.
 mkdir -p "${GPU_SUITE_WORKDIR:-$REPO/cache}" || exit 2
 WORK=$(mktemp -d "${GPU_SUITE_WORKDIR:-$REPO/cache}/gpu-suite-work.XXXXXX") || exit 2
@@ -57,6 +59,7 @@ if [ "$SMOKE" = 1 ]; then
     STORES=(--gigabytes 0.005 --layers 2 --neurons 256 --prompt-length 3 --block-size 16 --train-examples 64
             --side-examples 32 --phases read-dask --no-drop-caches)
     CLUSTERS=(--workers 1,2)
+    COST=(--benchmark-size tiny)
 else
     BUDGET=${GPU_SUITE_SECONDS:-470}
     NEED_GB=30  # the 12 GB store and the largest extraction store (T5, float32) with its disk-rate file
@@ -65,6 +68,7 @@ else
     EXTRACT=(--device cuda --models roberta-base,t5-base --examples 512 --no-memory-runs)
     STORES=(--gigabytes 12 --phases read-dask,predictivity)
     CLUSTERS=(--workers 1,2,4,8)
+    COST=()
 fi
 
 export PYTHONPATH=$REPO
@@ -128,9 +132,15 @@ step() {
     fi
 }
 
-step "Prompt-tuning step time" 120 "$PYTHON" benchmarks/train_step_time.py "${TRAIN[@]}"
+step "Prompt-tuning step time" 120 "$PYTHON" benchmarks/train_step_time.py "${TRAIN[@]}" \
+    --json "$OUT_DIR/train-step.json"
 step "Extraction against the bare forward pass" 180 \
-    "$PYTHON" benchmarks/extract_throughput.py "${EXTRACT[@]}" --workdir "$WORK"
+    "$PYTHON" benchmarks/extract_throughput.py "${EXTRACT[@]}" --workdir "$WORK" --json "$OUT_DIR/extract.json"
+if [ -f "$OUT_DIR/train-step.json" ] && [ -f "$OUT_DIR/extract.json" ]; then
+    step "What the papers' studies cost at full size (estimate from the two steps above)" 60 \
+        "$PYTHON" benchmarks/study_cost.py analyses/wang2022.toml analyses/ackermann2024.toml "${COST[@]}" \
+        --train-json "$OUT_DIR/train-step.json" --extract-json "$OUT_DIR/extract.json"
+fi
 step "Analysis store, read and predictivity on dask's threads" 150 \
     "$PYTHON" benchmarks/analysis_scale.py "${STORES[@]}" --keep --workdir "$WORK/analysis"
 if [ -d "$WORK/analysis/bench-a-dev.zarr" ]; then

@@ -18,7 +18,7 @@ import platform
 import statistics
 import time
 
-from _machine import cpu_model, memory_gib, print_table
+from _machine import cpu_model, memory_gib, print_table, write_json
 
 
 def build(name: str, device: str):
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--precisions", default="bf16", help="comma-separated: bf16 (autocast on CUDA), fp32")
     parser.add_argument("--quick", action="store_true", help="tiny models and sizes: a smoke test")
+    parser.add_argument("--json", help="also write the rows and settings to this JSON file (study_cost.py reads it)")
     args = parser.parse_args()
     if args.quick:
         args.models, args.batch_size, args.prompt_length, args.length, args.steps, args.warmup = (
@@ -91,7 +92,8 @@ def main() -> None:
         raise SystemExit(f"--precisions: choose from bf16, fp32; got {args.precisions!r}")
     cuda = args.device.startswith("cuda")
     rows = []
-    for name in args.models.split(","):
+    names = args.models.split(",")
+    for name in names:
         backbone = build(name, args.device)
         for precision in precisions:
             times, peak = step_times(backbone, args.prompt_length, args.batch_size, args.length, args.steps,
@@ -111,8 +113,12 @@ def main() -> None:
                        "peak GPU GiB": ".2f"})
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     memory = memory_gib()
-    print(f"\nmachine: {platform.platform()}; {cpu_model()}; {gpu}; "
-          f"{memory:.0f} GiB RAM; torch {torch.__version__}; device {args.device}")
+    machine = (f"{platform.platform()}; {cpu_model()}; {gpu}; {memory:.0f} GiB RAM; torch {torch.__version__}; "
+               f"device {args.device}")
+    print(f"\nmachine: {machine}")
+    keyed = [row | {"precision key": precision} for row, precision in zip(rows, precisions * len(names), strict=True)]
+    write_json(args.json, keyed, {"batch_size": args.batch_size, "prompt_length": args.prompt_length,
+                                  "length": args.length}, machine)
 
 
 if __name__ == "__main__":

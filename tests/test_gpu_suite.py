@@ -16,6 +16,7 @@ from packaging.requirements import Requirement
 REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "benchmarks" / "gpu_suite.sh"
 STEPS = ("Prompt-tuning step time", "Extraction against the bare forward pass",
+         "What the papers' studies cost at full size (estimate from the two steps above)",
          "Analysis store, read and predictivity on dask's threads", "Predictivity on dask.distributed clusters")
 
 
@@ -64,6 +65,7 @@ def test_smoke_run_measures_every_step_into_the_report(tmp_path):
         assert f"| {model} | float32 (bf16 needs CUDA) |" in report and f"| {model} | float32 |" in report
     assert "× forward" in report and "× disk" in report and "≥ 0.8× forward or disk" in report
     assert "| read-dask |" in report
+    assert "| wang2022 | roberta-base | 21 |" in report and "| h total |" in report  # hours from the JSON rows
     assert "× linear" in report and "scores identical for every cluster size" in report
     assert "\n### " in report and "\n## Prompt-tuning step time:" not in report
     assert (tmp_path / "out" / "gpu-suite.log").stat().st_size > 0

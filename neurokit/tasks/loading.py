@@ -277,6 +277,11 @@ def standardise(
     return ids, texts, labels
 
 
+def carved_dev_size(n_train_source: int, fraction: float) -> int:
+    """How many of ``n_train_source`` training rows become dev: ``fraction`` of them, rounded half up."""
+    return int(fraction * n_train_source + 0.5)
+
+
 def carve_dev_mask(ids: pa.Array | Sequence[str], fraction: float) -> np.ndarray:
     """Which training examples become dev: a bool mask of shape (n,) with ``round(fraction * n)`` True values.
 
@@ -285,7 +290,7 @@ def carve_dev_mask(ids: pa.Array | Sequence[str], fraction: float) -> np.ndarray
     """
     values = ids.to_pylist() if isinstance(ids, pa.Array) else list(ids)
     digests = np.fromiter((stable_digest(value, _CARVE_SALT) for value in values), dtype=np.uint64, count=len(values))
-    n_dev = int(fraction * len(values) + 0.5)
+    n_dev = carved_dev_size(len(values), fraction)
     mask = np.zeros(len(values), dtype=bool)
     mask[np.argsort(digests, kind="stable")[:n_dev]] = True
     return mask
