@@ -201,7 +201,8 @@ def main() -> None:
             step, throughput = steps.get((bench, args.precision)), extraction.get(bench)
             ratio = (throughput["written MB/s"] / throughput["stored MB/s"]) if throughput else 1.0
             disk = work.stored_examples * stored_bytes_per_example(model, tuning.prompt_length) * ratio
-            row = {"study": config.name + "".join(f" {override}" for override in args.set), "model": model, "prompts": len(config.tasks) * len(config.seeds),
+            row = {"study": config.name + "".join(f" {override}" for override in args.set), "model": model,
+                   "prompts": len(config.tasks) * len(config.seeds),
                    "tuning example passes (M)": work.tuning_example_passes / 1e6,
                    "extraction forwards (M)": work.extraction_forwards / 1e6,
                    "other forwards (M)": (work.tuning_eval_forwards + work.intervention_forwards) / 1e6,
