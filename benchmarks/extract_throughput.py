@@ -148,7 +148,7 @@ def directory_bytes(path: Path) -> int:
 
 
 def throughput_row(name: str, args, workdir: Path) -> dict:
-    from neurokit.extract.extraction import ExtractionConfig, extract_run
+    from neurokit.extract import ExtractionConfig, extract_run
 
     backbone = build_backbone(name, args.device)
     checkpoint = make_prompt(backbone, args.prompt_length, workdir / f"{name}-prompt")
@@ -192,7 +192,7 @@ def child_memory(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from neurokit.extract.extraction import ExtractionConfig, extract_run
+    from neurokit.extract import ExtractionConfig, extract_run
 
     register_bench_task(args.words)
     workdir = Path(args.workdir)

@@ -257,13 +257,12 @@ def _transfer(backbone, config: DemoConfig, prompts: list[_Prompt], progress: bo
 def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | None = None,
              progress: bool = True) -> Path:
     """Run the whole demo into ``out``; returns the path of ``summary.md``."""
-    import torch
-
     from neurokit.analysis import save_results, write_tables
     from neurokit.analysis.pipeline import analysis_provenance
     from neurokit.analysis import AnalysisOptions
     from neurokit.demo.summary import summarise
     from neurokit.models import load_backbone
+    from neurokit.models.backbone import default_device
     from neurokit.plots import draw_figures
 
     config = config or DemoConfig()
@@ -272,7 +271,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
     timer, total = _Timer(), 6
     started = time.perf_counter()
     with timer.stage("load the embedded MiniLM-L6", 1, total):
-        backbone = load_backbone(device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        backbone = load_backbone(device=default_device(device))
     with timer.stage("prompt-tune (and keep one untuned prompt per task as the null)", 2, total):
         plan = [(task, seed, True) for index, task in enumerate(config.tasks)
                 for seed in range(config.seeds if index == 0 else 1)]

@@ -38,13 +38,11 @@ def add_layout_argument(parser, default_help: str = "the family's default: appen
 
 
 def backbone_from_args(args):
-    import torch
-
     from neurokit.models import load_backbone
+    from neurokit.models.backbone import default_device
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return load_backbone(args.model, revision=args.revision, scoring=args.scoring,
-                         trust_remote_code=args.trust_remote_code, device=device)
+                         trust_remote_code=args.trust_remote_code, device=default_device(args.device))
 
 
 def backbone_for_checkpoint(args, checkpoint):

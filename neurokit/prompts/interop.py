@@ -26,17 +26,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neurokit.errors import NeurokitError
-from neurokit.models import Backbone, Family, PromptLayout
+from neurokit.models import Backbone, PromptLayout
 from neurokit.prompts.soft_prompt import SoftPrompt, check_prompt_fits
 
 PEFT_CONFIG_FILE = "adapter_config.json"
 PEFT_WEIGHTS_FILE = "adapter_model.safetensors"
 SIDE_FILE = "neurokit_prompt.json"
-
-# The PEFT task type whose model class prepends the prompt the way neurokit does for each family.
-_PEFT_TASK_TYPE = {Family.BERT: "FEATURE_EXTRACTION", Family.ROBERTA: "FEATURE_EXTRACTION",
-                   Family.T5: "SEQ_2_SEQ_LM", Family.GPT2: "CAUSAL_LM", Family.LLAMA: "CAUSAL_LM"}
-
 
 def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path, metadata: dict | None = None) -> Path:
     """Write ``prompt`` as a PEFT prompt-tuning adapter for ``backbone`` into ``folder``."""
@@ -49,7 +44,7 @@ def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path, meta
     config = backbone.model.config
     adapter_config = {
         "peft_type": "PROMPT_TUNING",
-        "task_type": _PEFT_TASK_TYPE[backbone.adapter.family],
+        "task_type": backbone.adapter.peft_task_type,
         "base_model_name_or_path": backbone.model_id,
         "revision": backbone.revision,
         "num_virtual_tokens": full.shape[0],

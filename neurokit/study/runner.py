@@ -232,12 +232,11 @@ def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progres
 
 def run_model(config: StudyConfig, model: str, out: Path, device: str | None, progress: bool) -> Path:
     """Every step of the study for one model; returns its results store."""
-    import torch
-
     from neurokit.analysis import save_results
     from neurokit.models import load_backbone
+    from neurokit.models.backbone import default_device
 
-    backbone = load_backbone(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    backbone = load_backbone(model, device=default_device(device))
     folder = out / model_folder_name(model)
     prompts = []
     for task in config.tasks:

@@ -27,9 +27,10 @@ from extraction_fixtures import (
 )
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
-from neurokit.extract import check_store, open_run
-from neurokit.extract.extraction import ExtractionConfig, PositionSelection, extract_run, stored_dtype_policy
+from neurokit.extract import ExtractionConfig, PositionSelection, check_store, extract_run, open_run
+from neurokit.extract.spec import stored_dtype_policy
 from neurokit.extract.writer import ActivationStoreWriter
+from neurokit.models import adapter_for
 from neurokit.models.random import random_backbone
 from neurokit.prompts import load_checkpoint
 from neurokit.tasks import get_task, load_split
@@ -195,13 +196,13 @@ def test_a_train_store_holds_statistics_of_the_stored_values_and_plain_xarray_re
 
 def test_defaults_follow_the_papers_and_the_dtype_policy():
     assert ExtractionConfig().positions == (PositionSelection.PROMPT,)
-    assert stored_dtype_policy("roberta", None)[0].value == "float32"
-    assert stored_dtype_policy("bert", "float16")[0].value == "float16"
-    assert stored_dtype_policy("t5", None)[0].value == "float32"
-    assert stored_dtype_policy("llama", None)[0].value == "float32"
-    assert stored_dtype_policy("gpt2", "float16")[0].value == "float16"
+    assert stored_dtype_policy(adapter_for("roberta"), None)[0].value == "float32"
+    assert stored_dtype_policy(adapter_for("bert"), "float16")[0].value == "float16"
+    assert stored_dtype_policy(adapter_for("t5"), None)[0].value == "float32"
+    assert stored_dtype_policy(adapter_for("llama"), None)[0].value == "float32"
+    assert stored_dtype_policy(adapter_for("gpt2"), "float16")[0].value == "float16"
     with pytest.raises(ConfigError, match="never stored as float16"):
-        stored_dtype_policy("t5", "float16")
+        stored_dtype_policy(adapter_for("t5"), "float16")
     for bad in (dict(positions=["prompt", "prompt"]), dict(positions=["everything"]), dict(positions=[]),
                 dict(batch_size=0), dict(block_size=-1), dict(dtype="int8"), dict(stack="middle"),
                 dict(layers=["encoder.layer.x.ffn"]), dict(layers=[]), dict(layers=[True])):
