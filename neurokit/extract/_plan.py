@@ -178,33 +178,6 @@ def _position_roles(config: ExtractionConfig, prompt_roles: list[str], uses_mask
     return list(dict.fromkeys(roles))
 
 
-def _check_prompt(checkpoint, backbone: Backbone):
-    """The checkpoint's prompt as a SoftPrompt for ``backbone``; one-line errors for a prompt of another model."""
-    from neurokit.prompts.soft_prompt import SoftPrompt
-
-    metadata = checkpoint.metadata
-    prompt = checkpoint.prompt
-    if prompt.ndim != 2 or prompt.shape[1] != backbone.embedding_dim:
-        raise NeurokitError(f"prompt {checkpoint.path} of shape {tuple(prompt.shape)} does not fit "
-                            f"{backbone.model_id}, whose embeddings have width {backbone.embedding_dim}")
-    recorded_weights = metadata.get("weights_sha256")
-    recorded_model = metadata.get("model_id")
-    source = metadata.get("model_source")
-    hint = f"; load that model (--model {source})" if source else ""
-    if recorded_weights and recorded_weights != backbone.weights_sha256:
-        raise NeurokitError(f"prompt {checkpoint.path} was trained on {recorded_model!r} (weights "
-                            f"{recorded_weights[:12]}…), not on {backbone.model_id!r} (weights "
-                            f"{backbone.weights_sha256[:12]}…){hint}")
-    if not recorded_weights and recorded_model and recorded_model != backbone.model_id:
-        raise NeurokitError(f"prompt {checkpoint.path} was trained on {recorded_model!r}, "
-                            f"not on {backbone.model_id!r}{hint}")
-    mask_slot = metadata.get("mask_slot")
-    if mask_slot is not None and bool(mask_slot) != backbone.adapter.uses_mask_slot:
-        raise NeurokitError(f"prompt {checkpoint.path} was made for a backbone {'with' if mask_slot else 'without'} "
-                            f"a mask slot; {backbone.model_id} is a {backbone.adapter.family.value} model")
-    return SoftPrompt.from_full_prompt(prompt, backbone, checkpoint.layout)
-
-
 def _model_config(backbone: Backbone) -> dict:
     """The model config as JSON values, without the fields that name where it was loaded from or by what
     transformers version (the weights hash identifies the weights; versions are recorded apart)."""
@@ -251,7 +224,7 @@ def plan_extraction(backbone: Backbone, checkpoint, task, split: str, config: Ex
                     size: int | None = None, data_seed: int = 0, command: str | None = None) -> Plan:
     """Validate a run and build its :class:`StoreSpec`; touches no store. ``checkpoint``: a
     :class:`~neurokit.prompts.PromptCheckpoint` or its folder; ``task``: a TaskSpec or a registered name."""
-    from neurokit.prompts.checkpoint import PromptCheckpoint, load_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.tasks import get_task
 
     if not isinstance(config, ExtractionConfig):
@@ -259,8 +232,8 @@ def plan_extraction(backbone: Backbone, checkpoint, task, split: str, config: Ex
     task = get_task(task) if isinstance(task, str) else task
     ids, texts, labels = _load_examples(task, split, size, data_seed)
     if not isinstance(checkpoint, PromptCheckpoint):
-        checkpoint = load_checkpoint(checkpoint)
-    soft_prompt = _check_prompt(checkpoint, backbone)
+        checkpoint = PromptCheckpoint.from_pretrained(checkpoint)
+    soft_prompt = checkpoint.soft_prompt(backbone)
     sites, reads_prompt = _resolve_sites(backbone, config)
     if not reads_prompt and backbone.scoring is not Scoring.FIRST_TOKEN:
         raise NeurokitError(f"the T5 decoder's neurons can be stored only with first-token scoring (with "
@@ -282,7 +255,7 @@ def plan_extraction(backbone: Backbone, checkpoint, task, split: str, config: Ex
     provenance = Provenance(
         model_id=backbone.model_id, model_revision=backbone.revision or "none",
         weights_sha256=backbone.weights_sha256, model_config=_model_config(backbone),
-        prompt_sha256=checkpoint.sha256, prompt_metadata=dict(checkpoint.metadata),
+        prompt_sha256=checkpoint.sha256, prompt_metadata=checkpoint.metadata.to_dict(),
         task=_task_description(task, size, data_seed, config.max_length), template=task.template,
         verbalizer=verbalizer.describe(), split=split, dtype_policy=policy,
         prompt_layout=soft_prompt.layout.value, command=command if command is not None else command_line(),

@@ -85,11 +85,11 @@ def _extract(args: argparse.Namespace) -> int:
     if args.split not in task.splits:
         raise ConfigError(f"task {task.name!r} has no {args.split!r} split (it has {', '.join(task.splits)})")
     check_output_path(args.out)
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
 
-    checkpoint = load_checkpoint(args.prompt)
+    checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
     args.device = default_device(args.device)
-    recorded_scoring = (checkpoint.metadata.get("verbalizer") or {}).get("scoring")
+    recorded_scoring = checkpoint.metadata.scoring
     backbone = None
     if args.scoring is None and recorded_scoring:  # read the classes out as the prompt was trained to be read
         try:

@@ -32,7 +32,7 @@ from neurokit.extract.spec import stored_dtype_policy
 from neurokit.extract.writer import ActivationStoreWriter
 from neurokit.models import adapter_for
 from neurokit.models.random import random_backbone
-from neurokit.prompts import load_checkpoint
+from neurokit.prompts import PromptCheckpoint
 from neurokit.tasks import get_task, load_split
 
 N_EXAMPLES = 24
@@ -71,7 +71,7 @@ def _first_site_calls(backbone, family: str, stack: str = "encoder"):
 def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, backbones, tmp_path):
     backbone = backbones(architecture)
     family = FAMILY_OF[architecture]
-    checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=4, seed=3))
+    checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=4, seed=3))
     config = ExtractionConfig(positions=_positions(family), **CONFIG)
     calls, handle = _first_site_calls(backbone, family)
     try:
@@ -119,7 +119,7 @@ def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, ba
 
 def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
     backbone = backbones("t5")
-    checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=3))
+    checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=3))
     config = ExtractionConfig(positions=["last_token"], stack="decoder", layers=[1], **CONFIG)
     path = extract_run(backbone, checkpoint, TASK, "dev", tmp_path / "dec.zarr", config, size=10, progress=False)
     ds = open_run(path).load()
@@ -133,7 +133,7 @@ def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
 
 def test_t5_bfloat16_bits_are_exactly_the_forward_values(backbones, tmp_path):
     backbone = backbones("t5-gated")
-    checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=3, seed=5))
+    checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=3, seed=5))
     config = ExtractionConfig(positions=["prompt", "input_max", "input_mean"], dtype="bfloat16",
                               **CONFIG)
     path = extract_run(backbone, checkpoint, TASK, "dev", tmp_path / "bf16.zarr", config, size=N_EXAMPLES,
