@@ -13,6 +13,10 @@ Everything that can be checked is checked before a store is created (one-line
 :class:`~neurokit.errors.NeurokitError` each); an error while filling a store this run created removes it
 again, while a store being resumed is never deleted (it stays resumable). See docs/store-format.md,
 "Extraction".
+
+The stage's seams are modules of their own: ``_plan`` (the config and the checks, into a :class:`Plan`),
+``_positions`` (the capture transform that selects the stored positions), ``_staging`` (host buffers) and this
+module (the run: resuming, the forward loop, cleaning up after an error).
 """
 
 from __future__ import annotations
