@@ -92,10 +92,11 @@ def build_backbone(name: str, device: str):
 
 
 def make_prompt(backbone, length: int, folder: Path) -> Path:
-    from neurokit.prompts import SoftPrompt, save_checkpoint
+    from neurokit.prompts import PromptMetadata, SoftPrompt
 
     prompt = SoftPrompt.initialise(backbone, length, "uniform", seed=0)
-    return save_checkpoint(folder, prompt, {"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256})
+    return prompt.save_pretrained(folder, PromptMetadata(model_id=backbone.model_id,
+                                                         weights_sha256=backbone.weights_sha256))
 
 
 def bare_forward_seconds(backbone, checkpoint: Path, examples: int, batch_size: int, block_size: int,
@@ -103,12 +104,12 @@ def bare_forward_seconds(backbone, checkpoint: Path, examples: int, batch_size: 
     """Seconds for the extraction's batches through ``class_scores`` (tokenisation included), no hooks."""
     import torch
 
-    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts import PromptCheckpoint
     from neurokit.tasks import get_task, load_split
 
     task = get_task(BENCH_TASK)
     texts = [task.render(example) for example in load_split(task, "dev", size=examples)]
-    soft_prompt = load_checkpoint(checkpoint).soft_prompt(backbone)
+    soft_prompt = PromptCheckpoint.from_pretrained(checkpoint).soft_prompt(backbone)
     prompt = soft_prompt().detach().to(backbone.device)
     verbalizer = backbone.verbalizer(task.label_words)
     batch = min(batch_size, block_size)
@@ -148,7 +149,7 @@ def directory_bytes(path: Path) -> int:
 
 
 def throughput_row(name: str, args, workdir: Path) -> dict:
-    from neurokit.extract.extraction import ExtractionConfig, extract_run
+    from neurokit.extract import ExtractionConfig, extract_run
 
     backbone = build_backbone(name, args.device)
     checkpoint = make_prompt(backbone, args.prompt_length, workdir / f"{name}-prompt")
@@ -192,7 +193,7 @@ def child_memory(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from neurokit.extract.extraction import ExtractionConfig, extract_run
+    from neurokit.extract import ExtractionConfig, extract_run
 
     register_bench_task(args.words)
     workdir = Path(args.workdir)

@@ -125,10 +125,10 @@ def main() -> None:
     )
     from neurokit.models import load_backbone
     from neurokit.prompts import (
+        PromptCheckpoint,
         PromptTrainer,
         PromptTuningConfig,
         evaluate,
-        load_checkpoint,
     )
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
@@ -146,7 +146,7 @@ def main() -> None:
     work = Path(temporary.name)
     print("tuning the prompt", file=sys.stderr, flush=True)
     PromptTrainer(backbone, task, tuning, output_dir=work / "prompt", progress=False).fit(train, dev)
-    checkpoint = load_checkpoint(work / "prompt")
+    checkpoint = PromptCheckpoint.from_pretrained(work / "prompt")
     extraction = ExtractionConfig(max_length=args.max_length)
     stores = {split: extract_run(backbone, checkpoint, task, split, work / f"{split}.zarr", extraction, size=size,
                                  progress=False)

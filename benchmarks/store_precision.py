@@ -1,7 +1,7 @@
 """Storage precision against the reference: does a float16 store change Wang et al.'s predictivities?
 
 The reference code computes activations, baselines and predictivity in float32. neurokit's stores can hold
-float16 (the stored-dtype policy, ``neurokit.extract.extraction.stored_dtype_policy``). This benchmark trains
+float16 (the stored-dtype policy, ``neurokit.extract.spec.stored_dtype_policy``). This benchmark trains
 one prompt on the embedded MiniLM-L6 (a few steps on a built-in task: the neurons need a prompt that learned
 something), extracts the same train statistics and eval examples twice from that one checkpoint, once stored
 as float16 and once as float32, scores both with :class:`neurokit.analysis.SkillNeurons` and compares, per

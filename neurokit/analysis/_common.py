@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -144,12 +145,17 @@ def describe(ds: xr.Dataset) -> RunInfo:
     )
 
 
-def check_same_model(*infos: RunInfo) -> None:
-    """Refuse to relate activations of different backbones (or of different weights of one backbone)."""
+def check_same_model(*identities: RunInfo | Mapping[str, Any], what: str = "stores") -> None:
+    """Refuse to relate activations or scores of different backbones (or of different weights of one backbone).
+
+    ``identities``: the :class:`RunInfo` of stores, or the attributes of results (a missing ``model_id`` or
+    ``weights_sha256`` is not compared); ``what`` names them in the message."""
     for field in ("model_id", "weights_sha256"):
-        values = sorted({getattr(info, field) for info in infos})
+        values = sorted({str(identity[field]) if isinstance(identity, Mapping) else getattr(identity, field)
+                         for identity in identities
+                         if not isinstance(identity, Mapping) or field in identity})
         if len(values) > 1:
-            raise StoreError(f"the stores come from different models ({field} {' vs '.join(values)})")
+            raise StoreError(f"the {what} come from different models ({field} {' vs '.join(values)})")
 
 
 def check_same_task(train: RunInfo, other: RunInfo, role: str = "eval") -> None:

@@ -21,6 +21,7 @@ from neurokit.analysis._common import (
     NEURON,
     Selection,
     check_fractions,
+    check_same_model,
     choice,
     describe,
     single_chunk,
@@ -29,7 +30,7 @@ from neurokit.analysis._common import (
     with_runs,
 )
 from neurokit.analysis.skill import top_fraction
-from neurokit.errors import ConfigError, StoreError
+from neurokit.errors import ConfigError
 
 #: Ackermann & Ohmer's sweep for clean-vs-adversarial overlap: n = 2, 4, …, 20 %.
 ADVERSARIAL_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step in range(2, 21, 2))
@@ -38,13 +39,6 @@ ADVERSARIAL_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step i
 def _as_score(result: xr.Dataset | xr.DataArray) -> xr.DataArray:
     """The ``score`` of a result, carrying the result's attributes (model, task) for the identity checks."""
     return result["score"].assign_attrs(result.attrs) if isinstance(result, xr.Dataset) else result
-
-
-def _check_same_model(scores: Sequence[xr.DataArray]) -> None:
-    for field in ("model_id", "weights_sha256"):
-        values = sorted({str(score.attrs[field]) for score in scores if field in score.attrs})
-        if len(values) > 1:
-            raise StoreError(f"the scores come from different models ({field} {' vs '.join(values)})")
 
 
 def stack_scores(results: Mapping[str, xr.Dataset | xr.DataArray], dim: str = "task") -> xr.DataArray:
@@ -56,7 +50,7 @@ def stack_scores(results: Mapping[str, xr.Dataset | xr.DataArray], dim: str = "t
     if len(results) < 1:
         raise ConfigError("stack_scores needs at least one result")
     scores = [task_level(_as_score(result)) for result in results.values()]
-    _check_same_model(scores)
+    check_same_model(*(score.attrs for score in scores), what="scores")
     stacked = xr.concat([score.reset_coords(drop=True) for score in scores], dim=pd.Index(list(results), name=dim),
                         join="exact")
     return stacked.assign_attrs({key: scores[0].attrs[key] for key in ("model_id", "weights_sha256")
@@ -182,7 +176,7 @@ def clean_vs_adversarial(clean: xr.DataArray, adversarial: xr.DataArray,
     if 0.0 in fractions:
         raise ConfigError("overlap needs fractions above 0")
     clean, adversarial = task_level(clean), task_level(adversarial)
-    _check_same_model([clean, adversarial])
+    check_same_model(clean.attrs, adversarial.attrs, what="scores")
     # The results describe the clean runs; per-run labels of the adversarial runs (their split) would clash.
     clean = clean.drop_vars("split", errors="ignore")
     adversarial = adversarial.drop_vars([name for name in adversarial.coords if name not in adversarial.dims])
@@ -222,7 +216,7 @@ def null_comparison(tuned: xr.DataArray, null: xr.DataArray, quantiles: Sequence
     """
     selection = choice(Selection, selection)
     tuned, null = task_level(tuned), task_level(null)
-    _check_same_model([tuned, null])
+    check_same_model(tuned.attrs, null.attrs, what="scores")
     units = [LAYER, NEURON]
     null = single_chunk(null, units)
     threshold = null.quantile(reference, dim=units, skipna=False).drop_vars("quantile")

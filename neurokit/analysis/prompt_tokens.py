@@ -94,6 +94,6 @@ def checkpoint_neighbours(backbone, checkpoint, k: int = 5, seed: int = 0) -> xr
     ``backbone``'s input-embedding space, with the label words the prompt was tuned with."""
     vectors = checkpoint.soft_prompt(backbone).vectors
     embeddings = backbone.model.get_input_embeddings().weight
-    label_words = (checkpoint.metadata.get("verbalizer") or {}).get("label_words") or ()
+    label_words = checkpoint.metadata.label_words or ()
     result = prompt_neighbours(vectors, embeddings, backbone.tokenizer.convert_ids_to_tokens, k, label_words, seed)
     return result.assign_attrs(prompt=str(checkpoint.path), prompt_sha256=checkpoint.sha256)

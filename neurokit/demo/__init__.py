@@ -199,13 +199,13 @@ def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[
 
 def _test_accuracy(backbone, config: DemoConfig, prompt: _Prompt) -> None:
     """Score a tuned prompt on its task's test split (data neither training nor skill selection saw)."""
-    from neurokit.prompts import evaluate, load_checkpoint
+    from neurokit.prompts import PromptCheckpoint, evaluate
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
     task = get_task(prompt.task)
     split = EncodedSplit(backbone, task, load_split(task, "test", size=config.eval_size), config.max_length)
-    result = evaluate(backbone, load_checkpoint(prompt.folder).soft_prompt(backbone),
+    result = evaluate(backbone, PromptCheckpoint.from_pretrained(prompt.folder).soft_prompt(backbone),
                       backbone.verbalizer(task.label_words), split)
     prompt.test_correct = int((result.predictions == split.labels).sum())
     prompt.test_examples = len(split)
@@ -216,12 +216,12 @@ def _neighbours(backbone, prompts: list[_Prompt], tables: Path) -> dict[str, dic
     vectors of the same norms (Lester et al.), and the number of those vectors (``positions``); the neighbours
     go to ``tables/neighbours__<prompt>.csv``."""
     from neurokit.analysis import checkpoint_neighbours
-    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts import PromptCheckpoint
 
     tables.mkdir(parents=True, exist_ok=True)
     rates = {}
     for prompt in prompts:
-        result = checkpoint_neighbours(backbone, load_checkpoint(prompt.folder), k=5)
+        result = checkpoint_neighbours(backbone, PromptCheckpoint.from_pretrained(prompt.folder), k=5)
         result[["token", "cosine", "is_label_word"]].to_dataframe().reset_index().to_csv(
             tables / f"neighbours__{prompt.name}.csv", index=False)
         rates[prompt.name] = {vector: float(result["label_word_rate"].sel(vector=vector))
@@ -241,13 +241,14 @@ def _ablate(backbone, config: DemoConfig, prompt: _Prompt, skill, progress: bool
 def _transfer(backbone, config: DemoConfig, prompts: list[_Prompt], progress: bool):
     """Every tuned prompt on the test split of every task (and adversarial task) with as many classes."""
     from neurokit.interventions import transfer_matrix
-    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts import PromptCheckpoint
     from neurokit.study.runner import adversarial_task
     from neurokit.tasks import get_task, load_split
 
     tuned = [prompt for prompt in prompts if prompt.tuned]
     classes = len(get_task(tuned[0].task).label_names)
-    sources = {p.name: load_checkpoint(p.folder) for p in tuned if len(get_task(p.task).label_names) == classes}
+    sources = {p.name: PromptCheckpoint.from_pretrained(p.folder) for p in tuned
+               if len(get_task(p.task).label_names) == classes}
     names = list(dict.fromkeys(p.task for p in tuned if p.name in sources))
     names += [name for name in map(adversarial_task, names) if name is not None]
     targets = [(get_task(name), load_split(name, "test", size=config.eval_size)) for name in names]
@@ -257,13 +258,12 @@ def _transfer(backbone, config: DemoConfig, prompts: list[_Prompt], progress: bo
 def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | None = None,
              progress: bool = True) -> Path:
     """Run the whole demo into ``out``; returns the path of ``summary.md``."""
-    import torch
-
     from neurokit.analysis import save_results, write_tables
     from neurokit.analysis.pipeline import analysis_provenance
     from neurokit.analysis import AnalysisOptions
     from neurokit.demo.summary import summarise
     from neurokit.models import load_backbone
+    from neurokit.models.backbone import default_device
     from neurokit.plots import draw_figures
 
     config = config or DemoConfig()
@@ -272,7 +272,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
     timer, total = _Timer(), 6
     started = time.perf_counter()
     with timer.stage("load the embedded MiniLM-L6", 1, total):
-        backbone = load_backbone(device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        backbone = load_backbone(device=default_device(device))
     with timer.stage("prompt-tune (and keep one untuned prompt per task as the null)", 2, total):
         plan = [(task, seed, True) for index, task in enumerate(config.tasks)
                 for seed in range(config.seeds if index == 0 else 1)]

@@ -16,8 +16,8 @@ __all__ = [
     "check_store", "extract_run", "open_run", "open_runs", "store_info",
 ]
 
-_LAZY = {"open_run": "reader", "open_runs": "reader", "extract_run": "extraction", "ExtractionConfig": "extraction",
-         "PositionSelection": "extraction"}
+_LAZY = {"open_run": "reader", "open_runs": "reader", "extract_run": "extraction", "ExtractionConfig": "_plan",
+         "PositionSelection": "_plan"}
 
 
 def __getattr__(name: str):

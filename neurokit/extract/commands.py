@@ -67,19 +67,10 @@ def parse_layers(text: str) -> list[int | str] | None:
     return layers
 
 
-def _default_device(args: argparse.Namespace) -> str:
-    import torch
-
-    if args.device:
-        return args.device
-    if not torch.cuda.is_available():
-        return "cpu"
-    local_rank = os.environ.get("LOCAL_RANK")
-    return f"cuda:{local_rank}" if local_rank is not None else "cuda"
-
-
 def _extract(args: argparse.Namespace) -> int:
-    from neurokit.extract.extraction import ExtractionConfig, check_output_path, extract_run
+    from neurokit.extract import ExtractionConfig, extract_run
+    from neurokit.extract.extraction import check_output_path
+    from neurokit.models.backbone import default_device
     from neurokit.prompts.commands import backbone_from_args
     from neurokit.tasks import get_task
 
@@ -94,11 +85,11 @@ def _extract(args: argparse.Namespace) -> int:
     if args.split not in task.splits:
         raise ConfigError(f"task {task.name!r} has no {args.split!r} split (it has {', '.join(task.splits)})")
     check_output_path(args.out)
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
 
-    checkpoint = load_checkpoint(args.prompt)
-    args.device = _default_device(args)
-    recorded_scoring = (checkpoint.metadata.get("verbalizer") or {}).get("scoring")
+    checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
+    args.device = default_device(args.device)
+    recorded_scoring = checkpoint.metadata.scoring
     backbone = None
     if args.scoring is None and recorded_scoring:  # read the classes out as the prompt was trained to be read
         try:

@@ -15,12 +15,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurokit.errors import ConfigError
 from neurokit.provenance import command_line, package_versions
+
+if TYPE_CHECKING:
+    from neurokit.models import ArchitectureAdapter
 
 STORE_VERSION = 1
 
@@ -242,3 +245,31 @@ class StoreSpec:
     def fingerprint(self) -> str:
         """SHA-256 (hex) of :meth:`identity`: equal fingerprints mean the same run; times and command excluded."""
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _enum_value(enum: type[Enum], value: Any, what: str):
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise ConfigError(f"{what} must be one of {choices}, got {value!r}") from None
+
+
+def stored_dtype_policy(adapter: ArchitectureAdapter, requested: StoredDtype | str | None) -> tuple[StoredDtype, str]:
+    """The stored dtype for a backbone family (its adapter) and the reason, as recorded in the ``dtype_policy``
+    attribute.
+
+    float32 by default for every family: the papers' code computes activations, baselines and predictivity in
+    float32, and a float16 store changes predictivities (on the embedded MiniLM, 37 % of them by up to 0.082
+    and 1.1 % of the top-5 % skill neurons: ``benchmarks/store_precision.py``, docs/benchmarks.md). float16
+    (half the size) or bfloat16 on request; T5 is never float16 (its FFN intermediate exceeds the float16
+    range: :attr:`~neurokit.models.ArchitectureAdapter.float16_overflows`).
+    """
+    family = adapter.family.value
+    requested = None if requested is None else _enum_value(StoredDtype, requested, "dtype")
+    if adapter.float16_overflows and requested is StoredDtype.FLOAT16:
+        raise ConfigError(f"{family} activations are never stored as float16 (its FFN exceeds the float16 range); "
+                          "use float32 or bfloat16")
+    if requested is not None:
+        return requested, f"{requested.value}: requested for {family}"
+    return StoredDtype.FLOAT32, f"float32: default for {family} (the reference's precision)"

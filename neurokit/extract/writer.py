@@ -79,7 +79,7 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _identity_mismatch(attrs: dict, spec: StoreSpec) -> str | None:
+def run_mismatch(attrs: dict, spec: StoreSpec) -> str | None:
     """None if a store with root ``attrs`` holds ``spec``'s run, else one line saying how the runs differ."""
     if attrs["run_fingerprint"] == spec.fingerprint():
         return None
@@ -267,7 +267,7 @@ class ActivationStoreWriter:
                         attrs = read_store_attrs(path)
                     except StoreError as error:
                         raise StoreError(f"{error}; not touching it: remove it or choose another path") from None
-                    mismatch = _identity_mismatch(attrs, spec)
+                    mismatch = run_mismatch(attrs, spec)
                     if mismatch is not None:
                         if not overwrite:
                             raise StoreError(

@@ -53,9 +53,11 @@ from neurokit.interventions.masks import (
     SELECTIONS,
     as_masks,
     check_masks,
+    check_skill_weights,
     random_masks,
 )
 from neurokit.models import Backbone, NeuronSite, PromptLayout, Verbalizer, edit_activations
+from neurokit.prompts.checkpoint import PromptCheckpoint
 from neurokit.prompts.data import EncodedBatch, EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.prompts.trainer import Evaluation, evaluate
@@ -444,6 +446,7 @@ class SkillAblation:
         """
         if not hasattr(self, "reference_"):
             raise NeurokitError("SkillAblation is not fitted: call fit(backbone, prompt, verbalizer, split) first")
+        check_skill_weights(skill, self.backbone_)
         masks = as_masks(skill, self.fractions, self.selection)
         check_masks(masks, self.backbone_)
         randoms = random_masks(masks, self.draws, self.seed)
@@ -508,6 +511,21 @@ def _prompt_roles(train: xr.Dataset) -> np.ndarray:
     if keep.size == 0:
         raise NeurokitError("the train store holds no prompt positions (roles 'mask' or 'prompt_*')")
     return keep
+
+
+def check_train_store(train: xr.Dataset, backbone: Backbone, checkpoint: PromptCheckpoint,
+                      where: str = "the train store") -> None:
+    """Refuse a store that is not the train split extracted with ``backbone``'s weights and ``checkpoint``'s
+    prompt: its means or donors would replace activations of another model or prompt. ``where`` names it."""
+    if train.attrs.get("weights_sha256") != backbone.weights_sha256:
+        raise NeurokitError(f"{where} comes from other weights ({str(train.attrs.get('model_id'))!r}) "
+                            f"than {backbone.model_id!r}")
+    if train.attrs.get("prompt_sha256") != checkpoint.sha256:
+        raise NeurokitError(f"{where} was extracted with another prompt (sha256 "
+                            f"{str(train.attrs.get('prompt_sha256'))[:12]}…) than {checkpoint.path} "
+                            f"({checkpoint.sha256[:12]}…)")
+    if train.attrs.get("split") != "train":
+        raise NeurokitError(f"{where} holds split {train.attrs.get('split')!r}; the values come from the train split")
 
 
 def train_mean(train: xr.Dataset, per_position: bool = False) -> xr.DataArray:

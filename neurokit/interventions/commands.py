@@ -235,27 +235,13 @@ def _train_values(path: str | None, method: str, per_position: bool, backbone, c
     (:func:`~neurokit.interventions.train_mean`) or the donor pool
     (:func:`~neurokit.interventions.train_activations`); ``None`` for the other methods."""
     from neurokit.extract import open_run
-    from neurokit.interventions.ablation import train_activations, train_mean
+    from neurokit.interventions.ablation import check_train_store, train_activations, train_mean
 
     if method not in _NEEDS_TRAIN_STORE:
         return None
     store = open_run(path)
-    if store.attrs.get("weights_sha256") != backbone.weights_sha256:
-        raise NeurokitError(f"train store {path} comes from other weights ({str(store.attrs.get('model_id'))!r}) "
-                            f"than {backbone.model_id!r}")
-    if store.attrs.get("prompt_sha256") != checkpoint.sha256:
-        raise NeurokitError(f"train store {path} was extracted with another prompt (sha256 "
-                            f"{str(store.attrs.get('prompt_sha256'))[:12]}…) than {checkpoint.path} "
-                            f"({checkpoint.sha256[:12]}…)")
-    if store.attrs.get("split") != "train":
-        raise NeurokitError(f"{path} holds split {store.attrs.get('split')!r}; the values come from the train split")
+    check_train_store(store, backbone, checkpoint, f"train store {path}")
     return (train_mean if method == "mean" else train_activations)(store, per_position=per_position)
-
-
-def _check_skill_weights(skill, backbone, path) -> None:
-    if skill.attrs.get("weights_sha256") not in (None, backbone.weights_sha256):
-        raise NeurokitError(f"the skill neurons in {path} come from other weights "
-                            f"({str(skill.attrs.get('model_id'))!r}) than {backbone.model_id!r}")
 
 
 def _ablation_table(result):
@@ -283,8 +269,8 @@ def _ablate(args: argparse.Namespace) -> int:
     from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.effects import with_effects
-    from neurokit.interventions.masks import load_skill
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.interventions.masks import check_skill_weights, load_skill
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.commands import backbone_for_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
@@ -297,10 +283,10 @@ def _ablate(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     skill = load_skill(args.skill, args.skill_group, task=task.name)
     ablation = _skill_ablation(args, args.selection or skill.attrs.get("selection") or "per-layer")
-    checkpoint = load_checkpoint(args.prompt)
+    checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
     dataset = load_split(task, args.split, size=args.size, seed=args.data_seed)
     backbone = backbone_for_checkpoint(args, checkpoint)
-    _check_skill_weights(skill, backbone, args.skill)
+    check_skill_weights(skill, backbone, args.skill)
     prompt = checkpoint.soft_prompt(backbone)
     with use_scheduler(scheduler):  # the train means are a reduction over the store
         values = _train_values(args.train_store, args.method, args.per_position, backbone, checkpoint)
@@ -341,8 +327,8 @@ def _matrix_table(result):
 
 def _ablate_matrix(args: argparse.Namespace) -> int:
     from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
-    from neurokit.interventions.masks import load_skill
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.interventions.masks import check_skill_weights, load_skill
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.commands import backbone_for_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
@@ -361,15 +347,15 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
         raise ConfigError(f"the tasks' skill results use different selections ({', '.join(sorted(own))}); choose "
                           "one with --selection")
     ablation = _skill_ablation(args, args.selection or next(iter(own), "per-layer"))
-    checkpoints = [load_checkpoint(path) for path in args.prompts]
+    checkpoints = [PromptCheckpoint.from_pretrained(path) for path in args.prompts]
     for task, checkpoint in zip(tasks, checkpoints, strict=True):
-        recorded = checkpoint.metadata.get("task")
+        recorded = checkpoint.metadata.task
         if recorded and recorded != task.name:
             raise NeurokitError(f"prompt {checkpoint.path} was tuned on {recorded}, not on {task.name}")
     datasets = [load_split(task, args.split, size=args.size, seed=args.data_seed) for task in tasks]
     backbone = backbone_for_checkpoint(args, checkpoints[0])
     for name, skill in skills.items():
-        _check_skill_weights(skill, backbone, f"{args.skill} ({name}/skill)")
+        check_skill_weights(skill, backbone, f"{args.skill} ({name}/skill)")
     stores = args.train_stores or [None] * len(tasks)
     values = {task.name: _train_values(store, args.method, args.per_position, backbone, checkpoint)
               for task, store, checkpoint in zip(tasks, stores, checkpoints, strict=True)}
@@ -417,7 +403,7 @@ def _transfer_table(result):
 
 def _transfer(args: argparse.Namespace) -> int:
     from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.commands import backbone_for_checkpoint
     from neurokit.tasks import get_task, load_split
 
@@ -430,7 +416,7 @@ def _transfer(args: argparse.Namespace) -> int:
             raise ConfigError(f"--label-map {key[0]}:{key[1]} is given twice")
         label_maps[key] = mapping
     tasks = [get_task(name) for name in args.tasks]
-    checkpoints = {path: load_checkpoint(path) for path in args.prompts}
+    checkpoints = {path: PromptCheckpoint.from_pretrained(path) for path in args.prompts}
     if len(checkpoints) != len(args.prompts):
         raise ConfigError("--prompts repeats a checkpoint")
     plan_transfer(checkpoints, tasks, label_maps)  # refuse what cannot work before the model loads
@@ -465,7 +451,7 @@ def parse_layer_range(text: str | None) -> tuple[int, ...] | None:
 
 def _prune(args: argparse.Namespace) -> int:
     from neurokit.analysis.results import check_writable
-    from neurokit.interventions.masks import load_skill
+    from neurokit.interventions.masks import check_skill_weights, load_skill
     from neurokit.interventions.prune import (
         PruneConfig,
         kept_neurons,
@@ -474,18 +460,18 @@ def _prune(args: argparse.Namespace) -> int:
         prune,
         save_pruned,
     )
-    from neurokit.prompts.checkpoint import load_checkpoint, save_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.commands import backbone_for_checkpoint
     from neurokit.provenance import command_line, package_versions, utc_now
 
     out = check_writable(args.out, args.overwrite)
     layers = parse_layer_range(args.layers)
-    checkpoint = load_checkpoint(args.prompt)
-    skill = load_skill(args.skill, args.skill_group, task=checkpoint.metadata.get("task"))
+    checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
+    skill = load_skill(args.skill, args.skill_group, task=checkpoint.metadata.task)
     selection = args.selection or skill.attrs.get("selection") or "per-layer"
     config = PruneConfig(fraction=args.fraction, layers=layers, selection=selection, fold=args.fold)
     backbone = backbone_for_checkpoint(args, checkpoint)
-    _check_skill_weights(skill, backbone, args.skill)
+    check_skill_weights(skill, backbone, args.skill)
     prompt = checkpoint.soft_prompt(backbone)
     means = neuron_means(_train_values(args.train_store, "mean", False, backbone, checkpoint))
     kept = kept_neurons(backbone, skill, config)
@@ -507,12 +493,13 @@ def _prune(args: argparse.Namespace) -> int:
         "parameters": {"before": before, "after": after},
         "command": command_line(), "created": utc_now(), "versions": package_versions(),
     }
-    metadata = {**checkpoint.metadata, "model_id": f"{backbone.model_id} pruned to {out.name}",
-                "model_source": str(out.resolve()), "weights_sha256": pruned.weights_sha256,
-                "pruned_from": {"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
-                                "prompt_sha256": checkpoint.sha256}}
+    metadata = checkpoint.metadata.replace(
+        model_id=f"{backbone.model_id} pruned to {out.name}", model_source=str(out.resolve()),
+        weights_sha256=pruned.weights_sha256,
+        pruned_from={"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
+                     "prompt_sha256": checkpoint.sha256})
     save_pruned(pruned, out, record, overwrite=args.overwrite,
-                extra=lambda folder: save_checkpoint(folder / "prompt", prompt, metadata))
+                extra=lambda folder: prompt.save_pretrained(folder / "prompt", metadata))
     kept_counts = sorted({len(indices) for indices in record["kept_neurons"].values()})
     print(f"kept {'/'.join(map(str, kept_counts))} of {backbone.sites()[0].width} neurons in layers "
           f"{layers[0]}-{layers[-1]} ({fold} means folded); parameters {before:,} -> {after:,}; "

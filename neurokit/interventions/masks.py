@@ -91,6 +91,16 @@ def _stored_fractions(masks: xr.DataArray, wanted: tuple[float, ...]) -> list[fl
     return picked
 
 
+def check_skill_weights(skill: xr.DataArray, backbone: Backbone, where: str | None = None) -> None:
+    """Refuse neuron scores or masks whose recorded weights (the ``weights_sha256`` attribute that
+    :func:`load_skill` and the analyses carry) are not ``backbone``'s; ``where`` names their source in the
+    message (default: the array's name)."""
+    recorded = skill.attrs.get("weights_sha256")
+    if recorded not in (None, backbone.weights_sha256):
+        raise NeurokitError(f"the skill neurons in {where or skill.name or 'the given array'} come from other "
+                            f"weights ({str(skill.attrs.get('model_id'))!r}) than {backbone.model_id!r}")
+
+
 def check_masks(masks: xr.DataArray, backbone: Backbone) -> None:
     """Refuse masks whose layers or neurons are not those of the backbone's prompt-reading stack."""
     sites = {site.layer: site for site in backbone.sites()}

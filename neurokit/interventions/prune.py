@@ -37,7 +37,7 @@ from neurokit.analysis._common import (
 )
 from neurokit.analysis.results import check_writable
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.interventions.masks import FRACTION, as_masks, check_masks
+from neurokit.interventions.masks import FRACTION, as_masks, check_masks, check_skill_weights
 from neurokit.models import Backbone
 from neurokit.models.backbone import FFN_WIDTHS_KEY, WEIGHTS_FILE
 
@@ -102,6 +102,7 @@ def kept_neurons(backbone: Backbone, skill: xr.DataArray, config: PruneConfig) -
 
     ``skill``: float scores ([subtask,] layer, neuron) or boolean masks ([fraction,] layer, neuron).
     """
+    check_skill_weights(skill, backbone)
     single_mask = skill.dtype == bool and FRACTION not in skill.dims
     masks = as_masks(skill, None if single_mask else [config.fraction], config.selection)
     top = masks.isel({FRACTION: 0}, drop=True)

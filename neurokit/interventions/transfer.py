@@ -46,12 +46,11 @@ TransferPlan = dict[tuple[str, str], tuple[tuple[str, ...], "torch.Tensor | None
 def _source_labels(name: str, checkpoint: PromptCheckpoint) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """(task name, class names, label words) the prompt was tuned with, from its metadata or its task."""
     metadata = checkpoint.metadata
-    task = metadata.get("task")
+    task = metadata.task
     if not task:
         raise NeurokitError(f"prompt {name} records no task; transfer needs to know what it was tuned on "
                             "(import it with --task)")
-    label_names = metadata.get("label_names")
-    label_words = (metadata.get("verbalizer") or {}).get("label_words")
+    label_names, label_words = metadata.label_names, metadata.label_words
     if not label_names or not label_words:
         from neurokit.tasks import get_task
 
@@ -63,13 +62,13 @@ def _source_labels(name: str, checkpoint: PromptCheckpoint) -> tuple[str, tuple[
 def _check_same_model(prompts: Mapping[str, PromptCheckpoint]) -> None:
     seen: dict[str, str] = {}
     for name, checkpoint in prompts.items():
-        weights = checkpoint.metadata.get("weights_sha256")
+        weights = checkpoint.metadata.weights_sha256
         if weights:
             seen.setdefault(weights, name)
     if len(seen) > 1:
         (weights_a, name_a), (weights_b, name_b) = list(seen.items())[:2]
-        model_a = prompts[name_a].metadata.get("model_id")
-        model_b = prompts[name_b].metadata.get("model_id")
+        model_a = prompts[name_a].metadata.model_id
+        model_b = prompts[name_b].metadata.model_id
         raise NeurokitError(f"prompts were tuned on different models: {name_a} on {model_a!r} (weights "
                             f"{weights_a[:12]}…), {name_b} on {model_b!r} (weights {weights_b[:12]}…)")
 

@@ -168,6 +168,10 @@ class ArchitectureAdapter(ABC):
     causal: bool = False
     #: The layouts a prompt may have on this family, the default first.
     layouts: tuple[PromptLayout, ...] = (PromptLayout.PREPEND,)
+    #: FFN activations can exceed the float16 range (T5), so they are never stored as float16.
+    float16_overflows: bool = False
+    #: The PEFT ``task_type`` whose model class prepends a prompt the way neurokit does for this family.
+    peft_task_type: str = ""
 
     @property
     def default_layout(self) -> PromptLayout:
@@ -198,6 +202,17 @@ class ArchitectureAdapter(ABC):
             raise NeurokitError(f"cannot {what}: a prompt placed before the input of a causal "
                                 f"{self.family.value} model never attends to the input, so its positions are the "
                                 f"same for every example; use a prompt tuned with --prompt-layout append")
+
+    def max_positions(self, config) -> int | None:
+        """The longest sequence (prompt + input tokens) the position embeddings of a model with the transformers
+        ``config`` allow; None: no limit (relative positions)."""
+        limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        return None if limit is None else int(limit)
+
+    @abstractmethod
+    def auto_class(self, want_head: bool) -> type:
+        """The transformers Auto class whose head fits the family (``want_head``: with the MLM head, where
+        the family's head is optional)."""
 
     @abstractmethod
     def sites(self, model: nn.Module) -> list[NeuronSite]:
@@ -249,10 +264,24 @@ class EncoderMLMAdapter(ArchitectureAdapter):
     uses_mask_slot = True
     ffn_inputs = ("intermediate.dense",)
     ffn_output = "output.dense"
+    peft_task_type = "FEATURE_EXTRACTION"
 
-    def __init__(self, family: Family, model_types: tuple[str, ...]):
+    def __init__(self, family: Family, model_types: tuple[str, ...], positions_after_padding: bool = False):
         self.family = family
         self.model_types = model_types
+        #: RoBERTa numbers positions from ``pad_token_id + 1``, so that many positions are never used.
+        self._positions_after_padding = positions_after_padding
+
+    def max_positions(self, config) -> int | None:
+        limit = super().max_positions(config)
+        if limit is not None and self._positions_after_padding:
+            limit -= (getattr(config, "pad_token_id", 1) or 0) + 1
+        return limit
+
+    def auto_class(self, want_head: bool) -> type:
+        import transformers
+
+        return transformers.AutoModelForMaskedLM if want_head else transformers.AutoModel
 
     def sites(self, model):
         prefix = model.base_model_prefix
@@ -282,6 +311,16 @@ class T5Adapter(ArchitectureAdapter):
     model_types = ("t5",)
     default_scoring = Scoring.FIRST_TOKEN
     allowed_scorings = (Scoring.FIRST_TOKEN, Scoring.SEQUENCE_LOGLIK)
+    float16_overflows = True  # its FFN intermediate exceeds the float16 range
+    peft_task_type = "SEQ_2_SEQ_LM"
+
+    def max_positions(self, config) -> int | None:
+        return None  # relative position buckets: no learned limit
+
+    def auto_class(self, want_head: bool) -> type:
+        import transformers
+
+        return transformers.AutoModelForSeq2SeqLM
 
     def sites(self, model):
         width = lambda wo: wo.in_features  # noqa: E731 - same rule for both stacks
@@ -326,6 +365,7 @@ class DecoderOnlyAdapter(ArchitectureAdapter):
     allowed_scorings = (Scoring.NEXT_TOKEN,)
     causal = True
     layouts = (PromptLayout.APPEND, PromptLayout.PREPEND)
+    peft_task_type = "CAUSAL_LM"
 
     def __init__(self, family: Family, model_types: tuple[str, ...], layers_attr: str,
                  ffn_inputs: tuple[str, ...], ffn_output: str):
@@ -334,6 +374,11 @@ class DecoderOnlyAdapter(ArchitectureAdapter):
         self._layers_attr = layers_attr
         self.ffn_inputs = ffn_inputs
         self.ffn_output = ffn_output
+
+    def auto_class(self, want_head: bool) -> type:
+        import transformers
+
+        return transformers.AutoModelForCausalLM
 
     def sites(self, model):
         base = model.base_model
@@ -356,7 +401,7 @@ class DecoderOnlyAdapter(ArchitectureAdapter):
 
 ADAPTERS: tuple[ArchitectureAdapter, ...] = (
     EncoderMLMAdapter(Family.BERT, ("bert",)),
-    EncoderMLMAdapter(Family.ROBERTA, ("roberta",)),
+    EncoderMLMAdapter(Family.ROBERTA, ("roberta",), positions_after_padding=True),
     T5Adapter(),
     DecoderOnlyAdapter(Family.GPT2, ("gpt2",), "h", ("mlp.c_fc",), "mlp.c_proj"),
     DecoderOnlyAdapter(Family.LLAMA, ("llama",), "layers", ("mlp.gate_proj", "mlp.up_proj"), "mlp.down_proj"),

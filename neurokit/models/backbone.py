@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,17 @@ EMBEDDED_DESCRIPTION = "sentence-transformers/all-MiniLM-L6-v2 (shipped inside t
 FFN_WIDTHS_KEY = "neurokit_ffn_widths"
 #: The weights file of such a folder (safetensors, written by ``safetensors.torch.save_model``).
 WEIGHTS_FILE = "model.safetensors"
+
+
+def default_device(requested: str | None = None) -> str:
+    """``requested`` if given, else the GPU when there is one (``cuda:$LOCAL_RANK`` in a process started by
+    torchrun, so that each rank takes its own GPU), else ``cpu``."""
+    if requested:
+        return requested
+    if not torch.cuda.is_available():
+        return "cpu"
+    local_rank = os.environ.get("LOCAL_RANK")
+    return f"cuda:{local_rank}" if local_rank is not None else "cuda"
 
 
 def embedded_model_path() -> Path:
@@ -165,18 +177,6 @@ def _prepare_tokenizer(tokenizer) -> object:
     return tokenizer
 
 
-def _auto_class(config, want_head: bool):
-    """The Auto class whose head fits the family: MLM, seq2seq LM, causal LM, or the bare encoder."""
-    import transformers
-
-    family = adapter_for(config.model_type).family.value
-    if family in ("bert", "roberta"):
-        return transformers.AutoModelForMaskedLM if want_head else transformers.AutoModel
-    if family == "t5":
-        return transformers.AutoModelForSeq2SeqLM
-    return transformers.AutoModelForCausalLM
-
-
 def _has_mlm_head(config) -> bool:
     return any(arch.endswith(("ForMaskedLM", "ForPreTraining")) for arch in (config.architectures or []))
 
@@ -214,7 +214,7 @@ def load_backbone(
         scoring = Scoring.TIED_EMBEDDING
     if scoring is Scoring.MLM_HEAD and not has_head:
         raise NeurokitError(f"{model_id} has no MLM head; use scoring 'tied-embedding'")
-    auto = _auto_class(config, want_head=has_head)
+    auto = adapter.auto_class(want_head=has_head)
     if getattr(config, FFN_WIDTHS_KEY, None):
         network = _load_resized(auto, Path(source), config, adapter).to(dtype=dtype, device=device)
     else:
@@ -257,6 +257,6 @@ def backbone_from_config(config, tokenizer, scoring: Scoring | str | None = None
     scoring = Scoring(scoring) if scoring is not None else None
     torch.manual_seed(seed)
     want_head = scoring is not Scoring.TIED_EMBEDDING
-    network = _auto_class(config, want_head=want_head).from_config(config)
+    network = adapter.auto_class(want_head=want_head).from_config(config)
     return Backbone(network, _prepare_tokenizer(tokenizer), adapter,
                     model_id or f"random-{config.model_type}", None, scoring)

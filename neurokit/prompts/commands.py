@@ -38,19 +38,17 @@ def add_layout_argument(parser, default_help: str = "the family's default: appen
 
 
 def backbone_from_args(args):
-    import torch
-
     from neurokit.models import load_backbone
+    from neurokit.models.backbone import default_device
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return load_backbone(args.model, revision=args.revision, scoring=args.scoring,
-                         trust_remote_code=args.trust_remote_code, device=device)
+                         trust_remote_code=args.trust_remote_code, device=default_device(args.device))
 
 
 def backbone_for_checkpoint(args, checkpoint):
     """The backbone of ``--model``, or, when it is not given, of the model the checkpoint was tuned on."""
     if args.model is None:
-        args.model = checkpoint.metadata.get("model_source") or EMBEDDED_MODEL
+        args.model = checkpoint.metadata.model_source or EMBEDDED_MODEL
     return backbone_from_args(args)
 
 
@@ -99,9 +97,9 @@ def _init_prompt(args) -> int:
 def _neighbours(args) -> int:
     from neurokit.analysis.prompt_tokens import checkpoint_neighbours
     from neurokit.errors import ConfigError
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
 
-    checkpoint = load_checkpoint(args.prompt)
+    checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
     if args.k < 1:
         raise ConfigError(f"--k must be at least 1, got {args.k}")
     result = checkpoint_neighbours(backbone_for_checkpoint(args, checkpoint), checkpoint, args.k, args.seed)
@@ -121,8 +119,9 @@ def _neighbours(args) -> int:
 
 def _import_prompt(args) -> int:
     from neurokit.errors import ConfigError
-    from neurokit.prompts.checkpoint import check_checkpoint_out, save_checkpoint
+    from neurokit.prompts.checkpoint import check_checkpoint_out
     from neurokit.prompts.interop import import_npy, import_peft
+    from neurokit.prompts.metadata import PromptMetadata
 
     check_checkpoint_out(args.out, args.overwrite)
     backbone = backbone_from_args(args)
@@ -133,19 +132,18 @@ def _import_prompt(args) -> int:
         raise ConfigError("--prompt-layout is for .npy prompts; a PEFT adapter's layout is PEFT's (prepend)")
     else:
         prompt = import_peft(source, backbone)
-    save_checkpoint(args.out, prompt, {"model_id": backbone.model_id, "model_source": backbone.source,
-                                       "revision": backbone.revision,
-                                       "weights_sha256": backbone.weights_sha256, "imported_from": str(source),
-                                       "task": args.task})
+    prompt.save_pretrained(args.out, PromptMetadata(
+        model_id=backbone.model_id, model_source=backbone.source, revision=backbone.revision,
+        weights_sha256=backbone.weights_sha256, imported_from=str(source), task=args.task))
     print(f"imported {prompt.length}-position prompt from {source} into {args.out}")
     return 0
 
 
 def _export_prompt(args) -> int:
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.interop import export_peft
 
-    checkpoint = load_checkpoint(args.prompt)
+    checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
     backbone = backbone_for_checkpoint(args, checkpoint)
     export_peft(checkpoint.soft_prompt(backbone), backbone, args.out, checkpoint.metadata)
     print(f"wrote PEFT prompt-tuning adapter to {args.out}")

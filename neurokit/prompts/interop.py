@@ -26,20 +26,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neurokit.errors import NeurokitError
-from neurokit.models import Backbone, Family, PromptLayout
+from neurokit.models import Backbone, PromptLayout
+from neurokit.prompts.metadata import PromptMetadata
 from neurokit.prompts.soft_prompt import SoftPrompt, check_prompt_fits
 
 PEFT_CONFIG_FILE = "adapter_config.json"
 PEFT_WEIGHTS_FILE = "adapter_model.safetensors"
 SIDE_FILE = "neurokit_prompt.json"
 
-# The PEFT task type whose model class prepends the prompt the way neurokit does for each family.
-_PEFT_TASK_TYPE = {Family.BERT: "FEATURE_EXTRACTION", Family.ROBERTA: "FEATURE_EXTRACTION",
-                   Family.T5: "SEQ_2_SEQ_LM", Family.GPT2: "CAUSAL_LM", Family.LLAMA: "CAUSAL_LM"}
-
-
-def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path, metadata: dict | None = None) -> Path:
-    """Write ``prompt`` as a PEFT prompt-tuning adapter for ``backbone`` into ``folder``."""
+def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path,
+                metadata: PromptMetadata | None = None) -> Path:
+    """Write ``prompt`` as a PEFT prompt-tuning adapter for ``backbone`` into ``folder``; ``metadata`` (the
+    checkpoint's) goes into the side file beside it."""
     if prompt.layout is not PromptLayout.PREPEND:
         raise NeurokitError(f"PEFT puts a prompt in front of the input; this prompt was tuned in layout "
                             f"{prompt.layout.value!r} and would mean something else there")
@@ -49,7 +47,7 @@ def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path, meta
     config = backbone.model.config
     adapter_config = {
         "peft_type": "PROMPT_TUNING",
-        "task_type": _PEFT_TASK_TYPE[backbone.adapter.family],
+        "task_type": backbone.adapter.peft_task_type,
         "base_model_name_or_path": backbone.model_id,
         "revision": backbone.revision,
         "num_virtual_tokens": full.shape[0],
@@ -64,7 +62,8 @@ def export_peft(prompt: SoftPrompt, backbone: Backbone, folder: str | Path, meta
     }
     (folder / PEFT_CONFIG_FILE).write_text(json.dumps(adapter_config, indent=2))
     save_file({"prompt_embeddings": full}, str(folder / PEFT_WEIGHTS_FILE))
-    side = {"mask_slot": prompt.has_mask_slot, "weights_sha256": backbone.weights_sha256, **(metadata or {})}
+    side = {"mask_slot": prompt.has_mask_slot, "weights_sha256": backbone.weights_sha256,
+            **(metadata.to_dict() if metadata is not None else {})}
     (folder / SIDE_FILE).write_text(json.dumps(side, indent=2, default=str))
     return folder
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from enum import Enum
+from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from neurokit.errors import ConfigError
 from neurokit.models import LEGACY_LAYOUT, Backbone, PromptLayout
+from neurokit.prompts.metadata import METADATA_FILE, TENSOR_FILE, PromptMetadata
 
 #: Lester et al. sample initial prompt vectors from the 5,000 most frequent vocabulary items.
 FREQUENT_VOCABULARY_SIZE = 5000
@@ -57,6 +62,23 @@ class SoftPrompt(nn.Module):
         """Role of each prompt position: ``"mask"`` for the mask slot, ``"prompt_k"`` for trained vector k."""
         roles = [f"prompt_{k}" for k in range(self.vectors.shape[0])]
         return (["mask"] + roles) if self.has_mask_slot else roles
+
+    def save_pretrained(self, folder: str | os.PathLike, metadata: PromptMetadata) -> Path:
+        """Write the prompt as a checkpoint (``prompt.safetensors`` + ``prompt.json``, see
+        :mod:`neurokit.prompts.metadata`) into ``folder``, created if missing, atomically (temporary files renamed
+        into place); ``metadata`` gets the prompt's length, width, mask slot and layout. Read it back with
+        :meth:`PromptCheckpoint.from_pretrained <neurokit.prompts.PromptCheckpoint.from_pretrained>`."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        full = self().detach().float().cpu().contiguous()
+        metadata = metadata.replace(prompt_length=full.shape[0], embedding_dim=full.shape[1],
+                                    mask_slot=self.has_mask_slot, layout=self.layout)
+        tensor_tmp, json_tmp = folder / (TENSOR_FILE + ".tmp"), folder / (METADATA_FILE + ".tmp")
+        save_file({"prompt": full}, str(tensor_tmp))
+        json_tmp.write_text(json.dumps(metadata.to_dict(), indent=2, sort_keys=True, default=str))
+        os.replace(tensor_tmp, folder / TENSOR_FILE)
+        os.replace(json_tmp, folder / METADATA_FILE)
+        return folder
 
     @classmethod
     def from_full_prompt(cls, prompt: torch.Tensor, backbone: Backbone,

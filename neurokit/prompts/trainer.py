@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from neurokit.models import Backbone, Verbalizer
-from neurokit.prompts.checkpoint import save_checkpoint
 from neurokit.prompts.config import PromptTuningConfig
 from neurokit.prompts.data import EncodedBatch, EncodedSplit
+from neurokit.prompts.metadata import PromptMetadata
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.provenance import package_versions, utc_now
 
@@ -72,18 +72,18 @@ def seed_everything(seed: int) -> None:
 
 
 def prompt_metadata(backbone: Backbone, task, config: PromptTuningConfig, verbalizer: Verbalizer,
-                    dev_accuracy: float, step: int, started_at: str) -> dict:
+                    dev_accuracy: float | None, step: int, started_at: str) -> PromptMetadata:
     """What a prompt checkpoint records for reuse: model identity, task, verbaliser, settings, versions, and the
     dev accuracy reached at optimizer step ``step`` (0 for an untuned prompt)."""
-    return {
-        "model_id": backbone.model_id, "model_source": backbone.source, "revision": backbone.revision,
-        "weights_sha256": backbone.weights_sha256, "family": backbone.adapter.family.value,
-        "task": task.name, "task_type": task.task_type.value, "template": task.template,
-        "label_names": list(task.label_names), "verbalizer": verbalizer.describe(),
-        "init": config.init.value, "seed": config.seed, "dev_accuracy": dev_accuracy,
-        "best_step": step, "config": config.to_dict(), "versions": package_versions(),
-        "started_at": started_at, "saved_at": utc_now(),
-    }
+    return PromptMetadata(
+        model_id=backbone.model_id, model_source=backbone.source, revision=backbone.revision,
+        weights_sha256=backbone.weights_sha256, family=backbone.adapter.family.value,
+        task=task.name, task_type=task.task_type.value, template=task.template,
+        label_names=tuple(task.label_names), verbalizer=verbalizer.describe(),
+        init=config.init.value, seed=config.seed, dev_accuracy=dev_accuracy,
+        best_step=step, config=config.to_dict(), versions=package_versions(),
+        started_at=started_at, saved_at=utc_now(),
+    )
 
 
 def initial_prompt(backbone: Backbone, task, config: PromptTuningConfig) -> SoftPrompt:
@@ -105,7 +105,7 @@ def save_untuned_prompt(backbone: Backbone, task, config: PromptTuningConfig, fo
     if dev is not None:
         dev_accuracy = evaluate(backbone, prompt, verbalizer, EncodedSplit(backbone, task, dev, config.max_length),
                                 config.eval_batch_size, config.bf16).accuracy
-    save_checkpoint(folder, prompt, prompt_metadata(backbone, task, config, verbalizer, dev_accuracy, 0, started_at))
+    prompt.save_pretrained(folder, prompt_metadata(backbone, task, config, verbalizer, dev_accuracy, 0, started_at))
     return dev_accuracy
 
 
@@ -200,5 +200,5 @@ class PromptTrainer:
             self.best_dev_accuracy_, self.best_step_ = dev.accuracy, step
             self.prompt_ = copy.deepcopy(prompt)
             if self.output_dir is not None:
-                save_checkpoint(self.output_dir, self.prompt_, prompt_metadata(
+                self.prompt_.save_pretrained(self.output_dir, prompt_metadata(
                     self.backbone, self.task, self.config, verbalizer, dev.accuracy, step, started_at))

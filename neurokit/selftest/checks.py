@@ -26,7 +26,7 @@ import xarray as xr
 
 from neurokit.analysis._common import EXAMPLE, LAYER, NEURON, choice
 from neurokit.errors import ConfigError
-from neurokit.extract.extraction import stored_dtype_policy
+from neurokit.extract.spec import stored_dtype_policy
 from neurokit.interventions.ablation import AblationMethod, Perturbation, perturbed
 from neurokit.models import Backbone, NeuronSite, Verbalizer, capture_activations
 from neurokit.prompts.soft_prompt import PromptInit, SoftPrompt
@@ -292,7 +292,7 @@ def check_interventions(probe: _Probe, seed: int) -> list[CheckResult]:
 
 def check_stored_dtype(probe: _Probe) -> CheckResult:
     """The dtype extraction would store this family in holds the largest prompt-position activation."""
-    stored, _reason = stored_dtype_policy(probe.backbone.adapter.family.value, None)
+    stored, _reason = stored_dtype_policy(probe.backbone.adapter, None)
     limit = float(torch.finfo(getattr(torch, stored.value)).max)
     largest = max(float(values.abs().max()) for values in probe.batch_neurons.values())
     ratio = largest / limit

@@ -8,7 +8,7 @@ from neurokit.selftest.checks import ReducedPrecision, SelftestConfig
 
 
 def _selftest(args) -> int:
-    from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.commands import backbone_for_checkpoint, backbone_from_args
     from neurokit.selftest.checks import CheckState, format_table, run_selftest
 
@@ -16,7 +16,7 @@ def _selftest(args) -> int:
                             max_length=args.max_length, seed=args.seed)  # invalid settings fail before loading
     prompt = None
     if args.prompt is not None:
-        checkpoint = load_checkpoint(args.prompt)
+        checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
         backbone = backbone_for_checkpoint(args, checkpoint)
         prompt = checkpoint.soft_prompt(backbone)
     else:

@@ -71,14 +71,14 @@ def skill_ablation(backbone, checkpoint_folder: Path, task_name: str, split: str
     """Wang et al.'s perturbation of one prompt's skill neurons (``scores``, chosen on other data) against random
     neurons on ``split`` of a task, with the effect's bootstrap interval and one-sided p-value per fraction."""
     from neurokit.interventions import SkillAblation, with_effects
-    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts import PromptCheckpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
     task = get_task(task_name)
     encoded = EncodedSplit(backbone, task, load_split(task, split, size=size), max_length)
     ablation = SkillAblation(fractions=fractions, draws=draws, progress=progress)
-    ablation.fit(backbone, load_checkpoint(checkpoint_folder).soft_prompt(backbone),
+    ablation.fit(backbone, PromptCheckpoint.from_pretrained(checkpoint_folder).soft_prompt(backbone),
                  backbone.verbalizer(task.label_words), encoded)
     return with_effects(ablation.score(scores), seed=ablation.seed)
 
@@ -178,7 +178,7 @@ def _pruning(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.Data
         prune,
         train_mean,
     )
-    from neurokit.prompts import evaluate, load_checkpoint
+    from neurokit.prompts import PromptCheckpoint, evaluate
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
@@ -191,7 +191,7 @@ def _pruning(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.Data
     rows = {}
     for name, model in (("unpruned", backbone), ("pruned", pruned)):
         split = EncodedSplit(model, task, dataset, max_length)
-        soft_prompt = load_checkpoint(prompt.folder).soft_prompt(model, allow_other_model=True)
+        soft_prompt = PromptCheckpoint.from_pretrained(prompt.folder).soft_prompt(model, allow_other_model=True)
         started = time.perf_counter()
         result = evaluate(model, soft_prompt, model.verbalizer(task.label_words), split, progress=progress)
         seconds = time.perf_counter() - started
@@ -209,7 +209,7 @@ def _pruning(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.Data
 def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> dict[str, xr.Dataset]:
     """Every prompt on the report split of every task (and adversarial set) with as many classes, by class count."""
     from neurokit.interventions import transfer_matrix
-    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts import PromptCheckpoint
     from neurokit.tasks import get_task, load_split
 
     by_classes: dict[int, list[StudyPrompt]] = {}
@@ -223,7 +223,7 @@ def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progres
         names = tasks + [name for name in map(adversarial_task, tasks) if name and config.adversarial]
         targets = [(get_task(name), load_split(name, config.report_split if name in tasks else "test",
                                                size=config.size("report"))) for name in names]
-        sources = {p.name: load_checkpoint(p.folder) for p in group}
+        sources = {p.name: PromptCheckpoint.from_pretrained(p.folder) for p in group}
         results[f"interventions/transfer_{classes}way"] = transfer_matrix(
             backbone, sources, targets, max_length=config.tuning(group[0].model, group[0].seed).max_length,
             progress=progress)
@@ -232,12 +232,11 @@ def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progres
 
 def run_model(config: StudyConfig, model: str, out: Path, device: str | None, progress: bool) -> Path:
     """Every step of the study for one model; returns its results store."""
-    import torch
-
     from neurokit.analysis import save_results
     from neurokit.models import load_backbone
+    from neurokit.models.backbone import default_device
 
-    backbone = load_backbone(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    backbone = load_backbone(model, device=default_device(device))
     folder = out / model_folder_name(model)
     prompts = []
     for task in config.tasks:

@@ -42,12 +42,12 @@ def save_model_folder(backbone, folder: Path) -> Path:
 def make_checkpoint(backbone, folder: Path, length: int = 4, seed: int = 0, **metadata) -> Path:
     """A prompt checkpoint of ``length`` positions for ``backbone`` (random normal vectors, scaled up so that
     the prompt visibly moves the activations)."""
-    from neurokit.prompts import SoftPrompt, save_checkpoint
+    from neurokit.prompts import PromptMetadata, SoftPrompt
 
     prompt = SoftPrompt.initialise(backbone, length, "uniform", seed=seed)
     fields = {"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256, "seed": seed}
     fields.update(metadata)
-    return save_checkpoint(folder, prompt, fields)
+    return prompt.save_pretrained(folder, PromptMetadata(**fields))
 
 
 # --- an independent reference: hand-built inputs_embeds and plain forward pre-hooks ---------------------------

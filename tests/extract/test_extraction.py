@@ -27,11 +27,12 @@ from extraction_fixtures import (
 )
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
-from neurokit.extract import check_store, open_run
-from neurokit.extract.extraction import ExtractionConfig, PositionSelection, extract_run, stored_dtype_policy
+from neurokit.extract import ExtractionConfig, PositionSelection, check_store, extract_run, open_run
+from neurokit.extract.spec import stored_dtype_policy
 from neurokit.extract.writer import ActivationStoreWriter
+from neurokit.models import adapter_for
 from neurokit.models.random import random_backbone
-from neurokit.prompts import load_checkpoint
+from neurokit.prompts import PromptCheckpoint
 from neurokit.tasks import get_task, load_split
 
 N_EXAMPLES = 24
@@ -70,7 +71,7 @@ def _first_site_calls(backbone, family: str, stack: str = "encoder"):
 def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, backbones, tmp_path):
     backbone = backbones(architecture)
     family = FAMILY_OF[architecture]
-    checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=4, seed=3))
+    checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=4, seed=3))
     config = ExtractionConfig(positions=_positions(family), **CONFIG)
     calls, handle = _first_site_calls(backbone, family)
     try:
@@ -118,7 +119,7 @@ def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, ba
 
 def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
     backbone = backbones("t5")
-    checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=3))
+    checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=3))
     config = ExtractionConfig(positions=["last_token"], stack="decoder", layers=[1], **CONFIG)
     path = extract_run(backbone, checkpoint, TASK, "dev", tmp_path / "dec.zarr", config, size=10, progress=False)
     ds = open_run(path).load()
@@ -132,7 +133,7 @@ def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
 
 def test_t5_bfloat16_bits_are_exactly_the_forward_values(backbones, tmp_path):
     backbone = backbones("t5-gated")
-    checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=3, seed=5))
+    checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=3, seed=5))
     config = ExtractionConfig(positions=["prompt", "input_max", "input_mean"], dtype="bfloat16",
                               **CONFIG)
     path = extract_run(backbone, checkpoint, TASK, "dev", tmp_path / "bf16.zarr", config, size=N_EXAMPLES,
@@ -195,13 +196,13 @@ def test_a_train_store_holds_statistics_of_the_stored_values_and_plain_xarray_re
 
 def test_defaults_follow_the_papers_and_the_dtype_policy():
     assert ExtractionConfig().positions == (PositionSelection.PROMPT,)
-    assert stored_dtype_policy("roberta", None)[0].value == "float32"
-    assert stored_dtype_policy("bert", "float16")[0].value == "float16"
-    assert stored_dtype_policy("t5", None)[0].value == "float32"
-    assert stored_dtype_policy("llama", None)[0].value == "float32"
-    assert stored_dtype_policy("gpt2", "float16")[0].value == "float16"
+    assert stored_dtype_policy(adapter_for("roberta"), None)[0].value == "float32"
+    assert stored_dtype_policy(adapter_for("bert"), "float16")[0].value == "float16"
+    assert stored_dtype_policy(adapter_for("t5"), None)[0].value == "float32"
+    assert stored_dtype_policy(adapter_for("llama"), None)[0].value == "float32"
+    assert stored_dtype_policy(adapter_for("gpt2"), "float16")[0].value == "float16"
     with pytest.raises(ConfigError, match="never stored as float16"):
-        stored_dtype_policy("t5", "float16")
+        stored_dtype_policy(adapter_for("t5"), "float16")
     for bad in (dict(positions=["prompt", "prompt"]), dict(positions=["everything"]), dict(positions=[]),
                 dict(batch_size=0), dict(block_size=-1), dict(dtype="int8"), dict(stack="middle"),
                 dict(layers=["encoder.layer.x.ffn"]), dict(layers=[]), dict(layers=[True])):

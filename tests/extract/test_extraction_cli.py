@@ -16,7 +16,7 @@ from neurokit.cli import main
 from neurokit.extract import check_store
 from neurokit.extract.commands import parse_layers, parse_shard
 from neurokit.models.random import random_backbone
-from neurokit.prompts import SoftPrompt, save_checkpoint
+from neurokit.prompts import PromptMetadata, SoftPrompt
 
 # 22 train examples in blocks of 4 (six blocks, the last one short) and forward batches of 3; raw activations
 # kept as well as the statistics, so that both are compared.
@@ -37,8 +37,8 @@ def assets(tmp_path_factory):
         found[f"{architecture}_prompt"] = str(make_checkpoint(backbone, root / f"{architecture}-prompt", length=3))
     bert = random_backbone("bert")
     found["bert_prompt_b"] = str(make_checkpoint(bert, root / "bert-prompt-b", length=3, seed=1))
-    found["wide_prompt"] = str(save_checkpoint(root / "wide-prompt", SoftPrompt(torch.randn(3, 48)),
-                                                 {"model_id": "another/model"}))
+    found["wide_prompt"] = str(SoftPrompt(torch.randn(3, 48)).save_pretrained(
+        root / "wide-prompt", PromptMetadata(model_id="another/model")))
     (root / "train.jsonl").write_text('{"text": "a good film", "label": 1}\n{"text": "a bad film", "label": 0}\n')
     (root / "dev.jsonl").write_text("")
     (root / "empty.toml").write_text(

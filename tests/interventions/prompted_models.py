@@ -12,7 +12,7 @@ import torch
 import xarray as xr
 
 from neurokit.models import Backbone, Verbalizer, capture_activations
-from neurokit.prompts import EncodedSplit, PromptCheckpoint, SoftPrompt, load_checkpoint, save_checkpoint
+from neurokit.prompts import EncodedSplit, PromptCheckpoint, PromptMetadata, SoftPrompt
 from neurokit.tasks import get_task, load_split
 
 TASK = MOVIES = get_task("toy_sentiment_movies")
@@ -76,11 +76,11 @@ def make_prompted(architecture: str, size: int = 12) -> Prompted:
 def save_prompt(backbone: Backbone, task, folder, seed: int) -> PromptCheckpoint:
     """A random prompt saved as a checkpoint with the metadata the trainer writes."""
     prompt = SoftPrompt.initialise(backbone, PROMPT_LENGTH, "vocab", seed=seed)
-    save_checkpoint(folder, prompt, {
-        "model_id": backbone.model_id, "model_source": backbone.source, "weights_sha256": backbone.weights_sha256,
-        "task": task.name, "label_names": list(task.label_names),
-        "verbalizer": backbone.verbalizer(task.label_words).describe()})
-    return load_checkpoint(folder)
+    prompt.save_pretrained(folder, PromptMetadata(
+        model_id=backbone.model_id, model_source=backbone.source, weights_sha256=backbone.weights_sha256,
+        task=task.name, label_names=list(task.label_names),
+        verbalizer=backbone.verbalizer(task.label_words).describe()))
+    return PromptCheckpoint.from_pretrained(folder)
 
 
 def write_train_store(backbone, checkpoint, path, raw: bool = False):

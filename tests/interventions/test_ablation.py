@@ -486,3 +486,35 @@ def test_values_that_do_not_fit_the_method_or_positions_are_refused(embedded):
     with pytest.raises(ConfigError, match="only for the prompt positions"):
         SkillAblation(method="mean").fit(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split,
                                          values=embedded.values(per_position=True))
+
+
+def test_python_callers_get_the_train_store_and_skill_weight_checks(tmp_path):
+    """What `neurokit ablate` refuses, the library refuses too: a train store of another prompt, model or split,
+    and skill neurons of other weights (at SkillAblation.score and kept_neurons, without any extra call)."""
+    from prompted_models import MOVIES, save_prompt, write_train_store
+
+    from neurokit.extract import open_run
+    from neurokit.interventions import PruneConfig, check_train_store, kept_neurons
+    from neurokit.models.random import random_backbone
+
+    prompted = make_prompted("bert")
+    backbone = prompted.backbone
+    checkpoint = save_prompt(backbone, MOVIES, tmp_path / "prompt", seed=1)
+    other_prompt = save_prompt(backbone, MOVIES, tmp_path / "other-prompt", seed=2)
+    store = open_run(write_train_store(backbone, checkpoint, tmp_path / "train.zarr")[0])
+    check_train_store(store, backbone, checkpoint)
+    with pytest.raises(NeurokitError, match="extracted with another prompt"):
+        check_train_store(store, backbone, other_prompt)
+    with pytest.raises(NeurokitError, match="comes from other weights"):
+        check_train_store(store, random_backbone("bert", seed=1), checkpoint)
+    with pytest.raises(NeurokitError, match="holds split 'dev'"):
+        check_train_store(store.assign_attrs(split="dev"), backbone, checkpoint)
+
+    skill = prompted.scores().assign_attrs(weights_sha256="0" * 64, model_id="another/model")
+    ablation = SkillAblation(method="zero", fractions=[0.1], draws=1, progress=False)
+    ablation.fit(backbone, prompted.prompt, prompted.verbalizer, prompted.split)
+    with pytest.raises(NeurokitError, match="come from other weights \\('another/model'\\)"):
+        ablation.score(skill)
+    with pytest.raises(NeurokitError, match="come from other weights"):
+        kept_neurons(backbone, skill, PruneConfig(fraction=0.1))
+    ablation.score(skill.assign_attrs(weights_sha256=backbone.weights_sha256))  # its own weights pass

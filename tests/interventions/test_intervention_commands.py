@@ -246,7 +246,7 @@ def test_the_command_line_choices_are_the_enums_values():
 
 def test_prune_writes_a_smaller_model_folder_with_its_prompt(setup, tmp_path, capsys):
     from neurokit.interventions.prune import PRUNING_FILE
-    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts import PromptCheckpoint
 
     out = tmp_path / "pruned"
     assert main(["prune", "--prompt", str(setup["movies"].path), "--skill", str(setup["results"]),
@@ -268,8 +268,8 @@ def test_prune_writes_a_smaller_model_folder_with_its_prompt(setup, tmp_path, ca
     expected = original.bias.double().numpy() + original.weight.double().numpy()[:, ~keep] @ means[~keep]
     np.testing.assert_allclose(pruned.model.encoder.layer[layer].output.dense.bias.double().numpy(), expected,
                                atol=1e-5)
-    prompt = load_checkpoint(out / "prompt")
-    assert prompt.metadata["weights_sha256"] == pruned.weights_sha256
+    prompt = PromptCheckpoint.from_pretrained(out / "prompt")
+    assert prompt.metadata.weights_sha256 == pruned.weights_sha256
     prompt.soft_prompt(pruned)  # accepted by the pruned model without allow_other_model
 
 

@@ -15,11 +15,11 @@ import xarray as xr
 from neurokit.analysis._common import PositionSet, select_positions
 from neurokit.errors import NeurokitError
 from neurokit.extract import open_run
-from neurokit.extract.extraction import ExtractionConfig, extract_run
+from neurokit.extract import ExtractionConfig, extract_run
 from neurokit.interventions import Perturbation, transfer_matrix
 from neurokit.interventions.ablation import perturbed
 from neurokit.models.random import random_backbone
-from neurokit.prompts import SoftPrompt, load_checkpoint, save_checkpoint
+from neurokit.prompts import PromptCheckpoint, PromptMetadata, SoftPrompt
 from neurokit.tasks import get_task, load_split
 
 TASK = get_task("toy_sentiment_movies")
@@ -33,10 +33,10 @@ def decoder(request):
 
 def _checkpoint(backbone, folder, layout=None):
     prompt = SoftPrompt.initialise(backbone, PROMPT_LENGTH, "uniform", seed=2, layout=layout)
-    save_checkpoint(folder, prompt, {"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
-                                     "task": TASK.name, "label_names": list(TASK.label_names),
-                                     "verbalizer": backbone.verbalizer(TASK.label_words).describe()})
-    return load_checkpoint(folder)
+    prompt.save_pretrained(folder, PromptMetadata(model_id=backbone.model_id, weights_sha256=backbone.weights_sha256,
+                                                  task=TASK.name, label_names=list(TASK.label_names),
+                                                  verbalizer=backbone.verbalizer(TASK.label_words).describe()))
+    return PromptCheckpoint.from_pretrained(folder)
 
 
 def test_extraction_refuses_the_prompt_positions_of_a_prepended_decoder_prompt(decoder, tmp_path):

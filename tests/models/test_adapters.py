@@ -205,3 +205,54 @@ def test_embedded_default_is_the_real_minilm(embedded_backbone):
     assert [s.width for s in embedded_backbone.sites()] == [1536] * 6
     assert embedded_backbone.scoring is Scoring.TIED_EMBEDDING
     assert embedded_backbone.model.config.hidden_size == 384
+
+
+# --- family questions the adapters answer (from configs alone: no weights are built) ---------------------------
+
+#: Per family: (max positions of the tiny config, float16 overflows, PEFT task type, Auto class name with the head).
+FAMILY_ANSWERS = {
+    "bert": (514, False, "FEATURE_EXTRACTION", "AutoModelForMaskedLM"),
+    "roberta": (512, False, "FEATURE_EXTRACTION", "AutoModelForMaskedLM"),  # positions start after pad id 1
+    "t5": (None, True, "SEQ_2_SEQ_LM", "AutoModelForSeq2SeqLM"),  # relative positions: no limit
+    "gpt2": (512, False, "CAUSAL_LM", "AutoModelForCausalLM"),
+    "llama": (512, False, "CAUSAL_LM", "AutoModelForCausalLM"),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILY_ANSWERS))
+def test_every_family_answers_its_questions(family):
+    from neurokit.models import ADAPTERS, adapter_for
+    from neurokit.models.random import random_config
+
+    positions, overflows, peft_task_type, auto_name = FAMILY_ANSWERS[family]
+    adapter = adapter_for(family)
+    assert adapter.max_positions(random_config(family)) == positions
+    assert adapter.float16_overflows is overflows
+    assert adapter.peft_task_type == peft_task_type
+    assert adapter.auto_class(want_head=True).__name__ == auto_name
+    expected_bare = "AutoModel" if adapter.uses_mask_slot else auto_name  # only MLM heads are optional
+    assert adapter.auto_class(want_head=False).__name__ == expected_bare
+    assert {a.family.value for a in ADAPTERS} == set(FAMILY_ANSWERS)  # a new family needs a row here
+
+
+def test_roberta_limit_follows_the_padding_index():
+    from neurokit.models import adapter_for
+    from neurokit.models.random import random_config
+
+    config = random_config("roberta")
+    config.pad_token_id = 3
+    assert adapter_for("roberta").max_positions(config) == 514 - 4
+    assert adapter_for("bert").max_positions(config) == 514  # BERT counts from 0 whatever its padding
+
+
+def test_default_device_takes_the_request_else_the_rank_s_gpu(monkeypatch):
+    from neurokit.models.backbone import default_device
+
+    assert default_device("cpu") == "cpu" and default_device("cuda:3") == "cuda:3"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_device() == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert default_device() == "cuda"
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert default_device() == "cuda:2"

@@ -15,14 +15,14 @@ from neurokit.models import PromptLayout, capture_activations
 from neurokit.models.random import random_backbone
 from neurokit.prompts import (
     EncodedSplit,
+    PromptCheckpoint,
+    PromptMetadata,
     PromptTrainer,
     PromptTuningConfig,
     SoftPrompt,
     evaluate,
     export_peft,
     import_npy,
-    load_checkpoint,
-    save_checkpoint,
 )
 from neurokit.tasks import get_task, load_split
 
@@ -153,24 +153,24 @@ def test_training_an_appended_prompt_on_a_tiny_decoder_reduces_the_loss(architec
 
 def test_checkpoints_record_the_layout_and_old_ones_read_as_prepend(decoder, tmp_path):
     prompt = SoftPrompt.initialise(decoder, 3, "normal", seed=1)
-    save_checkpoint(tmp_path / "new", prompt, {"model_id": decoder.model_id})
+    prompt.save_pretrained(tmp_path / "new", PromptMetadata(model_id=decoder.model_id))
     assert json.loads((tmp_path / "new" / "prompt.json").read_text())["layout"] == "append"
-    loaded = load_checkpoint(tmp_path / "new")
+    loaded = PromptCheckpoint.from_pretrained(tmp_path / "new")
     assert loaded.layout is PromptLayout.APPEND and loaded.soft_prompt(decoder).layout is PromptLayout.APPEND
 
     old = tmp_path / "old"
-    save_checkpoint(old, prompt, {"model_id": decoder.model_id})
+    prompt.save_pretrained(old, PromptMetadata(model_id=decoder.model_id))
     metadata = json.loads((old / "prompt.json").read_text())
     del metadata["layout"]  # as written before layouts were recorded
     (old / "prompt.json").write_text(json.dumps(metadata))
-    legacy = load_checkpoint(old)
+    legacy = PromptCheckpoint.from_pretrained(old)
     assert legacy.layout is PromptLayout.PREPEND
     assert legacy.soft_prompt(decoder).layout is PromptLayout.PREPEND
 
     metadata["layout"] = "sideways"
     (old / "prompt.json").write_text(json.dumps(metadata))
     with pytest.raises(NeurokitError, match="unknown layout"):
-        load_checkpoint(old).soft_prompt(decoder)
+        PromptCheckpoint.from_pretrained(old).soft_prompt(decoder)
 
 
 def test_peft_export_refuses_an_appended_prompt_and_npy_import_takes_a_layout(decoder, tmp_path):
@@ -195,8 +195,8 @@ def test_cli_prompt_layout_is_recorded_and_a_wrong_one_is_a_one_line_error(tmp_p
               "--prompt-length", "3", "--dev-size", "0"]
     assert main([*common, "--out", str(tmp_path / "default")]) == 0
     assert main([*common, "--prompt-layout", "prepend", "--out", str(tmp_path / "prepended")]) == 0
-    assert load_checkpoint(tmp_path / "default").layout is PromptLayout.APPEND
-    assert load_checkpoint(tmp_path / "prepended").layout is PromptLayout.PREPEND
+    assert PromptCheckpoint.from_pretrained(tmp_path / "default").layout is PromptLayout.APPEND
+    assert PromptCheckpoint.from_pretrained(tmp_path / "prepended").layout is PromptLayout.PREPEND
     capsys.readouterr()
 
     bert = random_backbone("bert")

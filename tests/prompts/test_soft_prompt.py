@@ -9,8 +9,8 @@ import torch
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import PromptLayout
 from neurokit.models.random import RandomArchitecture, random_backbone
-from neurokit.prompts import (PromptInit, SoftPrompt, export_peft, frequent_token_ids, import_npy, import_peft,
-                              load_checkpoint, save_checkpoint)
+from neurokit.prompts import (PromptCheckpoint, PromptInit, PromptMetadata, SoftPrompt, export_peft,
+                              frequent_token_ids, import_npy, import_peft)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,8 @@ def test_bad_init_settings_are_config_errors(bert):
 
 def test_checkpoint_round_trip_and_refusal_for_other_weights(bert, tmp_path):
     prompt = SoftPrompt.initialise(bert, 5, PromptInit.NORMAL, seed=2)
-    save_checkpoint(tmp_path, prompt, {"weights_sha256": bert.weights_sha256, "model_id": bert.model_id})
-    checkpoint = load_checkpoint(tmp_path)
+    prompt.save_pretrained(tmp_path, PromptMetadata(weights_sha256=bert.weights_sha256, model_id=bert.model_id))
+    checkpoint = PromptCheckpoint.from_pretrained(tmp_path)
     assert json.loads((tmp_path / "prompt.json").read_text())["prompt_length"] == 5
     assert torch.equal(checkpoint.soft_prompt(bert)(), prompt())
     other = random_backbone("bert", seed=1)
@@ -102,7 +102,7 @@ def test_checkpoint_round_trip_and_refusal_for_other_weights(bert, tmp_path):
         checkpoint.soft_prompt(other)
     assert torch.equal(checkpoint.soft_prompt(other, allow_other_model=True).vectors, prompt.vectors)
     with pytest.raises(NeurokitError, match="no prompt checkpoint"):
-        load_checkpoint(tmp_path / "missing")
+        PromptCheckpoint.from_pretrained(tmp_path / "missing")
 
 
 def test_a_prompt_of_another_width_is_refused(bert, tmp_path):

@@ -8,7 +8,7 @@ import torch
 
 from neurokit.cli import main
 from neurokit.models.random import random_backbone
-from neurokit.prompts import PromptTrainer, PromptTuningConfig, SoftPrompt, load_checkpoint
+from neurokit.prompts import PromptCheckpoint, PromptTrainer, PromptTuningConfig, SoftPrompt
 from neurokit.tasks import get_task, load_split
 
 TASK = get_task("toy_sentiment_movies")
@@ -58,12 +58,12 @@ def test_best_dev_checkpoint_and_metrics_are_written(splits, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4]
     assert trainer.best_dev_accuracy_ == max(r["dev_accuracy"] for r in records)
-    checkpoint = load_checkpoint(tmp_path)
+    checkpoint = PromptCheckpoint.from_pretrained(tmp_path)
     meta = checkpoint.metadata
     for key in ("model_id", "weights_sha256", "task", "template", "verbalizer", "prompt_length", "init", "seed",
                 "dev_accuracy", "versions", "config"):
-        assert key in meta
-    assert meta["dev_accuracy"] == trainer.best_dev_accuracy_ and meta["weights_sha256"] == backbone.weights_sha256
+        assert key in meta.to_dict()
+    assert meta.dev_accuracy == trainer.best_dev_accuracy_ and meta.weights_sha256 == backbone.weights_sha256
     assert torch.equal(checkpoint.soft_prompt(backbone).vectors, trainer.prompt_.vectors)
 
 
@@ -107,11 +107,11 @@ def test_cli_prompt_init_saves_the_untrained_initialisation(tmp_path, capsys):
                  "--out", str(tmp_path / "null")])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    checkpoint = load_checkpoint(tmp_path / "null")
+    checkpoint = PromptCheckpoint.from_pretrained(tmp_path / "null")
     expected = SoftPrompt.initialise(backbone, 4, "labels", 3, TASK.label_words)
     torch.testing.assert_close(checkpoint.prompt, expected().detach(), rtol=0, atol=0)
-    assert checkpoint.metadata["best_step"] == 0 and checkpoint.metadata["seed"] == 3
-    assert checkpoint.metadata["dev_accuracy"] == summary["dev_accuracy"]
+    assert checkpoint.metadata.best_step == 0 and checkpoint.metadata.seed == 3
+    assert checkpoint.metadata.dev_accuracy == summary["dev_accuracy"]
     assert 0.0 <= summary["dev_accuracy"] <= 1.0
 
 
@@ -133,7 +133,7 @@ def test_cli_prompt_neighbours_reads_the_trained_vectors(tmp_path, capsys):
     backbone.tokenizer.save_pretrained(tmp_path / "model")
     assert main(["prompt", "init", "--model", str(tmp_path / "model"), "--task", "toy_sentiment_movies",
                  "--prompt-length", "4", "--init", "labels", "--dev-size", "0", "--out", str(tmp_path / "p")]) == 0
-    checkpoint = load_checkpoint(tmp_path / "p")
+    checkpoint = PromptCheckpoint.from_pretrained(tmp_path / "p")
     result = checkpoint_neighbours(backbone, checkpoint, k=3)
     direct = prompt_neighbours(checkpoint.prompt[1:], backbone.model.get_input_embeddings().weight,
                                backbone.tokenizer.convert_ids_to_tokens, 3, TASK.label_words)
