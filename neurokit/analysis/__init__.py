@@ -4,9 +4,9 @@ their robustness (Ackermann & Ohmer 2024), AUROC, resampling tests, selectivity 
 Importing this package registers the ``ds.neuro`` accessor. See ``docs/analysis.md``.
 """
 
-from neurokit.analysis._common import PositionSet, RunAggregation, RunInfo, Selection, describe
 from neurokit.analysis.accessor import NeuroAccessor
 from neurokit.analysis.auc import auroc
+from neurokit.analysis.common import PositionSet, RunAggregation, RunInfo, Selection, describe
 from neurokit.analysis.compare import (
     ADVERSARIAL_FRACTIONS,
     binomial_p_value,
@@ -20,6 +20,7 @@ from neurokit.analysis.compare import (
     stack_scores,
     task_selectivity,
 )
+from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.prompt_tokens import checkpoint_neighbours, prompt_neighbours
 from neurokit.analysis.resampling import (
     benjamini_hochberg,
@@ -28,7 +29,6 @@ from neurokit.analysis.resampling import (
     percentile_bounds,
     permutation_p_values,
 )
-from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import compute_results, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.skill import (
     DEFAULT_FRACTIONS,
@@ -38,9 +38,9 @@ from neurokit.analysis.skill import (
     balanced_baselines,
     class_statistics,
     filled_top,
-    skill_set,
     neuron_score,
     predictivity,
+    skill_set,
     subtask_baselines,
     top_fraction,
 )

@@ -116,7 +116,7 @@ def _task_runs(prompts, task: str) -> list[str]:
 
 def _skill_set_size(results, task: str, fraction: float) -> tuple[int, int, int]:
     """(layers, neurons per layer, skill neurons per layer) of ``task``'s per-layer top ``fraction``."""
-    from neurokit.analysis._common import LAYER, NEURON, top_count
+    from neurokit.analysis.common import LAYER, NEURON, top_count
 
     sizes = results[f"{task}/skill"]["score"].sizes
     return sizes[LAYER], sizes[NEURON], top_count(fraction, sizes[NEURON])
