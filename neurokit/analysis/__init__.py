@@ -1,5 +1,5 @@
 """Lazy xarray/Dask statistics of activation stores: predictivity and skill neurons (Wang et al. 2022),
-their robustness (Ackermann & Ohmer 2024), AUROC, resampling tests, selectivity and prompt interpretation.
+their robustness (Ackermann & Ohmer 2024), AUROC, resampling tests and selectivity.
 
 Importing this package registers the ``ds.neuro`` accessor. See ``docs/analysis.md``.
 """
@@ -21,7 +21,6 @@ from neurokit.analysis.compare import (
     task_selectivity,
 )
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
-from neurokit.analysis.prompt_tokens import checkpoint_neighbours, prompt_neighbours
 from neurokit.analysis.resampling import (
     benjamini_hochberg,
     bootstrap_interval,
@@ -51,10 +50,10 @@ __all__ = [
     "ADVERSARIAL_FRACTIONS", "AnalysisOptions", "BaselineKind", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet",
     "RunAggregation", "RunInfo", "Selection", "SkillNeurons", "SubTask", "SubtaskScheme", "accuracy",
     "analysis_provenance", "analyze_stores", "auroc", "balanced_baselines", "benjamini_hochberg", "binomial_p_value",
-    "bootstrap_interval", "bootstrap_shares", "chance_threshold", "checkpoint_neighbours", "class_statistics",
+    "bootstrap_interval", "bootstrap_shares", "chance_threshold", "class_statistics",
     "clean_vs_adversarial", "compute_results", "describe", "filled_top", "load_results", "model_accuracy",
     "neuron_score", "null_comparison", "open_by_task", "overlap_p_value", "pairwise_agreement", "percentile_bounds",
-    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "skill_set", "spearman",
+    "permutation_p_values", "predictivity", "save_results", "skill_set", "spearman",
     "stack_scores", "subtask_baselines", "subtask_labels", "subtask_scheme", "subtasks_for", "task_selectivity",
     "tidy_table", "top_fraction", "write_tables",
 ]

@@ -215,8 +215,7 @@ def _neighbours(backbone, prompts: list[_Prompt], tables: Path) -> dict[str, dic
     """Label-word rate among the 5 nearest vocabulary tokens of every prompt's trained vectors, and of random
     vectors of the same norms (Lester et al.), and the number of those vectors (``positions``); the neighbours
     go to ``tables/neighbours__<prompt>.csv``."""
-    from neurokit.analysis import checkpoint_neighbours
-    from neurokit.prompts import load_checkpoint
+    from neurokit.prompts import checkpoint_neighbours, load_checkpoint
 
     tables.mkdir(parents=True, exist_ok=True)
     rates = {}

@@ -97,9 +97,9 @@ def _init_prompt(args) -> int:
 
 
 def _neighbours(args) -> int:
-    from neurokit.analysis.prompt_tokens import checkpoint_neighbours
     from neurokit.errors import ConfigError
     from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.prompts.neighbours import checkpoint_neighbours
 
     checkpoint = load_checkpoint(args.prompt)
     if args.k < 1:
