@@ -23,7 +23,7 @@ _COMMAND_MODULES = (
     "neurokit.plots.commands",
     "neurokit.selftest.commands",
     "neurokit.study.commands",
-    "neurokit.demo",
+    "neurokit.demo.commands",
 )
 
 

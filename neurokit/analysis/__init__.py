@@ -1,12 +1,12 @@
 """Lazy xarray/Dask statistics of activation stores: predictivity and skill neurons (Wang et al. 2022),
-their robustness (Ackermann & Ohmer 2024), AUROC, resampling tests, selectivity and prompt interpretation.
+their robustness (Ackermann & Ohmer 2024), AUROC, resampling tests and selectivity.
 
 Importing this package registers the ``ds.neuro`` accessor. See ``docs/analysis.md``.
 """
 
-from neurokit.analysis._common import PositionSet, RunAggregation, RunInfo, Selection, describe
 from neurokit.analysis.accessor import NeuroAccessor
 from neurokit.analysis.auc import auroc
+from neurokit.analysis.common import PositionSet, RunAggregation, RunInfo, Selection, describe
 from neurokit.analysis.compare import (
     ADVERSARIAL_FRACTIONS,
     binomial_p_value,
@@ -20,7 +20,7 @@ from neurokit.analysis.compare import (
     stack_scores,
     task_selectivity,
 )
-from neurokit.analysis.prompt_tokens import checkpoint_neighbours, prompt_neighbours
+from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.resampling import (
     benjamini_hochberg,
     bootstrap_interval,
@@ -28,7 +28,6 @@ from neurokit.analysis.resampling import (
     percentile_bounds,
     permutation_p_values,
 )
-from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import compute_results, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.skill import (
     DEFAULT_FRACTIONS,
@@ -38,9 +37,9 @@ from neurokit.analysis.skill import (
     balanced_baselines,
     class_statistics,
     filled_top,
-    skill_set,
     neuron_score,
     predictivity,
+    skill_set,
     subtask_baselines,
     top_fraction,
 )
@@ -51,10 +50,10 @@ __all__ = [
     "ADVERSARIAL_FRACTIONS", "AnalysisOptions", "BaselineKind", "DEFAULT_FRACTIONS", "NeuroAccessor", "PositionSet",
     "RunAggregation", "RunInfo", "Selection", "SkillNeurons", "SubTask", "SubtaskScheme", "accuracy",
     "analysis_provenance", "analyze_stores", "auroc", "balanced_baselines", "benjamini_hochberg", "binomial_p_value",
-    "bootstrap_interval", "bootstrap_shares", "chance_threshold", "checkpoint_neighbours", "class_statistics",
+    "bootstrap_interval", "bootstrap_shares", "chance_threshold", "class_statistics",
     "clean_vs_adversarial", "compute_results", "describe", "filled_top", "load_results", "model_accuracy",
     "neuron_score", "null_comparison", "open_by_task", "overlap_p_value", "pairwise_agreement", "percentile_bounds",
-    "permutation_p_values", "predictivity", "prompt_neighbours", "save_results", "skill_set", "spearman",
+    "permutation_p_values", "predictivity", "save_results", "skill_set", "spearman",
     "stack_scores", "subtask_baselines", "subtask_labels", "subtask_scheme", "subtasks_for", "task_selectivity",
     "tidy_table", "top_fraction", "write_tables",
 ]

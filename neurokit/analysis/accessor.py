@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import xarray as xr
 
-from neurokit.analysis._common import DEFAULT_SLAB_BYTES, PositionSet, RunInfo, describe
 from neurokit.analysis.auc import auroc
+from neurokit.analysis.common import DEFAULT_SLAB_BYTES, PositionSet, RunInfo, describe
 from neurokit.analysis.compare import model_accuracy
 from neurokit.analysis.skill import SkillNeurons
 from neurokit.analysis.subtasks import SubTask, subtasks_for

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.stats
 import xarray as xr
 
-from neurokit.analysis._common import (
+from neurokit.analysis.common import (
     DEFAULT_SLAB_BYTES,
     EXAMPLE,
     LAYER,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurokit.analysis._common import PositionSet, RunAggregation, Selection
+from neurokit.analysis.common import PositionSet, RunAggregation, Selection
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
 from neurokit.analysis.results import check_target, check_writable, compute_results, save_results, write_tables
 from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.stats
 import xarray as xr
 
-from neurokit.analysis._common import (
+from neurokit.analysis.common import (
     EXAMPLE,
     LAYER,
     NEURON,

@@ -10,7 +10,8 @@ from typing import Any
 
 import xarray as xr
 
-from neurokit.analysis._common import (
+from neurokit.analysis.auc import auroc
+from neurokit.analysis.common import (
     RUN,
     PositionSet,
     RunAggregation,
@@ -20,7 +21,6 @@ from neurokit.analysis._common import (
     choice,
     describe,
 )
-from neurokit.analysis.auc import auroc
 from neurokit.analysis.compare import (
     ADVERSARIAL_FRACTIONS,
     clean_vs_adversarial,

@@ -24,7 +24,7 @@ from functools import partial
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import (
+from neurokit.analysis.common import (
     DEFAULT_SLAB_BYTES,
     EXAMPLE,
     LAYER,

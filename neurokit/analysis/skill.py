@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from neurokit.analysis import resampling
-from neurokit.analysis._common import (
+from neurokit.analysis.common import (
     CLASS,
     DEFAULT_SLAB_BYTES,
     EXAMPLE,

@@ -12,7 +12,7 @@ from typing import Any
 
 import xarray as xr
 
-from neurokit.analysis._common import describe
+from neurokit.analysis.common import describe
 from neurokit.errors import StoreError
 from neurokit.storage import Location, locate
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import CLASS, EXAMPLE, SUBTASK, choice
+from neurokit.analysis.common import CLASS, EXAMPLE, SUBTASK, choice
 from neurokit.errors import ConfigError, StoreError
 
 

@@ -17,6 +17,16 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from neurokit.analysis import (
+    binomial_p_value,
+    bootstrap_shares,
+    overlap_p_value,
+    percentile_bounds,
+    spearman,
+)
+from neurokit.analysis.common import LAYER, NEURON, top_count
+from neurokit.tasks import get_task
+
 #: Verdicts of a finding. "Does not hold" needs the criterion to fail in at least two settings, each with its
 #: interval or test; a single failing setting is inconclusive.
 HOLDS, FAILS, INCONCLUSIVE, UNTESTED = "holds", "does not hold", "inconclusive", "not testable here"
@@ -102,8 +112,6 @@ def _exact_interval(successes: int, trials: int) -> tuple[float, float]:
 
 
 def _bootstrap(replicates: np.ndarray) -> tuple[float, float]:
-    from neurokit.analysis import percentile_bounds
-
     low, high = percentile_bounds(replicates, CONFIDENCE)
     return float(low), float(high)
 
@@ -116,8 +124,6 @@ def _task_runs(prompts, task: str) -> list[str]:
 
 def _skill_set_size(results, task: str, fraction: float) -> tuple[int, int, int]:
     """(layers, neurons per layer, skill neurons per layer) of ``task``'s per-layer top ``fraction``."""
-    from neurokit.analysis._common import LAYER, NEURON, top_count
-
     sizes = results[f"{task}/skill"]["score"].sizes
     return sizes[LAYER], sizes[NEURON], top_count(fraction, sizes[NEURON])
 
@@ -125,9 +131,6 @@ def _skill_set_size(results, task: str, fraction: float) -> tuple[int, int, int]
 def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
     """Per tuned prompt: dev accuracy (checkpoint selection), test accuracy with its exact interval and
     binomial p-value against chance, and the adversarial test accuracy (from the adversarial store)."""
-    from neurokit.analysis import binomial_p_value
-    from neurokit.tasks import get_task
-
     adversarial = {}
     for task in config.tasks:
         if f"{task}/adversarial_accuracy" in results:
@@ -187,8 +190,6 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
 
 
 def _consistency_finding(config, prompts, results, rows: list[dict]) -> Finding:
-    from neurokit.analysis import overlap_p_value
-
     task = config.tasks[0]
     agreement = results.get(f"{task}/prompt_agreement")
     claim = "Skill neurons are consistent across prompts of one task (seeds)"
@@ -224,8 +225,6 @@ def _spearman_over_prompts(first: list[float], second: list[float]) -> tuple[flo
     """Spearman's ρ, its percentile bootstrap interval over prompts and its one-sided permutation p: exact
     over every ordering of ``second`` against ``first`` up to :data:`EXACT_PERMUTATIONS_UP_TO` prompts, else
     (1 + #{ρ_b ≥ ρ}) / (1 + B) over B random orderings; ties as scipy ranks them."""
-    from neurokit.analysis import spearman
-
     def rho(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """ρ of every row pair: ``rows`` and ``columns`` are (replicate, prompt) index arrays."""
         pair = [xr.DataArray(np.asarray(values)[index], dims=("replicate", "prompt"))
@@ -250,8 +249,6 @@ def _spearman_over_prompts(first: list[float], second: list[float]) -> tuple[flo
 def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Finding]:
     """Ackermann & Ohmer's robustness findings over the prompts that learned their task (a prompt at chance
     has nothing to lose under attack and no skill to keep)."""
-    from neurokit.analysis import bootstrap_shares, overlap_p_value
-
     learned = {row["prompt"]: row for row in _learned(rows) if row["adversarial_counts"] is not None}
     drops = []
     for name, row in learned.items():
@@ -317,8 +314,6 @@ def _pairs_by_type(names: list[str], kind) -> list[tuple[str, str, str]]:
 
 
 def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
-    from neurokit.tasks import get_task
-
     claim = "Skill neurons of tasks of one type overlap more than across types"
     statistics = ("one-sided Fisher exact test of the anchor's overlaps with the two tasks (its skill neurons "
                   "taken as independent)")
@@ -369,9 +364,6 @@ def _ablation_finding(results) -> Finding:
 
 
 def _transfer_finding(results, rows: list[dict]) -> Finding:
-    from neurokit.analysis import bootstrap_shares
-    from neurokit.tasks import get_task
-
     transfer = results["interventions/transfer"]
     claim, source = "Prompts transfer within a task type, not across types", "Ackermann & Ohmer 2024"
     statistics = (f"{_LEVEL} percentile bootstrap over the test examples of every cell "

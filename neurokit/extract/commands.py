@@ -71,7 +71,7 @@ def _extract(args: argparse.Namespace) -> int:
     from neurokit.extract import ExtractionConfig, extract_run
     from neurokit.extract.extraction import check_output_path
     from neurokit.models.backbone import default_device
-    from neurokit.prompts.commands import backbone_from_args
+    from neurokit.models.cli_args import backbone_from_args
     from neurokit.tasks import get_task
 
     # Everything that needs no model is checked first, so a typo fails in a second, not after loading.
@@ -112,7 +112,7 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _register_extract(subparsers: argparse._SubParsersAction) -> None:
-    from neurokit.prompts.commands import add_model_arguments
+    from neurokit.models.cli_args import add_model_arguments
 
     extract = subparsers.add_parser(
         "extract", help="run a backbone and prompt over a task split into an activation store", description=(

@@ -32,7 +32,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from neurokit.analysis._common import (
+from neurokit.analysis.common import (
     EXAMPLE,
     LAYER,
     NEURON,

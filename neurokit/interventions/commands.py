@@ -80,7 +80,7 @@ def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from neurokit.analysis.scheduler import add_scheduler_arguments
-    from neurokit.prompts.commands import add_model_arguments
+    from neurokit.models.cli_args import add_model_arguments
 
     ablate = subparsers.add_parser(
         "ablate", help="perturb skill neurons vs random neurons",
@@ -271,7 +271,7 @@ def _ablate(args: argparse.Namespace) -> int:
     from neurokit.interventions.effects import with_effects
     from neurokit.interventions.masks import check_skill_weights, load_skill
     from neurokit.prompts.checkpoint import PromptCheckpoint
-    from neurokit.prompts.commands import backbone_for_checkpoint
+    from neurokit.models.cli_args import backbone_for_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
@@ -329,7 +329,7 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
     from neurokit.interventions.masks import check_skill_weights, load_skill
     from neurokit.prompts.checkpoint import PromptCheckpoint
-    from neurokit.prompts.commands import backbone_for_checkpoint
+    from neurokit.models.cli_args import backbone_for_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
@@ -404,7 +404,7 @@ def _transfer_table(result):
 def _transfer(args: argparse.Namespace) -> int:
     from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
     from neurokit.prompts.checkpoint import PromptCheckpoint
-    from neurokit.prompts.commands import backbone_for_checkpoint
+    from neurokit.models.cli_args import backbone_for_checkpoint
     from neurokit.tasks import get_task, load_split
 
     out, table = _outputs(args)
@@ -461,7 +461,7 @@ def _prune(args: argparse.Namespace) -> int:
         save_pruned,
     )
     from neurokit.prompts.checkpoint import PromptCheckpoint
-    from neurokit.prompts.commands import backbone_for_checkpoint
+    from neurokit.models.cli_args import backbone_for_checkpoint
     from neurokit.provenance import command_line, package_versions, utc_now
 
     out = check_writable(args.out, args.overwrite)

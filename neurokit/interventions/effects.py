@@ -36,7 +36,7 @@ import json
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import EXAMPLE, choice, single_chunk
+from neurokit.analysis.common import EXAMPLE, choice, single_chunk
 from neurokit.analysis.resampling import (
     BOUND,
     check_confidence,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import LAYER, NEURON, SUBTASK, Selection, check_fractions
+from neurokit.analysis.common import LAYER, NEURON, SUBTASK, Selection, check_fractions
 from neurokit.analysis.results import load_results
 from neurokit.analysis.skill import DEFAULT_FRACTIONS, skill_set
 from neurokit.errors import ConfigError, NeurokitError

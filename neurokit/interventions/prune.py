@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from neurokit.analysis._common import (
+from neurokit.analysis.common import (
     LAYER,
     NEURON,
     POSITION,

@@ -5,29 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from neurokit.models import EMBEDDED_MODEL, PromptLayout, Scoring
+from neurokit.models import PromptLayout
+from neurokit.models.cli_args import add_model_arguments, backbone_for_checkpoint, backbone_from_args
 from neurokit.prompts.config import PromptTuningConfig
 from neurokit.prompts.soft_prompt import PromptInit
-
-
-def add_model_arguments(parser, *, from_checkpoint: bool = False) -> None:
-    """``--model``, ``--revision``, ``--scoring``, ``--device``, ``--trust-remote-code``: shared by every stage.
-
-    ``from_checkpoint``: the command reads a prompt checkpoint, and ``--model`` defaults to the model that
-    prompt was tuned on (None here; resolved by :func:`backbone_for_checkpoint`).
-    """
-    if from_checkpoint:
-        parser.add_argument("--model", default=None,
-                            help="Hub id or local folder (default: the model the prompt was tuned on)")
-    else:
-        parser.add_argument("--model", default=EMBEDDED_MODEL,
-                            help=f"Hub id or local folder (default: {EMBEDDED_MODEL}, the offline MiniLM-L6)")
-    parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
-    parser.add_argument("--scoring", choices=[s.value for s in Scoring], default=None,
-                        help="class read-out (default: the family's own)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="allow the checkpoint's own Python code (off by default)")
 
 
 def add_layout_argument(parser, default_help: str = "the family's default: append on GPT-2/Llama, else "
@@ -35,21 +16,6 @@ def add_layout_argument(parser, default_help: str = "the family's default: appen
     """``--prompt-layout``: where the prompt goes relative to the input (:class:`~neurokit.models.PromptLayout`)."""
     parser.add_argument("--prompt-layout", choices=[m.value for m in PromptLayout], default=None,
                         help=f"prompt before (prepend) or after (append) the input (default: {default_help})")
-
-
-def backbone_from_args(args):
-    from neurokit.models import load_backbone
-    from neurokit.models.backbone import default_device
-
-    return load_backbone(args.model, revision=args.revision, scoring=args.scoring,
-                         trust_remote_code=args.trust_remote_code, device=default_device(args.device))
-
-
-def backbone_for_checkpoint(args, checkpoint):
-    """The backbone of ``--model``, or, when it is not given, of the model the checkpoint was tuned on."""
-    if args.model is None:
-        args.model = checkpoint.metadata.model_source or EMBEDDED_MODEL
-    return backbone_from_args(args)
 
 
 def _train(args) -> int:
@@ -95,9 +61,9 @@ def _init_prompt(args) -> int:
 
 
 def _neighbours(args) -> int:
-    from neurokit.analysis.prompt_tokens import checkpoint_neighbours
     from neurokit.errors import ConfigError
     from neurokit.prompts.checkpoint import PromptCheckpoint
+    from neurokit.prompts.neighbours import checkpoint_neighbours
 
     checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
     if args.k < 1:

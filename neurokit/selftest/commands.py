@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from neurokit.models import EMBEDDED_MODEL
-from neurokit.prompts.commands import add_model_arguments
+from neurokit.models.cli_args import add_model_arguments
 from neurokit.selftest.checks import ReducedPrecision, SelftestConfig
 
 
 def _selftest(args) -> int:
     from neurokit.prompts.checkpoint import PromptCheckpoint
-    from neurokit.prompts.commands import backbone_for_checkpoint, backbone_from_args
+    from neurokit.models.cli_args import backbone_for_checkpoint, backbone_from_args
     from neurokit.selftest.checks import CheckState, format_table, run_selftest
 
     config = SelftestConfig(prompt_length=args.prompt_length, reduced_precision=args.dtype,

@@ -12,7 +12,7 @@ import pytest
 import torch
 import xarray as xr
 
-from neurokit.analysis._common import PositionSet, select_positions
+from neurokit.analysis.common import PositionSet, select_positions
 from neurokit.errors import NeurokitError
 from neurokit.extract import open_run
 from neurokit.extract import ExtractionConfig, extract_run

@@ -126,7 +126,7 @@ def test_untuned_prompt_without_dev_records_no_accuracy(tmp_path):
 
 
 def test_cli_prompt_neighbours_reads_the_trained_vectors(tmp_path, capsys):
-    from neurokit.analysis import checkpoint_neighbours, prompt_neighbours
+    from neurokit.prompts import checkpoint_neighbours, prompt_neighbours
 
     backbone = random_backbone("bert")
     backbone.model.save_pretrained(tmp_path / "model")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurokit.analysis import prompt_neighbours
 from neurokit.errors import NeurokitError
+from neurokit.prompts import prompt_neighbours
 
 VOCABULARY = ["the", " positive", "negative", "movie", "great", "bad", "a", "of", "film", "awful"]
 
