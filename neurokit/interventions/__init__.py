@@ -10,7 +10,7 @@ from neurokit.interventions.ablation import (
     AblationMethod,
     Perturbation,
     Positions,
-    SkillAblation,
+    SkillAblationExperiment,
     evaluate_perturbed,
     perturbed,
     train_activations,
@@ -34,7 +34,7 @@ from neurokit.interventions.transfer import by_source_task, plan_transfer, trans
 
 __all__ = [
     "AblationMethod", "BiasFold", "CrossTaskTarget", "DEFAULT_FRACTION", "DEFAULT_NOISE_STD", "DEFAULT_POSITIONS",
-    "Perturbation", "Positions", "PruneConfig", "Resampling", "SkillAblation", "ablation_effects", "as_masks",
+    "Perturbation", "Positions", "PruneConfig", "Resampling", "SkillAblationExperiment", "ablation_effects", "as_masks",
     "by_source_task", "check_masks", "cross_task_ablation", "default_layers", "evaluate_perturbed",
     "kept_neurons", "load_skill", "neuron_means", "parameter_count", "perturbed", "plan_transfer", "prune",
     "random_masks", "save_pruned", "skill_masks", "train_activations", "train_mean", "transfer_matrix",

@@ -70,17 +70,17 @@ def skill_ablation(backbone, checkpoint_folder: Path, task_name: str, split: str
                    max_length: int, fractions, draws: int, progress: bool, scores: xr.DataArray) -> xr.Dataset:
     """Wang et al.'s perturbation of one prompt's skill neurons (``scores``, chosen on other data) against random
     neurons on ``split`` of a task, with the effect's bootstrap interval and one-sided p-value per fraction."""
-    from neurokit.interventions import SkillAblation, with_effects
+    from neurokit.interventions import SkillAblationExperiment, with_effects
     from neurokit.prompts import load_checkpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
     task = get_task(task_name)
     encoded = EncodedSplit(backbone, task, load_split(task, split, size=size), max_length)
-    ablation = SkillAblation(fractions=fractions, draws=draws, progress=progress)
-    ablation.fit(backbone, load_checkpoint(checkpoint_folder).soft_prompt(backbone),
+    ablation = SkillAblationExperiment(fractions=fractions, draws=draws, progress=progress)
+    ablation.prepare(backbone, load_checkpoint(checkpoint_folder).soft_prompt(backbone),
                  backbone.verbalizer(task.label_words), encoded)
-    return with_effects(ablation.score(scores), seed=ablation.seed)
+    return with_effects(ablation.run(scores), seed=ablation.seed)
 
 
 def _tuned_prompt(backbone, config: StudyConfig, model: str, task_name: str, seed: int, folder: Path,
