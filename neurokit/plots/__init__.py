@@ -20,8 +20,8 @@ _EXPORTS = {
     "skill_map": "neurokit.plots.neurons",
     "task_overlap": "neurokit.plots.agreement",
     "prompt_consistency": "neurokit.plots.agreement",
-    "clean_vs_adversarial": "neurokit.plots.robustness",
-    "null_comparison": "neurokit.plots.robustness",
+    "clean_vs_adversarial_figure": "neurokit.plots.robustness",
+    "null_comparison_figure": "neurokit.plots.robustness",
     "ablation_curve": "neurokit.plots.interventions",
     "transfer_heatmap": "neurokit.plots.interventions",
     "PlotInputError": "neurokit.plots._inputs",
@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names are impor
     from neurokit.plots.commands import FIGURES, draw_figures
     from neurokit.plots.interventions import ablation_curve, transfer_heatmap
     from neurokit.plots.neurons import predictivity_by_layer, skill_map
-    from neurokit.plots.robustness import clean_vs_adversarial, null_comparison
+    from neurokit.plots.robustness import clean_vs_adversarial_figure, null_comparison_figure
     from neurokit.plots.style import (
         DIVERGING_CMAP,
         FONT_SIZES,

@@ -29,7 +29,7 @@ _EXPORTS = {
     "HubSource": "neurokit.tasks.hub",
     "MIRROR_ENV": "neurokit.tasks.hub",
     "GeneratedSource": "neurokit.tasks.toy",
-    "Perturbation": "neurokit.tasks.perturb",
+    "TextPerturbation": "neurokit.tasks.perturb",
     "DEV_FRACTION": "neurokit.tasks.loading",
 }
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from neurokit.tasks.files import FileSource, load_task_spec_file
     from neurokit.tasks.hub import MIRROR_ENV, HubSource
     from neurokit.tasks.loading import DEV_FRACTION
-    from neurokit.tasks.perturb import Perturbation
+    from neurokit.tasks.perturb import TextPerturbation
     from neurokit.tasks.registry import get_task, list_tasks, load_split, register_task
     from neurokit.tasks.spec import SPLITS, TaskSource, TaskSpec, TaskType
     from neurokit.tasks.toy import GeneratedSource
