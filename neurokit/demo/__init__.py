@@ -21,8 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neurokit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 #: Marks a folder as written by this command; a non-empty folder without it is never written into.
 MARKER = "demo.json"
@@ -182,7 +186,8 @@ def _extract(backbone, config: DemoConfig, prompt: _Prompt, out: Path, progress:
             for role, (task, split, size) in splits.items()}
 
 
-def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[str, Path]], progress: bool) -> dict:
+def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[str, Path]],
+             progress: bool) -> xr.DataTree:
     from neurokit.analysis import AnalysisOptions, analyze_stores, compute_results
 
     tuned = [prompt for prompt in prompts if prompt.tuned]

@@ -17,6 +17,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from neurokit.analysis.results import result_group
+
 #: Verdicts of a finding. "Does not hold" needs the criterion to fail in at least two settings, each with its
 #: interval or test; a single failing setting is inconclusive.
 HOLDS, FAILS, INCONCLUSIVE, UNTESTED = "holds", "does not hold", "inconclusive", "not testable here"
@@ -102,7 +104,7 @@ def _exact_interval(successes: int, trials: int) -> tuple[float, float]:
 
 
 def _bootstrap(replicates: np.ndarray) -> tuple[float, float]:
-    from neurokit.analysis import percentile_bounds
+    from neurokit.analysis.resampling import percentile_bounds
 
     low, high = percentile_bounds(replicates, CONFIDENCE)
     return float(low), float(high)
@@ -130,7 +132,7 @@ def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
 
     adversarial = {}
     for task in config.tasks:
-        if f"{task}/adversarial_accuracy" in results:
+        if result_group(results, f"{task}/adversarial_accuracy") is not None:
             result = results[f"{task}/adversarial_accuracy"]
             counts = zip(np.atleast_1d(result["correct"]), np.atleast_1d(result["n_examples"]))
             adversarial |= dict(zip(_task_runs(prompts, task), ((int(c), int(n)) for c, n in counts)))
@@ -163,7 +165,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
     learned = {row["task"] for row in _learned(rows)}
     settings, notes = [], []
     for task in config.tasks:
-        null = results.get(f"{task}/null")
+        null = result_group(results, f"{task}/null")
         if null is None:
             continue
         if task not in learned:
@@ -187,10 +189,10 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
 
 
 def _consistency_finding(config, prompts, results, rows: list[dict]) -> Finding:
-    from neurokit.analysis import overlap_p_value
+    from neurokit.analysis.compare import overlap_p_value
 
     task = config.tasks[0]
-    agreement = results.get(f"{task}/prompt_agreement")
+    agreement = result_group(results, f"{task}/prompt_agreement")
     claim = "Skill neurons are consistent across prompts of one task (seeds)"
     statistics = ("exact one-sided test of the overlap against random per-layer sets of the same sizes "
                   "(hypergeometric per layer, convolved over layers)")
@@ -224,7 +226,7 @@ def _spearman_over_prompts(first: list[float], second: list[float]) -> tuple[flo
     """Spearman's ρ, its percentile bootstrap interval over prompts and its one-sided permutation p: exact
     over every ordering of ``second`` against ``first`` up to :data:`EXACT_PERMUTATIONS_UP_TO` prompts, else
     (1 + #{ρ_b ≥ ρ}) / (1 + B) over B random orderings; ties as scipy ranks them."""
-    from neurokit.analysis import spearman
+    from neurokit.analysis.compare import spearman
 
     def rho(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """ρ of every row pair: ``rows`` and ``columns`` are (replicate, prompt) index arrays."""
@@ -250,7 +252,8 @@ def _spearman_over_prompts(first: list[float], second: list[float]) -> tuple[flo
 def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Finding]:
     """Ackermann & Ohmer's robustness findings over the prompts that learned their task (a prompt at chance
     has nothing to lose under attack and no skill to keep)."""
-    from neurokit.analysis import bootstrap_shares, overlap_p_value
+    from neurokit.analysis.compare import overlap_p_value
+    from neurokit.analysis.resampling import bootstrap_shares
 
     learned = {row["prompt"]: row for row in _learned(rows) if row["adversarial_counts"] is not None}
     drops = []
@@ -267,7 +270,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         "" if drops else "no prompt above chance with adversarial data", percent=True)]
     persistence, excess, robust = [], [], []
     for task in config.tasks:
-        comparison = results.get(f"{task}/clean_vs_adversarial")
+        comparison = result_group(results, f"{task}/clean_vs_adversarial")
         if comparison is None:
             continue
         layers, neurons, per_layer = _skill_set_size(results, task, config.fraction)
@@ -323,7 +326,7 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
     statistics = ("one-sided Fisher exact test of the anchor's overlaps with the two tasks (its skill neurons "
                   "taken as independent)")
     criterion = "in every setting, the anchor overlaps more with its own type's task, p < 0.05"
-    agreement = results.get("tasks/agreement")
+    agreement = result_group(results, "tasks/agreement")
     if agreement is None:
         return Finding.judge(claim, "Wang et al. 2022", "Jaccard difference", statistics, criterion, [],
                              "one task only: needs several tasks")
@@ -369,7 +372,7 @@ def _ablation_finding(results) -> Finding:
 
 
 def _transfer_finding(results, rows: list[dict]) -> Finding:
-    from neurokit.analysis import bootstrap_shares
+    from neurokit.analysis.resampling import bootstrap_shares
     from neurokit.tasks import get_task
 
     transfer = results["interventions/transfer"]
@@ -467,7 +470,7 @@ def _finite(value):
     return value
 
 
-def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[str, dict[str, float]],
+def summarise(config, prompts, results: xr.DataTree, neighbours: dict[str, dict[str, float]],
               figures: list[Path], notes: list[str], seconds: dict[str, float], out: Path) -> Path:
     """Write ``summary.md`` and ``summary.json`` into ``out``; returns the Markdown file's path."""
     rows, learned = _accuracy_rows(config, prompts, results)

@@ -129,7 +129,7 @@ def _extract(backbone, config: StudyConfig, prompt: StudyPrompt, progress: bool)
                                           extraction, size=size, overwrite=prompt.fresh, progress=progress)
 
 
-def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> dict[str, xr.Dataset]:
+def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> xr.DataTree:
     from neurokit.analysis import AnalysisOptions, analyze_stores, compute_results
     from neurokit.analysis.compare import model_accuracy
     from neurokit.extract import open_run
@@ -149,7 +149,7 @@ def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -
     return compute_results(results, description="study analysis", progress=progress)
 
 
-def _skill_scores(results: dict[str, xr.Dataset], task: str) -> xr.DataArray:
+def _skill_scores(results: xr.DataTree, task: str) -> xr.DataArray:
     skill = results[f"{task}/skill"]
     return skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
 
@@ -263,7 +263,8 @@ def run_model(config: StudyConfig, model: str, out: Path, device: str | None, pr
             first = next(p for p in prompts if p.task == task)
             results[f"{task}/pruning"] = _pruning(backbone, config, first, _skill_scores(results, task), progress)
     if config.transfer:
-        results |= _transfer(backbone, config, prompts, progress)
+        for name, matrix in _transfer(backbone, config, prompts, progress).items():
+            results[name] = matrix
     store = folder / "results.zarr"
     save_results(results, store, overwrite=True, attrs={"model": model, "study": config.name}, progress=progress)
     return store
