@@ -1,14 +1,5 @@
 """Soft prompts, prompt tuning, checkpoints and interop."""
 
-from neurokit.prompts.checkpoint import PromptCheckpoint, load_checkpoint, save_checkpoint
-from neurokit.prompts.config import PromptTuningConfig
-from neurokit.prompts.data import EncodedBatch, EncodedSplit
-from neurokit.prompts.interop import export_peft, import_npy, import_peft
-from neurokit.prompts.soft_prompt import FREQUENT_VOCABULARY_SIZE, PromptInit, SoftPrompt, frequent_token_ids
-from neurokit.prompts.trainer import Evaluation, PromptTrainer, evaluate, prompt_metadata, save_untuned_prompt
+import lazy_loader
 
-__all__ = [
-    "EncodedBatch", "EncodedSplit", "Evaluation", "FREQUENT_VOCABULARY_SIZE", "PromptCheckpoint", "PromptInit",
-    "PromptTrainer", "PromptTuningConfig", "SoftPrompt", "evaluate", "export_peft", "frequent_token_ids",
-    "import_npy", "import_peft", "load_checkpoint", "prompt_metadata", "save_checkpoint", "save_untuned_prompt",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)
