@@ -205,7 +205,8 @@ def save_results(results: xr.DataTree | Mapping[str, xr.Dataset], path: str | Pa
     target = check_target(path, overwrite, storage_options)
     computed = result_groups(compute_results(results, description="computing results", progress=progress))
     tree = xr.DataTree.from_dict({name: _storable(ds) for name, ds in computed.items()})
-    tree.attrs.update({**(attrs or {}), WHOLE_CHUNKS_ATTR: True})
+    own = results.attrs if isinstance(results, xr.DataTree) else {}  # a tree's root attributes travel with it
+    tree.attrs.update({**own, **(attrs or {}), WHOLE_CHUNKS_ATTR: True})
     if target.local is None:
         _write_tree(tree, target.zarr_store(read_only=False))
         return target.url
