@@ -2,33 +2,17 @@
 
 Stages, each a subpackage, hand data one way: ``models`` and ``prompts`` (train), ``tasks``, ``extract``
 (the Zarr activation store), ``analysis`` (lazy xarray/Dask statistics), ``interventions`` and ``plots``.
-The most used entry points are re-exported here and imported on first use, so ``import neurokit`` stays
-cheap (no torch, no xarray) until one is touched.
+The main entry point of each stage is exported here (``__init__.pyi`` lists them; ``docs/api.md``) and
+imported on first use, so ``import neurokit`` stays cheap (no torch, no xarray) until one is touched.
 """
 
 from importlib import metadata as _metadata
+
+import lazy_loader
 
 try:
     __version__ = _metadata.version("neurokit")
 except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "unknown"
 
-_LAZY = {
-    "open_run": "neurokit.extract",
-    "open_runs": "neurokit.extract",
-    "extract_run": "neurokit.extract",
-    "ExtractionConfig": "neurokit.extract",
-    "SkillNeurons": "neurokit.analysis",
-    "load_backbone": "neurokit.models",
-    "get_task": "neurokit.tasks",
-}
-
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'neurokit' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

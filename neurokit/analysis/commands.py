@@ -14,7 +14,14 @@ import argparse
 
 from neurokit.analysis.common import PositionSet, RunAggregation, Selection
 from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
-from neurokit.analysis.results import check_target, check_writable, compute_results, save_results, write_tables
+from neurokit.analysis.results import (
+    check_target,
+    check_writable,
+    compute_results,
+    result_groups,
+    save_results,
+    write_tables,
+)
 from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
 from neurokit.analysis.subtasks import SubtaskScheme
 from neurokit.storage import add_storage_argument, require_local, storage_options_from_args
@@ -81,5 +88,5 @@ def handler(args: argparse.Namespace) -> int:
                  storage_options=storage_options)
     if args.tables:
         write_tables(computed, args.tables)
-    print(f"wrote {len(computed)} results to {args.out}")
+    print(f"wrote {len(result_groups(computed))} results to {args.out}")
     return 0

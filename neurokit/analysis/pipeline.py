@@ -125,16 +125,18 @@ def _task_paths(paths: Sequence[str | Path], task: str, storage_options: Mapping
 def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path],
                    adversarial: Sequence[str | Path] = (), null: Sequence[str | Path] = (),
                    options: AnalysisOptions | None = None,
-                   storage_options: Mapping[str, Any] | None = None) -> dict[str, xr.Dataset]:
+                   storage_options: Mapping[str, Any] | None = None) -> xr.DataTree:
     """Every analysis of ``neurokit analyze`` over extraction stores (local paths or URLs, ``storage_options``
-    for their filesystems: :mod:`neurokit.storage`), lazily: results by group name.
+    for their filesystems: :mod:`neurokit.storage`), lazily: a DataTree with a group per result, as
+    :func:`~neurokit.analysis.load_results` returns the stored results (``tree["sst2/skill"]``).
 
     Stores are grouped by task (several prompts of a task stack along ``run``). For each task with eval
     stores: ``<task>/skill``, ``model_accuracy``, ``control`` and, where the inputs allow, ``prompt_agreement``
     (several prompts), ``adversarial_skill``/``adversarial_accuracy``/``clean_vs_adversarial``
     (``adversarial`` stores), ``null`` (an untuned prompt's train and eval stores), ``auroc``, ``bootstrap``,
     ``permutation``; with several tasks ``tasks/selectivity`` and ``tasks/agreement``. Pass the result to
-    :func:`~neurokit.analysis.save_results` (which computes it in one pass).
+    :func:`~neurokit.analysis.save_results` (which computes it in one pass) or
+    :func:`~neurokit.analysis.compute_results`.
     """
     options = options or AnalysisOptions()
     train_runs = open_by_task(train, storage_options=storage_options)
@@ -169,7 +171,7 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
         results["tasks/selectivity"] = task_selectivity(scores).to_dataset(name="selectivity")
         results["tasks/agreement"] = pairwise_agreement(scores, dim="task", fraction=options.fraction,
                                                         selection=options.selection)
-    return results
+    return xr.DataTree.from_dict(results)
 
 
 def analysis_provenance(options: AnalysisOptions) -> dict[str, str]:

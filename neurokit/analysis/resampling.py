@@ -18,10 +18,12 @@ not depend on chunking or scheduling.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
+import scipy.stats
 import xarray as xr
 
 from neurokit.analysis.common import (
@@ -202,21 +204,16 @@ def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, label
 
 
 def _adjust_bh(p_values: np.ndarray, n_core: int) -> np.ndarray:
-    """Benjamini–Hochberg over the last ``n_core`` axes taken together; NaN p-values are left out."""
+    """Benjamini–Hochberg over the last ``n_core`` axes taken together; NaN p-values are left out (scipy's
+    adjustment counts every entry it is given as a test, so each family passes only its non-NaN ones)."""
     shape = p_values.shape
-    flat = p_values.reshape(shape[: len(shape) - n_core] + (-1,))
-    order = np.argsort(flat, axis=-1, kind="stable")
-    ordered = np.take_along_axis(flat, order, axis=-1)
-    missing = np.isnan(ordered)
-    tests = (~missing).sum(axis=-1, keepdims=True)
-    scaled = ordered * tests / np.arange(1, flat.shape[-1] + 1)
-    # q_(i) = min over j ≥ i of m·p_(j)/j; NaNs sort last, so they sit at the start of the reversed scan
-    # where fmin leaves them out of every minimum.
-    adjusted = np.minimum(np.fmin.accumulate(scaled[..., ::-1], axis=-1)[..., ::-1], 1.0)
-    adjusted[missing] = np.nan
-    result = np.empty_like(adjusted)
-    np.put_along_axis(result, order, adjusted, axis=-1)
-    return result.reshape(shape)
+    families = p_values.reshape(-1, math.prod(shape[len(shape) - n_core:]))
+    adjusted = np.full(families.shape, np.nan)
+    for family, q_values in zip(families, adjusted):
+        tested = ~np.isnan(family)
+        if tested.any():
+            q_values[tested] = scipy.stats.false_discovery_control(family[tested], method="bh")
+    return adjusted.reshape(shape)
 
 
 def benjamini_hochberg(p_values: xr.DataArray, dims: Sequence[str] = (LAYER, NEURON)) -> xr.DataArray:

@@ -71,8 +71,30 @@ class _TqdmCallback(Callback):
             self._bar.close()
 
 
-def compute_results(results: Mapping[str, xr.Dataset], description: str = "analysis",
-                    progress: bool = True) -> dict[str, xr.Dataset]:
+def result_groups(results: xr.DataTree | Mapping[str, xr.Dataset]) -> dict[str, xr.Dataset]:
+    """The result groups by name (``"sst2/skill"``): the nodes of a DataTree that hold variables (names relative
+    to its root), or the items of a mapping from group name to Dataset."""
+    if isinstance(results, xr.DataTree):
+        return {("/" if node is results else node.relative_to(results)): node.to_dataset(inherit=False)
+                for node in results.subtree if node.has_data}
+    return dict(results)
+
+
+def result_group(results: xr.DataTree | Mapping[str, xr.Dataset], name: str) -> xr.Dataset | None:
+    """The Dataset of the group ``name`` (``"sst2/null"``) of results (a DataTree, or a mapping from group name
+    to Dataset), or None where they have none (a DataTree's ``get`` and ``in`` see only its direct children, not
+    paths)."""
+    if not isinstance(results, xr.DataTree):
+        return results.get(name)
+    try:
+        node = results[name]
+    except KeyError:
+        return None
+    return node.to_dataset() if isinstance(node, xr.DataTree) else None
+
+
+def compute_results(results: xr.DataTree | Mapping[str, xr.Dataset], description: str = "analysis",
+                    progress: bool = True) -> xr.DataTree | dict[str, xr.Dataset]:
     """Compute all results in one dask computation (shared reads), with a progress bar unless ``progress`` is off,
     on the user's dask scheduler or else on :data:`THREADS_PER_CORE` threads per core (:func:`scheduler_options`).
     On a ``dask.distributed`` cluster (a Client, e.g. from :func:`~neurokit.analysis.scheduler.use_scheduler`)
@@ -81,8 +103,11 @@ def compute_results(results: Mapping[str, xr.Dataset], description: str = "analy
     The variables' dask arrays are computed directly rather than the Datasets: ``dask.compute`` on Datasets
     whose variables depend on each other loses graph dependencies in the installed xarray/dask
     (pydata/xarray#11329), while the arrays themselves compute correctly.
+
+    ``results``: a DataTree (as :func:`~neurokit.analysis.analyze_stores` returns) or a mapping from group name
+    to Dataset; the computed results come back in the same form (a tree keeps its root attributes).
     """
-    computed = {name: ds.copy(deep=False) for name, ds in results.items()}
+    computed = {name: ds.copy(deep=False) for name, ds in result_groups(results).items()}
     lazy = [variable for ds in computed.values() for variable in ds.variables.values()
             if dask.is_dask_collection(variable.data)]
     client = distributed_client()
@@ -93,6 +118,10 @@ def compute_results(results: Mapping[str, xr.Dataset], description: str = "analy
             values = dask.compute(*(variable.data for variable in lazy), **scheduler_options())
     for variable, value in zip(lazy, values):
         variable.data = value
+    if isinstance(results, xr.DataTree):
+        tree = xr.DataTree.from_dict(computed)
+        tree.attrs.update(results.attrs)
+        return tree
     return computed
 
 
@@ -160,11 +189,12 @@ def _remove_partial(partial: Path) -> None:
                 return
 
 
-def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite: bool = False,
+def save_results(results: xr.DataTree | Mapping[str, xr.Dataset], path: str | Path, overwrite: bool = False,
                  attrs: Mapping[str, str] | None = None, progress: bool = True,
                  storage_options: Mapping | None = None) -> Path | str:
-    """Write results to one Zarr store, one group per key (keys may nest: ``"sst2/skill"``); ``attrs`` go to
-    the root group (provenance). ``path`` is a local path or a URL (``storage_options`` for its filesystem).
+    """Write results (a DataTree or a mapping from group name to Dataset) to one Zarr store, one group per result
+    group (names may nest: ``"sst2/skill"``); ``attrs`` go to the root group (provenance). ``path`` is a local
+    path or a URL (``storage_options`` for its filesystem).
 
     Lazy results are computed first. Refuses an existing path unless ``overwrite``. A local store appears
     only when complete (written beside it and renamed). On an object store, which has no atomic rename, the
@@ -173,9 +203,10 @@ def save_results(results: Mapping[str, xr.Dataset], path: str | Path, overwrite:
     with :func:`load_results`.
     """
     target = check_target(path, overwrite, storage_options)
-    computed = compute_results(results, description="computing results", progress=progress)
-    tree = xr.DataTree.from_dict({f"/{name}": _storable(ds) for name, ds in computed.items()})
-    tree.attrs.update({**(attrs or {}), WHOLE_CHUNKS_ATTR: True})
+    computed = result_groups(compute_results(results, description="computing results", progress=progress))
+    tree = xr.DataTree.from_dict({name: _storable(ds) for name, ds in computed.items()})
+    own = results.attrs if isinstance(results, xr.DataTree) else {}  # a tree's root attributes travel with it
+    tree.attrs.update({**own, **(attrs or {}), WHOLE_CHUNKS_ATTR: True})
     if target.local is None:
         _write_tree(tree, target.zarr_store(read_only=False))
         return target.url
@@ -244,7 +275,7 @@ def tidy_table(values: xr.DataArray) -> pd.DataFrame:
     return values.to_dataframe(name=name).reset_index()
 
 
-def write_tables(results: Mapping[str, xr.Dataset], directory: str | Path,
+def write_tables(results: xr.DataTree | Mapping[str, xr.Dataset], directory: str | Path,
                  latex_max_rows: int = LATEX_MAX_ROWS) -> list[Path]:
     """One tidy CSV per result variable, ``<group>__<variable>.csv`` (``/`` in group names becomes ``__``),
     and a LaTeX table beside it when it has at most ``latex_max_rows`` rows. Each file is written under a
@@ -255,7 +286,7 @@ def write_tables(results: Mapping[str, xr.Dataset], directory: str | Path,
     except OSError as error:
         raise StoreError(f"cannot write tables to {directory}: {error.strerror or error}") from None
     written = []
-    for group, ds in results.items():
+    for group, ds in result_groups(results).items():
         for name, values in ds.data_vars.items():
             table = tidy_table(values.compute())
             stem = f"{group.replace('/', '__')}__{name}"

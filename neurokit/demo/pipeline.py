@@ -116,7 +116,7 @@ def _extract(backbone: Backbone, config: DemoConfig, prompt: _Prompt, out: Path,
 
 
 def _analyse(config: DemoConfig, prompts: list[_Prompt], stores: dict[str, dict[str, Path]],
-             progress: bool) -> dict[str, xr.Dataset]:
+             progress: bool) -> xr.DataTree:
     tuned = [prompt for prompt in prompts if prompt.tuned]
     untuned = [prompt for prompt in prompts if not prompt.tuned]
     results = analyze_stores(

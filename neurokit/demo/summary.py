@@ -17,14 +17,11 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from neurokit.analysis import (
-    binomial_p_value,
-    bootstrap_shares,
-    overlap_p_value,
-    percentile_bounds,
-    spearman,
-)
+from neurokit.analysis import binomial_p_value
 from neurokit.analysis.common import LAYER, NEURON, top_count
+from neurokit.analysis.compare import overlap_p_value, spearman
+from neurokit.analysis.resampling import bootstrap_shares, percentile_bounds
+from neurokit.analysis.results import result_group
 from neurokit.tasks import get_task
 
 #: Verdicts of a finding. "Does not hold" needs the criterion to fail in at least two settings, each with its
@@ -133,7 +130,7 @@ def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
     binomial p-value against chance, and the adversarial test accuracy (from the adversarial store)."""
     adversarial = {}
     for task in config.tasks:
-        if f"{task}/adversarial_accuracy" in results:
+        if result_group(results, f"{task}/adversarial_accuracy") is not None:
             result = results[f"{task}/adversarial_accuracy"]
             counts = zip(np.atleast_1d(result["correct"]), np.atleast_1d(result["n_examples"]))
             adversarial |= dict(zip(_task_runs(prompts, task), ((int(c), int(n)) for c, n in counts)))
@@ -166,7 +163,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
     learned = {row["task"] for row in _learned(rows)}
     settings, notes = [], []
     for task in config.tasks:
-        null = results.get(f"{task}/null")
+        null = result_group(results, f"{task}/null")
         if null is None:
             continue
         if task not in learned:
@@ -191,7 +188,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
 
 def _consistency_finding(config, prompts, results, rows: list[dict]) -> Finding:
     task = config.tasks[0]
-    agreement = results.get(f"{task}/prompt_agreement")
+    agreement = result_group(results, f"{task}/prompt_agreement")
     claim = "Skill neurons are consistent across prompts of one task (seeds)"
     statistics = ("exact one-sided test of the overlap against random per-layer sets of the same sizes "
                   "(hypergeometric per layer, convolved over layers)")
@@ -264,7 +261,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         "" if drops else "no prompt above chance with adversarial data", percent=True)]
     persistence, excess, robust = [], [], []
     for task in config.tasks:
-        comparison = results.get(f"{task}/clean_vs_adversarial")
+        comparison = result_group(results, f"{task}/clean_vs_adversarial")
         if comparison is None:
             continue
         layers, neurons, per_layer = _skill_set_size(results, task, config.fraction)
@@ -318,7 +315,7 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
     statistics = ("one-sided Fisher exact test of the anchor's overlaps with the two tasks (its skill neurons "
                   "taken as independent)")
     criterion = "in every setting, the anchor overlaps more with its own type's task, p < 0.05"
-    agreement = results.get("tasks/agreement")
+    agreement = result_group(results, "tasks/agreement")
     if agreement is None:
         return Finding.judge(claim, "Wang et al. 2022", "Jaccard difference", statistics, criterion, [],
                              "one task only: needs several tasks")
@@ -459,7 +456,7 @@ def _finite(value):
     return value
 
 
-def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[str, dict[str, float]],
+def summarise(config, prompts, results: xr.DataTree, neighbours: dict[str, dict[str, float]],
               figures: list[Path], notes: list[str], seconds: dict[str, float], out: Path) -> Path:
     """Write ``summary.md`` and ``summary.json`` into ``out``; returns the Markdown file's path."""
     rows, learned = _accuracy_rows(config, prompts, results)

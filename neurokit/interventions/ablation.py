@@ -362,8 +362,12 @@ def evaluate_perturbed(backbone: Backbone, prompt: SoftPrompt, verbalizer: Verba
 
 
 @dataclass
-class SkillAblation:
+class SkillAblationExperiment:
     """Wang et al.'s perturbation experiment: accuracy after perturbing skill neurons vs random neurons.
+
+    An experiment runner, not an estimator: nothing is learned, ``prepare`` evaluates the unperturbed model once
+    and ``run`` perturbs it for the given skill sets (one preparation serves several runs, e.g. one per source
+    task in :func:`~neurokit.interventions.cross_task_ablation`).
 
     Settings (validated here; no work is done): ``method`` (``noise``, ``zero``, ``mean``, ``resample``),
     ``positions`` (``all``: every position, Wang et al.'s code; ``prompt``; ``input``), ``noise_std``
@@ -372,10 +376,10 @@ class SkillAblation:
     ``draws`` (random sets per fraction; for ``noise``/``resample`` also the draws of the skill set), ``seed``
     (random sets, noise and donors), ``batch_size`` and ``bf16`` (as in :func:`neurokit.prompts.evaluate`).
 
-    ``fit(backbone, prompt, verbalizer, split, values=None)`` evaluates the unperturbed model (``reference_``,
+    ``prepare(backbone, prompt, verbalizer, split, values=None)`` evaluates the unperturbed model (``reference_``,
     an :class:`~neurokit.prompts.Evaluation`, and ``reference_accuracy_``); ``values`` are the replacement
     values of method ``mean`` (:func:`train_mean`) or the donor pool of ``resample`` (:func:`train_activations`).
-    ``score(skill)`` perturbs the skill sets and, for every draw, random sets of the same size in every layer,
+    ``run(skill)`` perturbs the skill sets and, for every draw, random sets of the same size in every layer,
     and returns the accuracies as an ``xr.Dataset``.
     """
 
@@ -411,8 +415,8 @@ class SkillAblation:
                    "fractions": None if self.fractions is None else list(self.fractions)}
         return values
 
-    def fit(self, backbone: Backbone, prompt: SoftPrompt, verbalizer: Verbalizer, split: EncodedSplit,
-            values: xr.DataArray | None = None) -> SkillAblation:
+    def prepare(self, backbone: Backbone, prompt: SoftPrompt, verbalizer: Verbalizer, split: EncodedSplit,
+            values: xr.DataArray | None = None) -> SkillAblationExperiment:
         """Evaluate the unperturbed prompted model on ``split`` and keep what the perturbations need."""
         check_values(self.method, values, self.positions)
         if values is not None:
@@ -430,7 +434,7 @@ class SkillAblation:
         return _correctness(evaluate_perturbed(self.backbone_, self.prompt_, self.verbalizer_, self.split_,
                                                perturbation, self.batch_size, self.bf16))
 
-    def score(self, skill: xr.DataArray) -> xr.Dataset:
+    def run(self, skill: xr.DataArray) -> xr.Dataset:
         """Accuracy with the skill sets and with size-matched random sets perturbed.
 
         ``skill``: float neuron scores ([subtask,] layer, neuron) or boolean masks ([fraction,] layer, neuron)
@@ -445,7 +449,8 @@ class SkillAblation:
         turns ``correct`` into the effect with its interval and p-value.
         """
         if not hasattr(self, "reference_"):
-            raise NeurokitError("SkillAblation is not fitted: call fit(backbone, prompt, verbalizer, split) first")
+            raise NeurokitError("SkillAblationExperiment is not prepared: call prepare(backbone, prompt, verbalizer, "
+                                "split) first")
         check_skill_weights(skill, self.backbone_)
         masks = as_masks(skill, self.fractions, self.selection)
         check_masks(masks, self.backbone_)

@@ -56,7 +56,8 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
-    """The settings of :class:`~neurokit.interventions.SkillAblation` shared by ``ablate`` and ``ablate-matrix``."""
+    """The settings of :class:`~neurokit.interventions.SkillAblationExperiment` shared by ``ablate`` and
+    ``ablate-matrix``."""
     parser.add_argument("--fractions", type=float, nargs="+", default=None, metavar="F",
                         help="top fractions to perturb (default: 0 to 0.20 in steps of 0.01 from scores; every "
                              "fraction of stored masks)")
@@ -223,9 +224,9 @@ def _check_ablation_arguments(args: argparse.Namespace, option: str) -> None:
 
 
 def _skill_ablation(args: argparse.Namespace, selection: str):
-    from neurokit.interventions.ablation import SkillAblation
+    from neurokit.interventions.ablation import SkillAblationExperiment
 
-    return SkillAblation(method=args.method, positions=args.positions, noise_std=args.noise_std,
+    return SkillAblationExperiment(method=args.method, positions=args.positions, noise_std=args.noise_std,
                          fractions=args.fractions, selection=selection, draws=args.draws, seed=args.seed,
                          batch_size=args.batch_size, bf16=args.bf16, progress=not args.no_progress)
 
@@ -291,8 +292,8 @@ def _ablate(args: argparse.Namespace) -> int:
     with use_scheduler(scheduler):  # the train means are a reduction over the store
         values = _train_values(args.train_store, args.method, args.per_position, backbone, checkpoint)
     split = EncodedSplit(backbone, task, dataset, args.max_length)
-    ablation.fit(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
-    result = ablation.score(skill)
+    ablation.prepare(backbone, prompt, backbone.verbalizer(task.label_words), split, values)
+    result = ablation.run(skill)
     result = with_effects(result, n_boot=args.n_boot, confidence=args.confidence,
                           n_permutations=args.n_permutations, seed=args.seed, resampling=args.resampling)
     result.attrs |= {"task": task.name, "split": args.split, "prompt": str(checkpoint.path),

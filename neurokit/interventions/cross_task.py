@@ -2,7 +2,7 @@
 
 For every target task B (its own prompt, verbaliser and split) and every source task A, the skill sets of A
 (top fractions of A's neuron scores) and size-matched random sets are perturbed as in
-:class:`~neurokit.interventions.SkillAblation`, and B's accuracy drop is recorded. The diagonal (A = B) is the
+:class:`~neurokit.interventions.SkillAblationExperiment`, and B's accuracy drop is recorded. The diagonal (A = B) is the
 single-task experiment. Wang et al. find that the skill neurons of tasks of the same type as B hurt B more
 than those of tasks of other types; :func:`cross_task_ablation` summarises the matrix that way.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.interventions.ablation import SELECTION, SkillAblation
+from neurokit.interventions.ablation import SELECTION, SkillAblationExperiment
 from neurokit.interventions.effects import with_effects
 from neurokit.interventions.masks import DRAW, FRACTION
 from neurokit.interventions.transfer import SOURCE_TASK
@@ -41,15 +41,15 @@ class CrossTaskTarget:
     split: EncodedSplit
 
 
-def cross_task_ablation(ablation: SkillAblation, backbone: Backbone, skills: Mapping[str, xr.DataArray],
+def cross_task_ablation(ablation: SkillAblationExperiment, backbone: Backbone, skills: Mapping[str, xr.DataArray],
                         targets: Sequence[CrossTaskTarget],
                         values: Mapping[str, xr.DataArray] | None = None,
                         source_types: Mapping[str, str] | None = None) -> xr.Dataset:
     """Accuracy drops of every target task with every source task's skill neurons (and random sets) perturbed.
 
-    ``ablation``: the settings (method, positions, fractions, draws, seed, …), used unfitted as a template:
-    each target is fitted on a copy. ``skills``: per source task name, neuron scores or masks as
-    :meth:`SkillAblation.score` takes them (they must yield the same fractions). ``targets``: the target tasks.
+    ``ablation``: the settings (method, positions, fractions, draws, seed, …), used unprepared as a template:
+    each target is prepared on a copy. ``skills``: per source task name, neuron scores or masks as
+    :meth:`SkillAblationExperiment.run` takes them (they must yield the same fractions). ``targets``: the target tasks.
     ``values``: per target task name, the replacement values of ``mean`` or the donor pool of ``resample``
     (from the target prompt's train store). ``source_types``: task type of each source (default: from the task
     registry, ``neurokit.tasks.get_task``).
@@ -57,14 +57,14 @@ def cross_task_ablation(ablation: SkillAblation, backbone: Backbone, skills: Map
     Returns an ``xr.Dataset``:
 
     - ``accuracy``, ``accuracy_drop`` (source_task, target_task, selection, fraction, draw): as
-      :meth:`SkillAblation.score` for each pair; the (A, A) entries are the single-task results;
+      :meth:`SkillAblationExperiment.run` for each pair; the (A, A) entries are the single-task results;
     - ``reference_accuracy``, ``n_examples`` (target_task); ``n_perturbed`` (source_task, fraction, layer);
     - ``own_drop``, ``same_type_drop``, ``other_type_drop`` (target_task, fraction): skill-set drop (mean over
       draws) with the target's own skill neurons, and the mean over the *other* source tasks of the same type
       as the target, and over source tasks of other types (NaN where there are none); ``n_same_type``,
       ``n_other_type`` (target_task) count those sources;
     - coordinates ``source_type`` (source_task), ``target_type`` (target_task); attributes those of
-      :meth:`SkillAblation.score` shared by all pairs.
+      :meth:`SkillAblationExperiment.run` shared by all pairs.
     """
     if not skills or not targets:
         raise ConfigError("a cross-task ablation needs at least one source task and one target task")
@@ -82,11 +82,11 @@ def cross_task_ablation(ablation: SkillAblation, backbone: Backbone, skills: Map
     sources = list(skills)
     results = []
     for target in targets:
-        fitted = dataclasses.replace(ablation).fit(backbone, target.prompt,
+        prepared = dataclasses.replace(ablation).prepare(backbone, target.prompt,
                                                    backbone.verbalizer(target.task.label_words), target.split,
                                                    values.get(target.task.name))
         # Each pair with its skill-minus-random effect, interval and one-sided p (interventions.effects).
-        results.append([with_effects(fitted.score(skills[source]), seed=ablation.seed) for source in sources])
+        results.append([with_effects(prepared.run(skills[source]), seed=ablation.seed) for source in sources])
     fractions = results[0][0][FRACTION].values
     for row in results:
         for result in row:

@@ -1,7 +1,7 @@
 """Uncertainty of the ablation effect: paired bootstrap intervals and a sign-flip test (*our choice*: the papers
 report neither; see ``docs/interventions.md``).
 
-Input: the per-example correctness of :meth:`neurokit.interventions.SkillAblation.score`, ``c_s[d, x]`` for the
+Input: the per-example correctness of :meth:`neurokit.interventions.SkillAblationExperiment.run`, ``c_s[d, x]`` for the
 skill set and ``c_r[d, x]`` for the random set of draw ``d`` (R draws) on example ``x`` (n examples), at each
 fraction. The **effect** is the skill set's accuracy drop minus the random sets', averaged over the draws:
 
@@ -109,7 +109,7 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
                      resampling: Resampling | str = Resampling.EXAMPLES_AND_DRAWS) -> xr.Dataset:
     """Effect of perturbing the skill sets beyond random sets, per fraction, with interval and p-value.
 
-    ``result``: the Dataset of :meth:`~neurokit.interventions.SkillAblation.score` (its ``correct``
+    ``result``: the Dataset of :meth:`~neurokit.interventions.SkillAblationExperiment.run` (its ``correct``
     (selection, fraction, draw, example) is what is used). Returns, lazily when ``correct`` is a dask array:
 
     - ``effect`` (fraction): mean over draws of random accuracy − skill accuracy, in accuracy units (0–1);
@@ -163,6 +163,6 @@ def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float
 
 
 def with_effects(result: xr.Dataset, **settings) -> xr.Dataset:
-    """``result`` of :meth:`~neurokit.interventions.SkillAblation.score` with the variables of
+    """``result`` of :meth:`~neurokit.interventions.SkillAblationExperiment.run` with the variables of
     :func:`ablation_effects` (``settings`` are its keyword arguments) added beside its own."""
     return result.merge(ablation_effects(result, **settings), combine_attrs="no_conflicts")

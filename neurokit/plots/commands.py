@@ -24,6 +24,9 @@ from neurokit.storage import (
     upload,
 )
 
+#: Figure names (``--figures``, file names): the drawing function's name, except ``clean_vs_adversarial`` and
+#: ``null_comparison``, named after their result groups and drawn by ``clean_vs_adversarial_figure`` and
+#: ``null_comparison_figure`` (the analysis functions of those groups own the plain names).
 FIGURES = ("predictivity_by_layer", "skill_map", "task_overlap", "prompt_consistency", "clean_vs_adversarial",
            "null_comparison", "ablation_curve", "transfer_heatmap")
 #: The group of a results store holding comparisons across tasks.
@@ -162,13 +165,13 @@ def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[Plan
             attacked = found.get("adversarial_skill")
             add(f"{stem}__clean_vs_adversarial", "clean_vs_adversarial",
                 lambda result=found["clean_vs_adversarial"], clean=skill, attacked=attacked:
-                robustness.clean_vs_adversarial(result, clean=clean if attacked is not None else None,
-                                                adversarial=attacked, fraction=fraction, width=width))
+                robustness.clean_vs_adversarial_figure(result, clean=clean if attacked is not None else None,
+                                                       adversarial=attacked, fraction=fraction, width=width))
         else:
             skip("clean_vs_adversarial", task, f"no group {task}/clean_vs_adversarial (analyze with --adversarial)")
         if "null" in found:
             add(f"{stem}__null_comparison", "null_comparison",
-                lambda result=found["null"]: robustness.null_comparison(result, width=width))
+                lambda result=found["null"]: robustness.null_comparison_figure(result, width=width))
         else:
             skip("null_comparison", task, f"no group {task}/null (analyze with --null)")
     if len(tasks) > 1:

@@ -23,7 +23,7 @@ from neurokit.plots.style import (
 def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = None) -> Figure:
     """Accuracy after perturbing the top-n % skill neurons vs as many random neurons, against n.
 
-    ``result``: the Dataset of :meth:`neurokit.interventions.SkillAblation.score` (``accuracy`` (selection,
+    ``result``: the Dataset of :meth:`neurokit.interventions.SkillAblationExperiment.run` (``accuracy`` (selection,
     fraction, draw), ``reference_accuracy``) with the statistics of
     :func:`neurokit.interventions.ablation_effects` (``accuracy_interval``), as ``neurokit ablate`` and the demo
     store them; from ``correct`` alone they are computed here with their defaults. Lines are means over draws,

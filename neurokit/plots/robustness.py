@@ -167,7 +167,7 @@ def _scatter_panel(target: Axes, clean: xr.DataArray, adversarial: xr.DataArray,
     target.legend(loc="upper left", handletextpad=0.2, borderaxespad=0.2, markerscale=2)
 
 
-def clean_vs_adversarial(result, *, clean=None, adversarial=None, fraction: float = DEFAULT_FRACTION,
+def clean_vs_adversarial_figure(result, *, clean=None, adversarial=None, fraction: float = DEFAULT_FRACTION,
                          panels: Sequence[str] | str | None = None, width: Width | str = Width.ONE,
                          ax: Axes | Sequence[Axes] | None = None) -> Figure:
     """Are skill neurons still predictive on adversarial data, and are they the same neurons?
@@ -284,7 +284,7 @@ def _distribution_panel(target: Axes, tuned: xr.DataArray, null: xr.DataArray, r
                           _reference_handle(f"untuned {reference * 100:g}th pct")])
 
 
-def null_comparison(result, *, tuned=None, null=None, panels: Sequence[str] | str | None = None,
+def null_comparison_figure(result, *, tuned=None, null=None, panels: Sequence[str] | str | None = None,
                     width: Width | str = Width.ONE, ax: Axes | Sequence[Axes] | None = None) -> Figure:
     """A tuned prompt's neuron scores against an untuned (random) prompt's, the null distribution.
 

@@ -1,12 +1,5 @@
 """`neurokit selftest`: exactness of captures, padding, precision and interventions on the user's own model."""
 
-from neurokit.selftest.checks import (
-    CheckResult,
-    CheckState,
-    ReducedPrecision,
-    SelftestConfig,
-    format_table,
-    run_selftest,
-)
+import lazy_loader
 
-__all__ = ["CheckResult", "CheckState", "ReducedPrecision", "SelftestConfig", "format_table", "run_selftest"]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,7 +1,5 @@
 """Paper reproductions: a study file in ``analyses/`` run end to end (``neurokit study``) into a report."""
 
-from neurokit.study.config import REPORT_SECTIONS, StudyConfig
-from neurokit.study.report import write_report
-from neurokit.study.runner import run_study
+import lazy_loader
 
-__all__ = ["REPORT_SECTIONS", "StudyConfig", "run_study", "write_report"]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -58,10 +58,11 @@ class _Report:
         self.lines: list[str] = []
 
     def group(self, model: str, name: str) -> xr.Dataset | None:
+        from neurokit.analysis.results import result_group
+
         tree = self.results.get(model)
-        if tree is None or name not in tree.groups and f"/{name}" not in tree.groups:
-            return None
-        return tree[name].to_dataset().load()
+        group = None if tree is None else result_group(tree, name)
+        return None if group is None else group.load()
 
     def paper(self, section: str, row: str, value: float | None) -> list[str]:
         """The paper's number for a row of a section, and neurokit's value minus it."""

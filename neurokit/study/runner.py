@@ -70,17 +70,17 @@ def skill_ablation(backbone, checkpoint_folder: Path, task_name: str, split: str
                    max_length: int, fractions, draws: int, progress: bool, scores: xr.DataArray) -> xr.Dataset:
     """Wang et al.'s perturbation of one prompt's skill neurons (``scores``, chosen on other data) against random
     neurons on ``split`` of a task, with the effect's bootstrap interval and one-sided p-value per fraction."""
-    from neurokit.interventions import SkillAblation, with_effects
+    from neurokit.interventions import SkillAblationExperiment, with_effects
     from neurokit.prompts import PromptCheckpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
     task = get_task(task_name)
     encoded = EncodedSplit(backbone, task, load_split(task, split, size=size), max_length)
-    ablation = SkillAblation(fractions=fractions, draws=draws, progress=progress)
-    ablation.fit(backbone, PromptCheckpoint.from_pretrained(checkpoint_folder).soft_prompt(backbone),
+    ablation = SkillAblationExperiment(fractions=fractions, draws=draws, progress=progress)
+    ablation.prepare(backbone, PromptCheckpoint.from_pretrained(checkpoint_folder).soft_prompt(backbone),
                  backbone.verbalizer(task.label_words), encoded)
-    return with_effects(ablation.score(scores), seed=ablation.seed)
+    return with_effects(ablation.run(scores), seed=ablation.seed)
 
 
 def _tuned_prompt(backbone, config: StudyConfig, model: str, task_name: str, seed: int, folder: Path,
@@ -129,7 +129,7 @@ def _extract(backbone, config: StudyConfig, prompt: StudyPrompt, progress: bool)
                                           extraction, size=size, overwrite=prompt.fresh, progress=progress)
 
 
-def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> dict[str, xr.Dataset]:
+def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -> xr.DataTree:
     from neurokit.analysis import AnalysisOptions, analyze_stores, compute_results
     from neurokit.analysis.compare import model_accuracy
     from neurokit.extract import open_run
@@ -149,7 +149,7 @@ def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -
     return compute_results(results, description="study analysis", progress=progress)
 
 
-def _skill_scores(results: dict[str, xr.Dataset], task: str) -> xr.DataArray:
+def _skill_scores(results: xr.DataTree, task: str) -> xr.DataArray:
     skill = results[f"{task}/skill"]
     return skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
 
@@ -262,7 +262,8 @@ def run_model(config: StudyConfig, model: str, out: Path, device: str | None, pr
             first = next(p for p in prompts if p.task == task)
             results[f"{task}/pruning"] = _pruning(backbone, config, first, _skill_scores(results, task), progress)
     if config.transfer:
-        results |= _transfer(backbone, config, prompts, progress)
+        for name, matrix in _transfer(backbone, config, prompts, progress).items():
+            results[name] = matrix
     store = folder / "results.zarr"
     save_results(results, store, overwrite=True, attrs={"model": model, "study": config.name}, progress=progress)
     return store

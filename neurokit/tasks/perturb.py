@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 
-class Perturbation(enum.StrEnum):
+class TextPerturbation(enum.StrEnum):
     """Kind of adversarial change, recorded per example in the ``perturbation`` column."""
 
     TYPO = "typo"  # one character-level edit in every label-bearing keyword; label kept

@@ -12,7 +12,7 @@ never from Python's ``hash()``. Properties:
 
 Each adversarial task (``adv_<clean name>``, dev and test only) takes fresh sentences of the clean task's
 distribution from the same split bucket (so never a training sentence) and applies one
-:class:`~neurokit.tasks.perturb.Perturbation` per example, the kinds cycling in shuffled blocks.
+:class:`~neurokit.tasks.perturb.TextPerturbation` per example, the kinds cycling in shuffled blocks.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from neurokit.errors import ConfigError
 from neurokit.tasks.loading import build_dataset, stable_digest
-from neurokit.tasks.perturb import Keyword, Perturbation, append_distractor, keywords, load_wordlist, pick, typo
+from neurokit.tasks.perturb import Keyword, TextPerturbation, append_distractor, keywords, load_wordlist, pick, typo
 from neurokit.tasks.spec import SPLITS, TaskSpec, TaskType
 
 CLEAN_SIZES: tuple[tuple[str, int], ...] = (("train", 2000), ("dev", 500), ("test", 500))
@@ -68,9 +68,9 @@ class _Generator(ABC):
         """Choices with the label-bearing statement negated and the new label, or ``None`` if not applicable."""
         return None
 
-    def labels_after(self, kind: Perturbation) -> tuple[int, ...]:
+    def labels_after(self, kind: TextPerturbation) -> tuple[int, ...]:
         """Labels that examples perturbed by ``kind`` can have."""
-        return self.negation_labels if kind is Perturbation.NEGATION else tuple(range(len(self.label_names)))
+        return self.negation_labels if kind is TextPerturbation.NEGATION else tuple(range(len(self.label_names)))
 
 
 class _SentimentGenerator(_Generator):
@@ -286,16 +286,16 @@ class GeneratedSource:
     """
 
     family: str
-    perturbations: tuple[Perturbation, ...] = ()
+    perturbations: tuple[TextPerturbation, ...] = ()
     sizes: tuple[tuple[str, int], ...] = CLEAN_SIZES
 
     def __post_init__(self) -> None:
         if self.family not in _FAMILIES:
             raise ConfigError(f"unknown generated task family {self.family!r}; known: {', '.join(sorted(_FAMILIES))}")
         try:
-            object.__setattr__(self, "perturbations", tuple(Perturbation(kind) for kind in self.perturbations))
+            object.__setattr__(self, "perturbations", tuple(TextPerturbation(kind) for kind in self.perturbations))
         except ValueError:
-            choices = ", ".join(kind.value for kind in Perturbation)
+            choices = ", ".join(kind.value for kind in TextPerturbation)
             raise ConfigError(f"perturbations must be among {choices}, got {list(self.perturbations)}") from None
         sizes = dict(self.sizes)
         if not sizes or set(sizes) - set(SPLITS) or not all(isinstance(n, int) and n > 0 for n in sizes.values()):
@@ -362,8 +362,8 @@ def _clean_stream(
 
 
 def _adversarial_stream(
-    generator: _Generator, split: str, kinds: tuple[Perturbation, ...], seed: np.random.SeedSequence
-) -> Iterator[tuple[dict[str, str], int, Perturbation]]:
+    generator: _Generator, split: str, kinds: tuple[TextPerturbation, ...], seed: np.random.SeedSequence
+) -> Iterator[tuple[dict[str, str], int, TextPerturbation]]:
     """Endless distinct perturbed examples of ``split``'s bucket: ``(texts, label, kind)``.
 
     Kinds come in shuffled blocks, so each kind has the same share. Within each kind the resulting labels
@@ -379,7 +379,7 @@ def _adversarial_stream(
     clean_seed, perturb_seed = seed.spawn(2)
     clean = _clean_stream(generator, split, clean_seed)
     rng = np.random.default_rng(perturb_seed)
-    label_blocks: dict[Perturbation, list[int]] = {kind: [] for kind in kinds}
+    label_blocks: dict[TextPerturbation, list[int]] = {kind: [] for kind in kinds}
     seen: set[str] = set()
     while True:
         for kind_index in rng.permutation(len(kinds)):
@@ -403,22 +403,22 @@ def _adversarial_stream(
 
 
 def _perturb(
-    generator: _Generator, choices: dict[str, Any], label: int, kind: Perturbation, rng: np.random.Generator
+    generator: _Generator, choices: dict[str, Any], label: int, kind: TextPerturbation, rng: np.random.Generator
 ) -> tuple[dict[str, str], int] | None:
     """Texts and label of ``choices`` after ``kind``, or ``None`` when ``kind`` does not apply."""
-    if kind is Perturbation.NEGATION:
+    if kind is TextPerturbation.NEGATION:
         negated = generator.negate(choices, label)
         if negated is None:
             return None
         choices, label = negated
-    elif kind in (Perturbation.TYPO, Perturbation.SYNONYM):
+    elif kind in (TextPerturbation.TYPO, TextPerturbation.SYNONYM):
         choices = dict(choices)
         for slot in generator.keyword_slots:
             keyword: Keyword = choices[slot]
-            replacement = typo(keyword.word, rng) if kind is Perturbation.TYPO else pick(rng, keyword.synonyms)
+            replacement = typo(keyword.word, rng) if kind is TextPerturbation.TYPO else pick(rng, keyword.synonyms)
             choices[slot] = Keyword(replacement)
     texts = generator.render(choices)
-    if kind is Perturbation.DISTRACTOR:
+    if kind is TextPerturbation.DISTRACTOR:
         last = generator.text_fields[-1]
         texts[last] = append_distractor(texts[last], pick(rng, load_wordlist("adversarial")["distractors"]))
     return texts, label
@@ -458,7 +458,7 @@ def _toy_task(name: str, task_type: TaskType, family: str, label_words: tuple[st
     )
 
 
-def _adversarial_task(clean: TaskSpec, kinds: tuple[Perturbation, ...]) -> TaskSpec:
+def _adversarial_task(clean: TaskSpec, kinds: tuple[TextPerturbation, ...]) -> TaskSpec:
     source = clean.source
     assert isinstance(source, GeneratedSource)
     return dataclasses.replace(
@@ -477,7 +477,7 @@ _PRODUCTS = _toy_task(
 _TOPIC = _toy_task("toy_topic", TaskType.TOPIC, "topic", ("sports", "business", "science", "politics"), "{text}")
 _NLI = _toy_task("toy_nli", TaskType.NLI, "nli", ("yes", "no"), "{premise} ? {hypothesis}")
 _NLI_CONTRAST = _toy_task("toy_nli_contrast", TaskType.NLI, "nli_contrast", ("yes", "no"), "{premise} ? {hypothesis}")
-_ALL_KINDS = tuple(Perturbation)
+_ALL_KINDS = tuple(TextPerturbation)
 
 TOY_TASKS: tuple[TaskSpec, ...] = (
     _MOVIES,
@@ -488,7 +488,7 @@ TOY_TASKS: tuple[TaskSpec, ...] = (
     _adversarial_task(_MOVIES, _ALL_KINDS),
     _adversarial_task(_PRODUCTS, _ALL_KINDS),
     # A topic does not change under negation, so the topic set uses the three label-preserving kinds.
-    _adversarial_task(_TOPIC, (Perturbation.TYPO, Perturbation.SYNONYM, Perturbation.DISTRACTOR)),
+    _adversarial_task(_TOPIC, (TextPerturbation.TYPO, TextPerturbation.SYNONYM, TextPerturbation.DISTRACTOR)),
     _adversarial_task(_NLI, _ALL_KINDS),
     _adversarial_task(_NLI_CONTRAST, _ALL_KINDS),
 )

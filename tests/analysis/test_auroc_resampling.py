@@ -147,6 +147,31 @@ def test_benjamini_hochberg_leaves_nan_out():
     assert np.isnan(result[1])
 
 
+def _textbook_bh(p_values: np.ndarray) -> np.ndarray:
+    """q_(i) = min over j ≥ i of min(1, m·p_(j)/j) over the m non-NaN p-values, written out loop by loop."""
+    tested = np.flatnonzero(~np.isnan(p_values))
+    order = tested[np.argsort(p_values[tested], kind="stable")]
+    m = len(order)
+    q_values = np.full(p_values.shape, np.nan)
+    for rank, index in enumerate(order, start=1):
+        q_values[index] = min(min(1.0, m * p_values[later] / j) for j, later in enumerate(order, start=1)
+                              if j >= rank)
+    return q_values
+
+
+def test_benjamini_hochberg_matches_the_textbook_with_ties_ones_and_nan():
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        p_values = np.round(rng.uniform(size=(2, 3, 7)), rng.integers(1, 3))  # rounding makes ties
+        p_values[rng.uniform(size=p_values.shape) < 0.15] = 1.0
+        p_values[rng.uniform(size=p_values.shape) < 0.15] = np.nan
+        p_values[1, :, :] = np.nan if rng.uniform() < 0.2 else p_values[1]  # sometimes a family of NaN only
+        result = benjamini_hochberg(xr.DataArray(p_values, dims=("subtask", "layer", "neuron"))).values
+        for family in range(2):
+            expected = _textbook_bh(p_values[family].ravel()).reshape(3, 7)
+            np.testing.assert_allclose(result[family], expected, rtol=1e-12, atol=0)
+
+
 def test_resampling_settings_are_checked():
     train, data = _pair()
     model = SkillNeurons().fit(train[0])

@@ -22,7 +22,8 @@ from synthetic_stores import (
     reference_top,
 )
 
-from neurokit.analysis import SkillNeurons, subtask_labels, subtasks_for, top_fraction
+from neurokit.analysis import SkillNeurons, top_fraction
+from neurokit.analysis.subtasks import subtask_labels, subtasks_for
 from neurokit.errors import NeurokitError
 
 
@@ -192,7 +193,7 @@ def test_balanced_skill_set_is_first_subtask_filled_from_second(per_layer):
     # ties, overlap between the sub-tasks' tops and NaN scores (never chosen, so the set may fall short)
     tied = xr.DataArray([[[0.9, 0.9, 0.8, np.nan, 0.7, 0.7]], [[0.9, 0.6, 0.95, 0.95, np.nan, 0.6]]],
                         dims=("subtask", "layer", "neuron"))
-    from neurokit.analysis import filled_top
+    from neurokit.analysis.skill import filled_top
     masks = filled_top(tied, [1 / 3, 2 / 3, 1.0]).values
     for index, fraction in enumerate([1 / 3, 2 / 3, 1.0]):
         np.testing.assert_array_equal(masks[index], reference_filled(tied.values, fraction))

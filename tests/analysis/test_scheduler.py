@@ -15,7 +15,7 @@ from synthetic_stores import THREE_WAY, make_store, write_store
 
 import neurokit.extract
 from neurokit.analysis import analyze_stores, compute_results, load_results
-from neurokit.analysis.results import THREADS_PER_CORE, scheduler_options
+from neurokit.analysis.results import THREADS_PER_CORE, result_groups, scheduler_options
 from neurokit.analysis.scheduler import LocalScheduler, SchedulerChoice, use_scheduler
 from neurokit.cli import main
 from neurokit.errors import ConfigError
@@ -45,7 +45,7 @@ def in_memory(stores):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(neurokit.extract, "open_run", lambda path: readers[0](path).load())
         patch.setattr(neurokit.extract, "open_runs", lambda paths: readers[1](paths).load())
-        results = analyze_stores(stores["train"], stores["eval"])
+        results = result_groups(analyze_stores(stores["train"], stores["eval"]))
     assert not any(dask.is_dask_collection(variable.data) for ds in results.values()
                    for variable in ds.variables.values())
     return compute_results(results, progress=False)

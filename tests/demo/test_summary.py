@@ -11,7 +11,8 @@ import pytest
 import scipy.stats
 import xarray as xr
 
-from neurokit.analysis import bootstrap_shares, overlap_p_value, percentile_bounds
+from neurokit.analysis.compare import overlap_p_value
+from neurokit.analysis.resampling import bootstrap_shares, percentile_bounds
 from neurokit.demo.summary import (
     FAILS,
     HOLDS,

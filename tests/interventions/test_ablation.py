@@ -14,7 +14,7 @@ from prompted_models import PROMPT_LENGTH, make_prompted
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions import (
     Perturbation,
-    SkillAblation,
+    SkillAblationExperiment,
     as_masks,
     evaluate_perturbed,
     perturbed,
@@ -242,10 +242,10 @@ def test_noise_logits_equal_an_independent_hook_bit_for_bit(embedded, positions)
 @pytest.mark.parametrize("positions", ["prompt", "all"])
 def test_accuracies_equal_an_independent_computation(embedded, positions):
     scores = embedded.scores(seed=5)
-    ablation = SkillAblation(method="zero", positions=positions, fractions=(0.0, 0.1, 0.5), draws=2, seed=3,
-                             batch_size=5, progress=False).fit(embedded.backbone, embedded.prompt,
-                                                               embedded.verbalizer, embedded.split)
-    result = ablation.score(scores)
+    ablation = SkillAblationExperiment(method="zero", positions=positions, fractions=(0.0, 0.1, 0.5), draws=2,
+                                       seed=3, batch_size=5, progress=False).prepare(
+        embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split)
+    result = ablation.run(scores)
     labels = embedded.split.labels.numpy()
 
     def correct(mask):
@@ -283,12 +283,12 @@ def test_accuracies_equal_an_independent_computation(embedded, positions):
 
 
 def test_noise_sweep_draws_the_skill_set_noise_per_draw(embedded):
-    ablation = SkillAblation(method="noise", noise_std=3.0, fractions=(0.5,), draws=3, progress=False)
-    result = ablation.fit(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split).score(
+    ablation = SkillAblationExperiment(method="noise", noise_std=3.0, fractions=(0.5,), draws=3, progress=False)
+    result = ablation.prepare(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split).run(
         embedded.scores())
     assert result["accuracy"].dims == ("selection", "fraction", "draw") and result.sizes["draw"] == 3
-    again = SkillAblation(method="noise", noise_std=3.0, fractions=(0.5,), draws=3, progress=False).fit(
-        embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split).score(embedded.scores())
+    again = SkillAblationExperiment(method="noise", noise_std=3.0, fractions=(0.5,), draws=3, progress=False).prepare(
+        embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split).run(embedded.scores())
     xr.testing.assert_identical(result, again)
 
 
@@ -365,11 +365,12 @@ def test_invalid_perturbations_are_refused(embedded):
                        6):
             pass
     with pytest.raises(ConfigError, match="draws"):
-        SkillAblation(draws=0)
-    with pytest.raises(NeurokitError, match="not fitted"):
-        SkillAblation().score(embedded.scores())
+        SkillAblationExperiment(draws=0)
+    with pytest.raises(NeurokitError, match="not prepared"):
+        SkillAblationExperiment().run(embedded.scores())
     with pytest.raises(ConfigError, match="needs the replacement values"):
-        SkillAblation(method="mean").fit(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split)
+        SkillAblationExperiment(method="mean").prepare(embedded.backbone, embedded.prompt, embedded.verbalizer,
+                                                       embedded.split)
 
 
 def _train_store(examples: int = 9, seed: int = 0) -> tuple[xr.Dataset, np.ndarray]:
@@ -462,10 +463,10 @@ def test_resample_sweep_draws_donors_per_draw(embedded):
     pool = embedded.pool()
     settings = {"method": "resample", "fractions": (0.5,), "draws": 3, "seed": 1, "batch_size": 5,
                 "progress": False}
-    result = SkillAblation(**settings).fit(embedded.backbone, embedded.prompt, embedded.verbalizer,
-                                           embedded.split, values=pool).score(embedded.scores())
-    again = SkillAblation(**settings).fit(embedded.backbone, embedded.prompt, embedded.verbalizer,
-                                          embedded.split, values=pool).score(embedded.scores())
+    result = SkillAblationExperiment(**settings).prepare(embedded.backbone, embedded.prompt, embedded.verbalizer,
+                                                         embedded.split, values=pool).run(embedded.scores())
+    again = SkillAblationExperiment(**settings).prepare(embedded.backbone, embedded.prompt, embedded.verbalizer,
+                                                        embedded.split, values=pool).run(embedded.scores())
     xr.testing.assert_identical(result, again)
     assert result.attrs["method"] == "resample" and result.attrs["positions"] == "all"
 
@@ -482,15 +483,15 @@ def test_values_that_do_not_fit_the_method_or_positions_are_refused(embedded):
     with pytest.raises(ConfigError, match="must have dims"):
         Perturbation(embedded.mask(), "mean", embedded.pool())
     with pytest.raises(ConfigError, match="not a valid Positions"):
-        SkillAblation(positions="everywhere")
+        SkillAblationExperiment(positions="everywhere")
     with pytest.raises(ConfigError, match="only for the prompt positions"):
-        SkillAblation(method="mean").fit(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split,
-                                         values=embedded.values(per_position=True))
+        SkillAblationExperiment(method="mean").prepare(embedded.backbone, embedded.prompt, embedded.verbalizer,
+                                                       embedded.split, values=embedded.values(per_position=True))
 
 
 def test_python_callers_get_the_train_store_and_skill_weight_checks(tmp_path):
     """What `neurokit ablate` refuses, the library refuses too: a train store of another prompt, model or split,
-    and skill neurons of other weights (at SkillAblation.score and kept_neurons, without any extra call)."""
+    and skill neurons of other weights (at SkillAblationExperiment.run and kept_neurons, without any extra call)."""
     from prompted_models import MOVIES, save_prompt, write_train_store
 
     from neurokit.extract import open_run
@@ -511,10 +512,10 @@ def test_python_callers_get_the_train_store_and_skill_weight_checks(tmp_path):
         check_train_store(store.assign_attrs(split="dev"), backbone, checkpoint)
 
     skill = prompted.scores().assign_attrs(weights_sha256="0" * 64, model_id="another/model")
-    ablation = SkillAblation(method="zero", fractions=[0.1], draws=1, progress=False)
-    ablation.fit(backbone, prompted.prompt, prompted.verbalizer, prompted.split)
+    ablation = SkillAblationExperiment(method="zero", fractions=[0.1], draws=1, progress=False)
+    ablation.prepare(backbone, prompted.prompt, prompted.verbalizer, prompted.split)
     with pytest.raises(NeurokitError, match="come from other weights \\('another/model'\\)"):
-        ablation.score(skill)
+        ablation.run(skill)
     with pytest.raises(NeurokitError, match="come from other weights"):
         kept_neurons(backbone, skill, PruneConfig(fraction=0.1))
-    ablation.score(skill.assign_attrs(weights_sha256=backbone.weights_sha256))  # its own weights pass
+    ablation.run(skill.assign_attrs(weights_sha256=backbone.weights_sha256))  # its own weights pass

@@ -10,7 +10,7 @@ from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, make_prompted
 from neurokit.errors import ConfigError
 from neurokit.interventions import (
     CrossTaskTarget,
-    SkillAblation,
+    SkillAblationExperiment,
     ablation_effects,
     cross_task_ablation,
 )
@@ -35,7 +35,7 @@ def test_the_matrix_has_every_pair_and_its_diagonal_is_the_single_task_result(ti
     prompted, targets, skills = tiny
     settings = {"method": "noise", "noise_std": 3.0, "fractions": (0.0, 0.3), "draws": 2, "seed": 4,
                 "batch_size": 4, "progress": False}
-    matrix = cross_task_ablation(SkillAblation(**settings), prompted.backbone, skills, targets)
+    matrix = cross_task_ablation(SkillAblationExperiment(**settings), prompted.backbone, skills, targets)
     names = [target.task.name for target in targets]
     assert matrix["accuracy"].dims == ("source_task", "target_task", "selection", "fraction", "draw")
     assert matrix["accuracy"].shape == (3, 3, 2, 2, 2)
@@ -44,9 +44,9 @@ def test_the_matrix_has_every_pair_and_its_diagonal_is_the_single_task_result(ti
     assert matrix.attrs["method"] == "noise" and matrix.attrs["positions"] == "all"
     for source in (0, 2):
         target = targets[source]
-        single = SkillAblation(**settings).fit(prompted.backbone, target.prompt,
-                                               prompted.backbone.verbalizer(target.task.label_words),
-                                               target.split).score(skills[names[source]])
+        single = SkillAblationExperiment(**settings).prepare(prompted.backbone, target.prompt,
+                                                             prompted.backbone.verbalizer(target.task.label_words),
+                                                             target.split).run(skills[names[source]])
         pair = matrix.sel(source_task=names[source], target_task=names[source])
         for name in ("accuracy", "accuracy_drop"):
             xr.testing.assert_equal(pair[name].reset_coords(drop=True), single[name].reset_coords(drop=True))
@@ -83,7 +83,7 @@ def test_type_summaries_average_the_right_sources():
 
 def test_invalid_cross_task_inputs_are_refused(tiny):
     prompted, targets, skills = tiny
-    ablation = SkillAblation(method="zero", fractions=(0.3,), draws=1, progress=False)
+    ablation = SkillAblationExperiment(method="zero", fractions=(0.3,), draws=1, progress=False)
     with pytest.raises(ConfigError, match="repeat"):
         cross_task_ablation(ablation, prompted.backbone, skills, [targets[0], targets[0]])
     with pytest.raises(ConfigError, match="not a target task"):

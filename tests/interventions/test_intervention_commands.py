@@ -14,7 +14,7 @@ from prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
 from neurokit.extract import open_run
-from neurokit.interventions import SkillAblation, ablation_effects, train_activations
+from neurokit.interventions import SkillAblationExperiment, ablation_effects, train_activations
 from neurokit.models import load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
@@ -82,10 +82,10 @@ def test_ablate_writes_a_results_store_and_a_table(setup, tmp_path, method, posi
     split = EncodedSplit(backbone, MOVIES, load_split(MOVIES, "test", size=10), 48)
     means = setup["train_mean"] if per_position else setup["train_mean"].mean("position")
     values = {"mean": means, "resample": train_activations(open_run(setup["raw_store"]))}.get(method)
-    expected = SkillAblation(method=method, positions=positions, fractions=[float(f) for f in FRACTIONS], draws=2,
-                             progress=False).fit(
+    expected = SkillAblationExperiment(method=method, positions=positions, fractions=[float(f) for f in FRACTIONS],
+                                       draws=2, progress=False).prepare(
         backbone, setup["movies"].soft_prompt(backbone), backbone.verbalizer(MOVIES.label_words), split,
-        values).score(setup["score"])
+        values).run(setup["score"])
     np.testing.assert_array_equal(result["accuracy"].values, expected["accuracy"].values)
     np.testing.assert_array_equal(result["correct"].values, expected["correct"].values)
     resampling = "examples" if method == "zero" else "examples-and-draws"
@@ -130,9 +130,9 @@ def test_ablate_matrix_writes_the_matrix_and_a_table(setup, tmp_path, capsys):
     # The diagonal is `neurokit ablate`'s single-task result (here from the Python API).
     backbone = setup["backbone"]
     split = EncodedSplit(backbone, PRODUCTS, load_split(PRODUCTS, "test", size=6), 48)
-    single = SkillAblation(method="zero", fractions=(0.0, 0.3), draws=1, progress=False).fit(
+    single = SkillAblationExperiment(method="zero", fractions=(0.0, 0.3), draws=1, progress=False).prepare(
         backbone, setup["products"].soft_prompt(backbone), backbone.verbalizer(PRODUCTS.label_words), split
-    ).score(setup["products_score"])
+    ).run(setup["products_score"])
     np.testing.assert_array_equal(
         result["accuracy"].sel(source_task=PRODUCTS.name, target_task=PRODUCTS.name).values,
         single["accuracy"].values)

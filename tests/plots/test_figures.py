@@ -166,7 +166,7 @@ def test_agreement_metrics_and_refusals(results):
 
 def test_clean_vs_adversarial_panels(results):
     result = results["sst2/clean_vs_adversarial"]
-    figure = npl.clean_vs_adversarial(result, clean=results["sst2/skill"],
+    figure = npl.clean_vs_adversarial_figure(result, clean=results["sst2/skill"],
                                       adversarial=results["sst2/adversarial_skill"], fraction=0.1, width="two")
     assert figure.get_figwidth() == pytest.approx(6.9)
     scatter_ax, overlap_ax = _data_axes(figure)
@@ -181,7 +181,7 @@ def test_clean_vs_adversarial_panels(results):
     np.testing.assert_allclose(lines[-1].get_ydata(), result["chance_overlap"].values)
     np.testing.assert_allclose(lines[0].get_xdata(), result["fraction"].values * 100)
 
-    figure = npl.clean_vs_adversarial(result)  # without neuron scores: overlap and predictivity
+    figure = npl.clean_vs_adversarial_figure(result)  # without neuron scores: overlap and predictivity
     overlap_ax, predictivity_ax = _data_axes(figure)
     prompt_lines = [line for line in predictivity_ax.get_lines() if line.get_marker() == "o"]
     assert len(prompt_lines) == 2
@@ -191,16 +191,16 @@ def test_clean_vs_adversarial_panels(results):
 def test_clean_vs_adversarial_refusals(results):
     result = results["sst2/clean_vs_adversarial"]
     with pytest.raises(NeurokitError, match="needs variable 'chance_overlap'"):
-        npl.clean_vs_adversarial(result.drop_vars("chance_overlap"))
+        npl.clean_vs_adversarial_figure(result.drop_vars("chance_overlap"))
     with pytest.raises(NeurokitError, match="adversarial scores are missing"):
-        npl.clean_vs_adversarial(result, clean=results["sst2/skill"])
+        npl.clean_vs_adversarial_figure(result, clean=results["sst2/skill"])
     with pytest.raises(NeurokitError, match="panels must be"):
-        npl.clean_vs_adversarial(result, panels=["histogram"])
+        npl.clean_vs_adversarial_figure(result, panels=["histogram"])
 
 
 def test_null_comparison_panels(results):
     result = results["sst2/null"]
-    figure = npl.null_comparison(result, panels=("quantiles", "layers", "skill"), width="two")
+    figure = npl.null_comparison_figure(result, panels=("quantiles", "layers", "skill"), width="two")
     quantile_ax, layer_ax, skill_ax = figure.axes
     tuned, untuned = quantile_ax.get_lines()[:2]
     np.testing.assert_allclose(tuned.get_ydata(), result["tuned_quantile"].values)
@@ -210,12 +210,12 @@ def test_null_comparison_panels(results):
     np.testing.assert_allclose([bar.get_height() for bar in bars], result["share_above_null_by_layer"].values)
     np.testing.assert_allclose(skill_ax.get_lines()[0].get_ydata(), result["skill_share_above_null"].values)
     # the distribution panel needs the scores themselves
-    figure = npl.null_comparison(result, tuned=results["sst2/skill"], null=results["sst2/skill"]["score"] - 0.1)
+    figure = npl.null_comparison_figure(result, tuned=results["sst2/skill"], null=results["sst2/skill"]["score"] - 0.1)
     assert len(figure.axes) == 2
     with pytest.raises(NeurokitError, match="needs variable 'share_above_null_by_layer'"):
-        npl.null_comparison(result.drop_vars("share_above_null_by_layer"))
+        npl.null_comparison_figure(result.drop_vars("share_above_null_by_layer"))
     with pytest.raises(NeurokitError, match="neuron scores"):
-        npl.null_comparison(result, panels="distribution")
+        npl.null_comparison_figure(result, panels="distribution")
 
 
 def test_drawing_into_given_axes(results):
@@ -223,7 +223,7 @@ def test_drawing_into_given_axes(results):
         figure, axes = npl.new_figure("two", 1, 3)
     assert npl.predictivity_by_layer(results["sst2/skill"], ax=axes[0]) is figure
     assert npl.prompt_consistency(results["sst2/prompt_agreement"], metrics="spearman", ax=axes[1]) is figure
-    assert npl.null_comparison(results["sst2/null"], panels="layers", ax=axes[2]) is figure
+    assert npl.null_comparison_figure(results["sst2/null"], panels="layers", ax=axes[2]) is figure
     assert _boxes(axes[0]) == N_LAYERS
     with pytest.raises(NeurokitError, match="pass ax as 2 Axes"):
         npl.task_overlap(results["tasks/agreement"], ax=axes[0])
@@ -234,9 +234,9 @@ FIGURES = {
     "skill_map": lambda r: npl.skill_map(r["sst2/skill"]),
     "task_overlap": lambda r: npl.task_overlap(r["tasks/agreement"]),
     "prompt_consistency": lambda r: npl.prompt_consistency(r["sst2/prompt_agreement"]),
-    "clean_vs_adversarial": lambda r: npl.clean_vs_adversarial(
+    "clean_vs_adversarial": lambda r: npl.clean_vs_adversarial_figure(
         r["sst2/clean_vs_adversarial"], clean=r["sst2/skill"], adversarial=r["sst2/adversarial_skill"]),
-    "null_comparison": lambda r: npl.null_comparison(r["sst2/null"]),
+    "null_comparison": lambda r: npl.null_comparison_figure(r["sst2/null"]),
 }
 
 

@@ -15,7 +15,7 @@ from importlib import resources
 import pytest
 
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.tasks import GeneratedSource, Perturbation, get_task, list_tasks, load_split
+from neurokit.tasks import GeneratedSource, TextPerturbation, get_task, list_tasks, load_split
 
 CLEAN = ("toy_sentiment_movies", "toy_sentiment_products", "toy_topic", "toy_nli", "toy_nli_contrast")
 ADVERSARIAL = tuple(f"adv_{name}" for name in CLEAN)
@@ -150,7 +150,7 @@ def test_synonyms_never_appear_in_clean_vocabulary():
 
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_kinds_are_present_and_balanced(name: str):
-    expected = {kind.value for kind in Perturbation} - ({"negation"} if name == "adv_toy_topic" else set())
+    expected = {kind.value for kind in TextPerturbation} - ({"negation"} if name == "adv_toy_topic" else set())
     for split in ("dev", "test"):
         counts = collections.Counter(row["perturbation"] for row in rows(name, split))
         assert set(counts) == expected
@@ -226,7 +226,7 @@ def test_generated_source_is_validated(arguments: dict, message: str):
 
 def test_generated_source_coerces_kinds_and_orders_sizes():
     source = GeneratedSource("nli", ("typo", "negation"), {"test": 3, "dev": 2})
-    assert source.perturbations == (Perturbation.TYPO, Perturbation.NEGATION)
+    assert source.perturbations == (TextPerturbation.TYPO, TextPerturbation.NEGATION)
     assert source.splits == ("dev", "test")
     spec = dataclasses.replace(get_task("adv_toy_nli"), name="adv_toy_nli_small", source=source)
     test = load_split(spec, "test")
