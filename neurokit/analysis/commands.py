@@ -17,6 +17,7 @@ from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, ana
 from neurokit.analysis.results import check_target, check_writable, compute_results, save_results, write_tables
 from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
 from neurokit.analysis.subtasks import SubtaskScheme
+from neurokit.cli import add_progress_argument
 from neurokit.storage import add_storage_argument, require_local, storage_options_from_args
 
 
@@ -59,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of control labels, bootstrap and permutations")
     add_scheduler_arguments(parser)
     add_storage_argument(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
     parser.set_defaults(handler=handler)
 
 

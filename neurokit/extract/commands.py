@@ -14,6 +14,7 @@ import json
 import os
 import re
 
+from neurokit.cli import add_progress_argument
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.extract.check import check_store, store_info
 
@@ -157,7 +158,7 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
                          help="i/n: this process writes every n-th block (default: RANK/WORLD_SIZE, else 0/1)")
     extract.add_argument("--overwrite", action="store_true",
                          help="replace an existing store of another run (a store of this run is resumed)")
-    extract.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(extract)
     extract.set_defaults(handler=_extract)
 
 
