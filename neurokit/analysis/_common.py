@@ -17,15 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from neurokit.dims import CLASS, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import ConfigError, StoreError
-
-RUN = "run"
-EXAMPLE = "example"
-LAYER = "layer"
-POSITION = "position"
-NEURON = "neuron"
-CLASS = "class"
-SUBTASK = "subtask"
 
 # Dask chunks of the slabs that need every example of a neuron at once (AUROC, resampling). 128 MiB keeps a
 # worker well inside the 2 GB a >RAM benchmark allows while making the per-slab Python overhead negligible.

@@ -17,12 +17,6 @@ import xarray as xr
 
 from neurokit.analysis._common import (
     DEFAULT_SLAB_BYTES,
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
-    RUN,
-    SUBTASK,
     PositionSet,
     as_position_set,
     describe,
@@ -31,6 +25,7 @@ from neurokit.analysis._common import (
     with_runs,
 )
 from neurokit.analysis.subtasks import SubTask, subtask_coords, subtasks_for
+from neurokit.dims import EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import StoreError
 
 

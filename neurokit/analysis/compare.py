@@ -16,9 +16,6 @@ import scipy.stats
 import xarray as xr
 
 from neurokit.analysis._common import (
-    EXAMPLE,
-    LAYER,
-    NEURON,
     Selection,
     check_fractions,
     choice,
@@ -29,6 +26,7 @@ from neurokit.analysis._common import (
     with_runs,
 )
 from neurokit.analysis.skill import top_fraction
+from neurokit.dims import EXAMPLE, LAYER, NEURON
 from neurokit.errors import ConfigError, StoreError
 
 #: Ackermann & Ohmer's sweep for clean-vs-adversarial overlap: n = 2, 4, …, 20 %.

@@ -26,23 +26,16 @@ import xarray as xr
 
 from neurokit.analysis._common import (
     DEFAULT_SLAB_BYTES,
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
-    RUN,
-    SUBTASK,
     RunAggregation,
     choice,
     single_chunk,
     slab_chunks,
 )
 from neurokit.analysis.subtasks import SubTask, SubtaskScheme, balanced_weights
+from neurokit.dims import BOUND, EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import ConfigError
 
 REPLICATE = "replicate"
-#: The dim of an interval's two ends, ``lower`` and ``upper``.
-BOUND = "bound"
 
 
 def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray, index: np.ndarray,

@@ -32,14 +32,7 @@ import xarray as xr
 
 from neurokit.analysis import resampling
 from neurokit.analysis._common import (
-    CLASS,
     DEFAULT_SLAB_BYTES,
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
-    RUN,
-    SUBTASK,
     PositionSet,
     RunAggregation,
     RunInfo,
@@ -66,6 +59,7 @@ from neurokit.analysis.subtasks import (
     subtask_scheme,
     subtasks_for,
 )
+from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import NeurokitError, StoreError
 
 #: The sweep of Wang et al.: 0 % to 20 % of the neurons in 1 % steps.

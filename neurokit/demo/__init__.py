@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from neurokit.cli import add_progress_argument
 from neurokit.errors import ConfigError
 
 #: Marks a folder as written by this command; a non-empty folder without it is never written into.
@@ -259,9 +260,9 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
     """Run the whole demo into ``out``; returns the path of ``summary.md``."""
     import torch
 
-    from neurokit.analysis import save_results, write_tables
+    from neurokit.analysis import AnalysisOptions, save_results, write_tables
+    from neurokit.analysis.groups import ABLATION, PROMPTS, SKILL, TRANSFER, group_path
     from neurokit.analysis.pipeline import analysis_provenance
-    from neurokit.analysis import AnalysisOptions
     from neurokit.demo.summary import summarise
     from neurokit.models import load_backbone
     from neurokit.plots import draw_figures
@@ -287,10 +288,10 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
             if prompt.tuned:
                 _test_accuracy(backbone, config, prompt)
         first = prompts[0]
-        skill = results[f"{first.task}/skill"]
+        skill = results[group_path(first.task, SKILL)]
         scores = skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
-        results["interventions/ablation"] = _ablate(backbone, config, first, scores, progress)
-        results["interventions/transfer"] = _transfer(backbone, config, prompts, progress)
+        results[group_path(first.task, ABLATION)] = _ablate(backbone, config, first, scores, progress)
+        results[group_path(TRANSFER, PROMPTS)] = _transfer(backbone, config, prompts, progress)
     with timer.stage("write results, tables, figures and the summary", 6, total):
         options = AnalysisOptions(fraction=config.fraction)
         save_results(results, out / "results.zarr", overwrite=True, attrs=analysis_provenance(options),
@@ -317,7 +318,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="prompts of the first task (default 3)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per prompt (default 80)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(parser)
     parser.set_defaults(handler=handler)
 
 

@@ -17,6 +17,20 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from neurokit.analysis.groups import (
+    ABLATION,
+    ACROSS_TASKS,
+    ADVERSARIAL_ACCURACY,
+    AGREEMENT,
+    CLEAN_VS_ADVERSARIAL,
+    NULL,
+    PROMPT_AGREEMENT,
+    PROMPTS,
+    SKILL,
+    TRANSFER,
+    group_path,
+)
+
 #: Verdicts of a finding. "Does not hold" needs the criterion to fail in at least two settings, each with its
 #: interval or test; a single failing setting is inconclusive.
 HOLDS, FAILS, INCONCLUSIVE, UNTESTED = "holds", "does not hold", "inconclusive", "not testable here"
@@ -116,9 +130,10 @@ def _task_runs(prompts, task: str) -> list[str]:
 
 def _skill_set_size(results, task: str, fraction: float) -> tuple[int, int, int]:
     """(layers, neurons per layer, skill neurons per layer) of ``task``'s per-layer top ``fraction``."""
-    from neurokit.analysis._common import LAYER, NEURON, top_count
+    from neurokit.analysis._common import top_count
+    from neurokit.dims import LAYER, NEURON
 
-    sizes = results[f"{task}/skill"]["score"].sizes
+    sizes = results[group_path(task, SKILL)]["score"].sizes
     return sizes[LAYER], sizes[NEURON], top_count(fraction, sizes[NEURON])
 
 
@@ -131,7 +146,7 @@ def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
     adversarial = {}
     for task in config.tasks:
         if f"{task}/adversarial_accuracy" in results:
-            result = results[f"{task}/adversarial_accuracy"]
+            result = results[group_path(task, ADVERSARIAL_ACCURACY)]
             counts = zip(np.atleast_1d(result["correct"]), np.atleast_1d(result["n_examples"]))
             adversarial |= dict(zip(_task_runs(prompts, task), ((int(c), int(n)) for c, n in counts)))
     rows = []
@@ -163,7 +178,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
     learned = {row["task"] for row in _learned(rows)}
     settings, notes = [], []
     for task in config.tasks:
-        null = results.get(f"{task}/null")
+        null = results.get(group_path(task, NULL))
         if null is None:
             continue
         if task not in learned:
@@ -190,7 +205,7 @@ def _consistency_finding(config, prompts, results, rows: list[dict]) -> Finding:
     from neurokit.analysis import overlap_p_value
 
     task = config.tasks[0]
-    agreement = results.get(f"{task}/prompt_agreement")
+    agreement = results.get(group_path(task, PROMPT_AGREEMENT))
     claim = "Skill neurons are consistent across prompts of one task (seeds)"
     statistics = ("exact one-sided test of the overlap against random per-layer sets of the same sizes "
                   "(hypergeometric per layer, convolved over layers)")
@@ -267,7 +282,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         "" if drops else "no prompt above chance with adversarial data", percent=True)]
     persistence, excess, robust = [], [], []
     for task in config.tasks:
-        comparison = results.get(f"{task}/clean_vs_adversarial")
+        comparison = results.get(group_path(task, CLEAN_VS_ADVERSARIAL))
         if comparison is None:
             continue
         layers, neurons, per_layer = _skill_set_size(results, task, config.fraction)
@@ -323,7 +338,7 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
     statistics = ("one-sided Fisher exact test of the anchor's overlaps with the two tasks (its skill neurons "
                   "taken as independent)")
     criterion = "in every setting, the anchor overlaps more with its own type's task, p < 0.05"
-    agreement = results.get("tasks/agreement")
+    agreement = results.get(group_path(ACROSS_TASKS, AGREEMENT))
     if agreement is None:
         return Finding.judge(claim, "Wang et al. 2022", "Jaccard difference", statistics, criterion, [],
                              "one task only: needs several tasks")
@@ -346,8 +361,9 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
         "" if settings else "needs two tasks of one type and one of another, each learned above chance")
 
 
-def _ablation_finding(results) -> Finding:
-    ablation = results["interventions/ablation"]
+def _ablation_finding(results, task: str) -> Finding:
+    """Wang et al.'s perturbation finding from the ablation of ``task``'s skill neurons (the demo's first prompt)."""
+    ablation = results[group_path(task, ABLATION)]
     interval = ablation["effect_interval"]
     level = f"{100 * float(interval.attrs['confidence']):g} %"
     settings = [
@@ -372,7 +388,7 @@ def _transfer_finding(results, rows: list[dict]) -> Finding:
     from neurokit.analysis import bootstrap_shares
     from neurokit.tasks import get_task
 
-    transfer = results["interventions/transfer"]
+    transfer = results[group_path(TRANSFER, PROMPTS)]
     claim, source = "Prompts transfer within a task type, not across types", "Ackermann & Ohmer 2024"
     statistics = (f"{_LEVEL} percentile bootstrap over the test examples of every cell "
                   f"({RESAMPLES} resamples; cells resampled independently, own accuracies included)")
@@ -473,7 +489,7 @@ def summarise(config, prompts, results: dict[str, xr.Dataset], neighbours: dict[
     rows, learned = _accuracy_rows(config, prompts, results)
     findings = [learned, _null_finding(config, results, rows), _consistency_finding(config, prompts, results, rows),
                 *_adversarial_findings(config, prompts, results, rows),
-                _task_specificity_finding(config, results, rows), _ablation_finding(results),
+                _task_specificity_finding(config, results, rows), _ablation_finding(results, prompts[0].task),
                 _transfer_finding(results, rows), _neighbours_finding(config, prompts, neighbours)]
     untuned = [{"prompt": p.name, "task": p.task, "dev_accuracy": p.dev_accuracy} for p in prompts if not p.tuned]
     lines = [

@@ -33,23 +33,17 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neurokit.analysis._common import (
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
     Selection,
     check_fractions,
     choice,
     prompt_position_mask,
 )
 from neurokit.analysis.results import scheduler_options
+from neurokit.dims import DRAW, EXAMPLE, FRACTION, LAYER, NEURON, POSITION, SELECTION
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions.masks import (
-    DRAW,
-    FRACTION,
     NOISE_STREAM,
     RESAMPLE_STREAM,
-    SELECTION,
     SELECTIONS,
     as_masks,
     check_masks,

@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from neurokit.cli import add_progress_argument
 from neurokit.errors import ConfigError, NeurokitError
 
 _ABLATION_METHODS = ("noise", "zero", "mean", "resample")  # AblationMethod's values, without importing torch
@@ -75,7 +76,7 @@ def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random neuron sets (and noise or donor draws) per fraction")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random sets, the noise, the donors and the resamplings of the statistics")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -139,6 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "counts differ; repeatable)")
     _add_data_arguments(transfer)
     _add_output_arguments(transfer)
+    add_progress_argument(transfer)
     transfer.set_defaults(handler=_transfer)
 
     prune = subparsers.add_parser(
@@ -280,6 +282,7 @@ def _with_settings(frame, result):
 
 
 def _ablate(args: argparse.Namespace) -> int:
+    from neurokit.analysis.groups import ABLATION, group_path
     from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.effects import with_effects
@@ -316,10 +319,11 @@ def _ablate(args: argparse.Namespace) -> int:
                 "skill_group": str(skill.name), "train_store": args.train_store, "per_position": args.per_position,
                 "n_boot": args.n_boot, "n_permutations": args.n_permutations, "confidence": args.confidence,
                 "resampling": args.resampling}
-    _save({f"{task.name}/ablation": result}, out, table, _ablation_table(result), settings)
+    group = group_path(task.name, ABLATION)
+    _save({group: result}, out, table, _ablation_table(result), settings)
     largest = result.isel(fraction=int(result["fraction"].argmax("fraction")))
     interval = largest["effect_interval"].values
-    print(f"wrote {task.name}/ablation ({args.method} at {args.positions} positions, {result.sizes['fraction']} "
+    print(f"wrote {group} ({args.method} at {args.positions} positions, {result.sizes['fraction']} "
           f"fractions × {args.draws} draws, reference accuracy {float(result['reference_accuracy']):.4f}; at fraction "
           f"{float(largest['fraction']):g} skill − random drop {float(largest['effect']):+.4f} "
           f"[{interval[0]:+.4f}, {interval[1]:+.4f}], one-sided p = {float(largest['p_value']):.3g}) to {out} and "
@@ -329,10 +333,6 @@ def _ablate(args: argparse.Namespace) -> int:
 
 # ----- ablate-matrix -------------------------------------------------------------------------------------------
 
-#: Results group of ``neurokit ablate-matrix``.
-CROSS_TASK_GROUP = "cross_task/ablation"
-
-
 def _matrix_table(result):
     frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
     references = result["reference_accuracy"].to_series().rename("reference_accuracy").reset_index()
@@ -340,6 +340,7 @@ def _matrix_table(result):
 
 
 def _ablate_matrix(args: argparse.Namespace) -> int:
+    from neurokit.analysis.groups import ABLATION, CROSS_TASK, SKILL, group_path
     from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
     from neurokit.interventions.masks import load_skill
     from neurokit.prompts.checkpoint import load_checkpoint
@@ -355,7 +356,7 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
         if given is not None and len(given) != len(args.tasks):
             raise ConfigError(f"{name} needs one entry per task of --tasks ({len(args.tasks)}), got {len(given)}")
     tasks = [get_task(name) for name in args.tasks]
-    skills = {task.name: load_skill(args.skill, f"{task.name}/skill") for task in tasks}
+    skills = {task.name: load_skill(args.skill, group_path(task.name, SKILL)) for task in tasks}
     own = {str(skill.attrs["selection"]) for skill in skills.values() if skill.attrs.get("selection")}
     if args.selection is None and len(own) > 1:
         raise ConfigError(f"the tasks' skill results use different selections ({', '.join(sorted(own))}); choose "
@@ -369,7 +370,7 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     datasets = [load_split(task, args.split, size=args.size, seed=args.data_seed) for task in tasks]
     backbone = backbone_for_checkpoint(args, checkpoints[0])
     for name, skill in skills.items():
-        _check_skill_weights(skill, backbone, f"{args.skill} ({name}/skill)")
+        _check_skill_weights(skill, backbone, f"{args.skill} ({group_path(name, SKILL)})")
     stores = args.train_stores or [None] * len(tasks)
     values = {task.name: _train_values(store, args.method, args.per_position, backbone, checkpoint)
               for task, store, checkpoint in zip(tasks, stores, checkpoints, strict=True)}
@@ -382,8 +383,9 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     settings = {**ablation.settings(), "tasks": list(args.tasks), "prompts": list(args.prompts),
                 "split": args.split, "size": args.size, "data_seed": args.data_seed, "max_length": args.max_length,
                 "skill": str(args.skill), "train_stores": args.train_stores, "per_position": args.per_position}
-    _save({CROSS_TASK_GROUP: result}, out, table, _matrix_table(result), settings)
-    print(f"wrote {CROSS_TASK_GROUP} ({args.method} at {args.positions} positions, {len(tasks)} × {len(tasks)} "
+    group = group_path(CROSS_TASK, ABLATION)
+    _save({group: result}, out, table, _matrix_table(result), settings)
+    print(f"wrote {group} ({args.method} at {args.positions} positions, {len(tasks)} × {len(tasks)} "
           f"tasks, {result.sizes['fraction']} fractions × {args.draws} draws) to {out} and {table}")
     return 0
 
@@ -416,6 +418,7 @@ def _transfer_table(result):
 
 
 def _transfer(args: argparse.Namespace) -> int:
+    from neurokit.analysis.groups import PROMPTS, SOURCE_TASKS, TRANSFER, group_path
     from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
     from neurokit.prompts.checkpoint import load_checkpoint
     from neurokit.prompts.commands import backbone_for_checkpoint
@@ -436,13 +439,14 @@ def _transfer(args: argparse.Namespace) -> int:
     plan_transfer(checkpoints, tasks, label_maps)  # refuse what cannot work before the model loads
     targets = [(task, load_split(task, args.split, size=args.size, seed=args.data_seed)) for task in tasks]
     backbone = backbone_for_checkpoint(args, next(iter(checkpoints.values())))
-    result = transfer_matrix(backbone, checkpoints, targets, label_maps, args.batch_size, args.max_length, args.bf16)
+    result = transfer_matrix(backbone, checkpoints, targets, label_maps, args.batch_size, args.max_length, args.bf16,
+                             progress=not args.no_progress)
     result.attrs |= {"split": args.split}
     settings = {"prompts": list(args.prompts), "tasks": list(args.tasks), "split": args.split, "size": args.size,
                 "data_seed": args.data_seed, "max_length": args.max_length, "batch_size": args.batch_size,
                 "label_maps": list(args.label_map)}
-    _save({"transfer/prompts": result, "transfer/source_tasks": by_source_task(result)}, out, table,
-          _transfer_table(result), settings)
+    _save({group_path(TRANSFER, PROMPTS): result, group_path(TRANSFER, SOURCE_TASKS): by_source_task(result)}, out,
+          table, _transfer_table(result), settings)
     print(f"wrote transfer of {len(checkpoints)} prompts onto {len(tasks)} tasks to {out} and {table}")
     return 0
 

@@ -36,20 +36,17 @@ import json
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import EXAMPLE, choice, single_chunk
+from neurokit.analysis._common import choice, single_chunk
 from neurokit.analysis.resampling import (
-    BOUND,
     check_confidence,
     check_count,
     percentile_bounds,
     resample_counts,
 )
+from neurokit.dims import BOUND, DRAW, EXAMPLE, FRACTION, SELECTION
 from neurokit.errors import NeurokitError
 from neurokit.interventions.masks import (
     BOOTSTRAP_STREAM,
-    DRAW,
-    FRACTION,
-    SELECTION,
     SELECTIONS,
     SIGN_FLIP_STREAM,
 )

@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import LAYER, NEURON, SUBTASK, Selection, check_fractions
+from neurokit.analysis._common import Selection, check_fractions
+from neurokit.analysis.groups import SKILL, group_path
 from neurokit.analysis.results import load_results
 from neurokit.analysis.skill import DEFAULT_FRACTIONS, skill_set
+from neurokit.dims import DRAW, FRACTION, LAYER, NEURON, SUBTASK
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
 
-FRACTION = "fraction"
-DRAW = "draw"
-#: Which neurons an ablation perturbed: ``skill`` or ``random`` (size-matched) sets.
-SELECTION = "selection"
+#: The values of the ``selection`` dim: which neurons an ablation perturbed (size-matched random sets).
 SELECTIONS = ("skill", "random")
 
 # First entries of the seed sequences, so that random neuron sets, noise, resampling donors and the resamplings
@@ -171,8 +170,8 @@ def load_skill(path: str | Path, group: str | None = None, task: str | None = No
     if group is None:
         if len(candidates) == 1:
             group = next(iter(candidates))
-        elif task is not None and f"{task}/skill" in candidates:
-            group = f"{task}/skill"
+        elif task is not None and group_path(task, SKILL) in candidates:
+            group = group_path(task, SKILL)
         else:
             listed = ", ".join(sorted(name or "/" for name in candidates)) or "none"
             raise NeurokitError(f"{path} holds several or no skill-neuron groups ({listed}); choose one")

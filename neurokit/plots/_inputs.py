@@ -7,16 +7,14 @@ its Dataset) or a single variable (DataArray). Everything is loaded into memory 
 from __future__ import annotations
 
 import os
-
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 
+from neurokit.dims import LAYER, NEURON, RUN, SUBTASK
 from neurokit.errors import NeurokitError
-
-LAYER, NEURON, RUN, SUBTASK, TASK, FRACTION = "layer", "neuron", "run", "subtask", "task", "fraction"
 
 
 class PlotInputError(NeurokitError, ValueError):

@@ -19,9 +19,10 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
+from neurokit.dims import FRACTION, LAYER, NEURON, RUN, TASK
 from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
-from neurokit.plots._inputs import FRACTION, LAYER, NEURON, RUN, TASK, PlotInputError
+from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.style import (
     BINARY_COLORS,
     FONT_SIZES,

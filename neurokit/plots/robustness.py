@@ -13,9 +13,10 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from neurokit.dims import FRACTION, LAYER, NEURON, RUN
 from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
-from neurokit.plots._inputs import FRACTION, LAYER, NEURON, RUN, PlotInputError
+from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.neurons import DEFAULT_FRACTION
 from neurokit.plots.style import (
     FONT_SIZES,
