@@ -49,7 +49,7 @@ from neurokit.analysis.groups import (
 from neurokit.analysis.skill import SkillNeurons, split_control
 from neurokit.analysis.stores import open_by_task, open_null_runs
 from neurokit.analysis.subtasks import SubtaskScheme
-from neurokit.dims import RUN
+from neurokit.dims import RUN, TASK
 from neurokit.errors import ConfigError, StoreError
 from neurokit.provenance import command_line, package_versions, utc_now
 
@@ -185,7 +185,7 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
         scores = stack_scores(skills)
         results[group_path(ACROSS_TASKS, SELECTIVITY)] = task_selectivity(scores).to_dataset(name="selectivity")
         results[group_path(ACROSS_TASKS, AGREEMENT)] = pairwise_agreement(
-            scores, dim="task", fraction=options.fraction, selection=options.selection)
+            scores, dim=TASK, fraction=options.fraction, selection=options.selection)
     return results
 
 

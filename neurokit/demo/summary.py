@@ -30,6 +30,7 @@ from neurokit.analysis.groups import (
     TRANSFER,
     group_path,
 )
+from neurokit.dims import FRACTION, RUN, SOURCE, SOURCE_TASK, TARGET, TASK
 
 #: Verdicts of a finding. "Does not hold" needs the criterion to fail in at least two settings, each with its
 #: interval or test; a single failing setting is inconclusive.
@@ -291,7 +292,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         for index, name in enumerate(_task_runs(prompts, task)):
             if name not in learned:
                 continue
-            select = {"run": index} if "run" in overlap.dims else {}
+            select = {RUN: index} if RUN in overlap.dims else {}
             shared = round(float((overlap.isel(select) * per_layer).sum()))
             p_value = overlap_p_value(shared, layers, neurons, per_layer, per_layer)
             persistence.append(Setting(
@@ -344,8 +345,8 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
                              "one task only: needs several tasks")
     # A task none of whose prompts learned it has no skill neurons to compare.
     learned = {row["task"] for row in _learned(rows)}
-    tasks = [str(name) for name in agreement["task"].values if str(name) in learned]
-    layers, _, per_layer = _skill_set_size(results, str(agreement["task"].values[0]), config.fraction)
+    tasks = [str(name) for name in agreement[TASK].values if str(name) in learned]
+    layers, _, per_layer = _skill_set_size(results, str(agreement[TASK].values[0]), config.fraction)
     size = layers * per_layer
     settings = []
     for anchor, partner, other in _pairs_by_type(tasks, lambda name: get_task(name).task_type):
@@ -372,7 +373,7 @@ def _ablation_finding(results, task: str) -> Finding:
                 float(interval.sel(fraction=fraction, bound="lower")),
                 float(interval.sel(fraction=fraction, bound="upper")),
                 float(ablation["p_value"].sel(fraction=fraction)))
-        for fraction in ablation["fraction"].values if fraction > 0]
+        for fraction in ablation[FRACTION].values if fraction > 0]
     return Finding.judge(
         "Perturbing skill neurons hurts accuracy more than perturbing random neurons", "Wang et al. 2022",
         f"skill-set drop minus random-set drop in test accuracy with Gaussian noise (σ = "
@@ -398,9 +399,9 @@ def _transfer_finding(results, rows: list[dict]) -> Finding:
     # prompts are at chance is near 1 for any prompt: both are left out.
     learned = {row["prompt"] for row in _learned(rows)}
     learned_tasks = {row["task"] for row in _learned(rows)}
-    sources = [str(name) for name in transfer["source"].values]
-    targets = [get_task(str(name)) for name in transfer["target"].values]
-    source_tasks = [str(task) for task in transfer["source_task"].values]
+    sources = [str(name) for name in transfer[SOURCE].values]
+    targets = [get_task(str(name)) for name in transfer[TARGET].values]
+    source_tasks = [str(task) for task in transfer[SOURCE_TASK].values]
     # Replicates of every accuracy, then of each target's own accuracy (mean over its own task's prompts, as
     # transfer_matrix computes it) and of the relative accuracy.
     counts = np.rint(transfer["accuracy"].values * transfer["n_examples"].values).astype(np.int64)

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from neurokit.cli import add_progress_argument
+from neurokit.dims import BOUND, FRACTION, LAYER, SELECTION, SOURCE, SOURCE_TASK, TARGET, TARGET_TASK
 from neurokit.errors import ConfigError, NeurokitError
 
 _ABLATION_METHODS = ("noise", "zero", "mean", "resample")  # AblationMethod's values, without importing torch
@@ -263,15 +264,15 @@ def _check_skill_weights(skill, backbone, path) -> None:
 def _ablation_table(result):
     """One row per (selection, fraction, draw); the statistics of :func:`ablation_effects` repeated on the rows
     of their selection and fraction."""
-    totals = result["n_perturbed"].sum("layer").to_series().rename("n_perturbed")
+    totals = result["n_perturbed"].sum(LAYER).to_series().rename("n_perturbed")
     frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
-    frame = _with_settings(frame.merge(totals.reset_index(), on="fraction"), result)
+    frame = _with_settings(frame.merge(totals.reset_index(), on=FRACTION), result)
     frame["reference_accuracy"] = float(result["reference_accuracy"])
-    accuracy_interval = result["accuracy_interval"].to_series().unstack("bound").add_prefix("accuracy_")
+    accuracy_interval = result["accuracy_interval"].to_series().unstack(BOUND).add_prefix("accuracy_")
     effect = result[["effect", "p_value"]].to_dataframe().join(
-        result["effect_interval"].to_series().unstack("bound").add_prefix("effect_"))
-    frame = frame.merge(accuracy_interval.reset_index(), on=["selection", "fraction"])
-    return frame.merge(effect[["effect", "effect_lower", "effect_upper", "p_value"]].reset_index(), on="fraction")
+        result["effect_interval"].to_series().unstack(BOUND).add_prefix("effect_"))
+    frame = frame.merge(accuracy_interval.reset_index(), on=[SELECTION, FRACTION])
+    return frame.merge(effect[["effect", "effect_lower", "effect_upper", "p_value"]].reset_index(), on=FRACTION)
 
 
 def _with_settings(frame, result):
@@ -321,11 +322,11 @@ def _ablate(args: argparse.Namespace) -> int:
                 "resampling": args.resampling}
     group = group_path(task.name, ABLATION)
     _save({group: result}, out, table, _ablation_table(result), settings)
-    largest = result.isel(fraction=int(result["fraction"].argmax("fraction")))
+    largest = result.isel({FRACTION: int(result[FRACTION].argmax(FRACTION))})
     interval = largest["effect_interval"].values
-    print(f"wrote {group} ({args.method} at {args.positions} positions, {result.sizes['fraction']} "
+    print(f"wrote {group} ({args.method} at {args.positions} positions, {result.sizes[FRACTION]} "
           f"fractions × {args.draws} draws, reference accuracy {float(result['reference_accuracy']):.4f}; at fraction "
-          f"{float(largest['fraction']):g} skill − random drop {float(largest['effect']):+.4f} "
+          f"{float(largest[FRACTION]):g} skill − random drop {float(largest['effect']):+.4f} "
           f"[{interval[0]:+.4f}, {interval[1]:+.4f}], one-sided p = {float(largest['p_value']):.3g}) to {out} and "
           f"{table}")
     return 0
@@ -336,7 +337,7 @@ def _ablate(args: argparse.Namespace) -> int:
 def _matrix_table(result):
     frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
     references = result["reference_accuracy"].to_series().rename("reference_accuracy").reset_index()
-    return _with_settings(frame.merge(references, on="target_task"), result)
+    return _with_settings(frame.merge(references, on=TARGET_TASK), result)
 
 
 def _ablate_matrix(args: argparse.Namespace) -> int:
@@ -386,7 +387,7 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     group = group_path(CROSS_TASK, ABLATION)
     _save({group: result}, out, table, _matrix_table(result), settings)
     print(f"wrote {group} ({args.method} at {args.positions} positions, {len(tasks)} × {len(tasks)} "
-          f"tasks, {result.sizes['fraction']} fractions × {args.draws} draws) to {out} and {table}")
+          f"tasks, {result.sizes[FRACTION]} fractions × {args.draws} draws) to {out} and {table}")
     return 0
 
 
@@ -412,9 +413,8 @@ def parse_label_map(text: str) -> tuple[tuple[str, str], dict[str, str]]:
 def _transfer_table(result):
     frame = result[["accuracy", "relative", "n_correct", "p_value", "p_adjusted"]].to_dataframe().reset_index()
     per_target = result[["own_accuracy", "n_examples", "chance"]].to_dataframe().reset_index()
-    return frame.merge(per_target, on="target")[["source", "source_task", "target", "accuracy", "own_accuracy",
-                                                 "relative", "n_correct", "n_examples", "chance", "p_value",
-                                                 "p_adjusted"]]
+    return frame.merge(per_target, on=TARGET)[[SOURCE, SOURCE_TASK, TARGET, "accuracy", "own_accuracy", "relative",
+                                               "n_correct", "n_examples", "chance", "p_value", "p_adjusted"]]
 
 
 def _transfer(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from neurokit.analysis._common import Selection, check_fractions
 from neurokit.analysis.groups import SKILL, group_path
 from neurokit.analysis.results import load_results
 from neurokit.analysis.skill import DEFAULT_FRACTIONS, skill_set
-from neurokit.dims import DRAW, FRACTION, LAYER, NEURON, SUBTASK
+from neurokit.dims import DRAW, FRACTION, LAYER, NEURON, SITE, SUBTASK
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
 
@@ -102,8 +102,8 @@ def check_masks(masks: xr.DataArray, backbone: Backbone) -> None:
                             f"0..{len(sites) - 1} in its {backbone.sites()[0].stack.value}")
     if len(set(layers)) != len(layers):
         raise ConfigError("neuron sets repeat a layer")
-    if "site" in masks.coords:
-        for layer, name in zip(layers, masks["site"].values):
+    if SITE in masks.coords:
+        for layer, name in zip(layers, masks[SITE].values):
             if str(name) != sites[layer].name:
                 raise NeurokitError(f"neuron sets name site {str(name)!r} for layer {layer}, but that layer of "
                                     f"{backbone.model_id} is {sites[layer].name!r}")

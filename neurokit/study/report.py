@@ -32,6 +32,7 @@ from neurokit.analysis.groups import (
     class_count,
     group_path,
 )
+from neurokit.dims import DRAW, FRACTION, LAYER, SELECTION, SOURCE, TARGET, TASK
 from neurokit.errors import NeurokitError
 from neurokit.study.config import StudyConfig
 from neurokit.study.runner import MARKER, model_folder_name
@@ -147,13 +148,13 @@ class _Report:
                 result = self.group(model, group_path(task, kind))
                 if result is None:
                     continue
-                accuracy = result["accuracy"].mean("draw")
-                for fraction in result["fraction"].values:
-                    at = {"fraction": fraction}
+                accuracy = result["accuracy"].mean(DRAW)
+                for fraction in result[FRACTION].values:
+                    at = {FRACTION: fraction}
                     interval = result["effect_interval"].sel(at)
                     rows.append([model, task, f"{fraction:.0%}",
-                                 _number(float(accuracy.sel(selection="skill", **at))),
-                                 _number(float(accuracy.sel(selection="random", **at))),
+                                 _number(float(accuracy.sel({SELECTION: "skill", **at}))),
+                                 _number(float(accuracy.sel({SELECTION: "random", **at}))),
                                  (f"{_number(float(result['effect'].sel(at)))} [{_number(float(interval[0]))}, "
                                  f"{_number(float(interval[1]))}]"), _number(float(result["p_value"].sel(at)), 4)])
         if not rows:
@@ -198,7 +199,7 @@ class _Report:
             if agreement is None:
                 continue
             rho = agreement["spearman"]
-            tasks = [str(t) for t in rho["task"].values]
+            tasks = [str(t) for t in rho[TASK].values]
             rows = [[task, *(_number(float(rho.sel(task=task, other_task=other)), 2) for other in tasks)]
                     for task in tasks]
             self.lines += [f"## Task specificity ({model})", "",
@@ -211,8 +212,8 @@ class _Report:
             matrices = tree[TRANSFER].children if TRANSFER in tree.children else {}
             for name in sorted(name for name in matrices if class_count(name, PROMPTS) is not None):
                 relative = matrices[name].to_dataset()["relative"].load()
-                sources = [str(s) for s in relative["source"].values]
-                targets = [str(t) for t in relative["target"].values]
+                sources = [str(s) for s in relative[SOURCE].values]
+                targets = [str(t) for t in relative[TARGET].values]
                 rows = [[source, *(_number(float(relative.sel(source=source, target=t)), 1) for t in targets)]
                         for source in sources]
                 self.lines += [f"## Relative transfer ({model}, {name.rsplit('_', 1)[-1]})", "",
@@ -227,10 +228,10 @@ class _Report:
                 result = self.group(model, group_path(task, CLEAN_VS_ADVERSARIAL))
                 if result is None:
                     continue
-                fraction = min(result["fraction"].values, key=lambda f: abs(f - self.config.fraction))
+                fraction = min(result[FRACTION].values, key=lambda f: abs(f - self.config.fraction))
                 predictivity = result["adversarial_predictivity"].sel(fraction=fraction)
                 overlap = result["overlap"].sel(fraction=fraction)
-                overlap = overlap.mean("layer") if "layer" in overlap.dims else overlap
+                overlap = overlap.mean(LAYER) if LAYER in overlap.dims else overlap
                 rows.append([model, task, f"{fraction:.0%}", _mean_sd(predictivity.values),
                              _mean_sd(overlap.values), _number(float(result["chance_overlap"].sel(fraction=fraction))),
                              _mean_sd(result["spearman"].values, 2)])

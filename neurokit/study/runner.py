@@ -36,6 +36,7 @@ from neurokit.analysis.groups import (
     by_class_count,
     group_path,
 )
+from neurokit.dims import RUN
 from neurokit.errors import ConfigError
 from neurokit.provenance import command_line, package_versions, utc_now
 from neurokit.study.config import StudyConfig
@@ -154,10 +155,10 @@ def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -
     for task in dict.fromkeys(p.task for p in prompts):
         runs = [p for p in prompts if p.task == task]
         results[group_path(task, REPORT_ACCURACY)] = xr.concat(
-            [model_accuracy(open_run(p.stores["report"])) for p in runs], dim="run")
+            [model_accuracy(open_run(p.stores["report"])) for p in runs], dim=RUN)
         if all("adversarial" in p.stores for p in runs):
             results[group_path(task, ADVERSARIAL_REPORT_ACCURACY)] = xr.concat(
-                [model_accuracy(open_run(p.stores["adversarial"])) for p in runs], dim="run")
+                [model_accuracy(open_run(p.stores["adversarial"])) for p in runs], dim=RUN)
     return compute_results(results, description="study analysis", progress=progress)
 
 
