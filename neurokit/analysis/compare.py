@@ -25,7 +25,7 @@ from neurokit.analysis._common import (
     top_count,
     with_runs,
 )
-from neurokit.analysis.skill import top_fraction
+from neurokit.analysis.skill import DEFAULT_FRACTION, top_fraction
 from neurokit.dims import EXAMPLE, FRACTION, LAYER, NEURON, TASK
 from neurokit.errors import ConfigError, StoreError
 from neurokit.extract.schema import LABEL, PREDICTION
@@ -109,7 +109,7 @@ def _partner(obj: xr.DataArray, dim: str) -> xr.DataArray:
     return obj.drop_vars(extra).rename({dim: f"other_{dim}"})
 
 
-def pairwise_agreement(scores: xr.DataArray, dim: str = TASK, fraction: float = 0.05,
+def pairwise_agreement(scores: xr.DataArray, dim: str = TASK, fraction: float = DEFAULT_FRACTION,
                        selection: Selection | str = Selection.PER_LAYER) -> xr.Dataset:
     """Agreement of every pair along ``dim`` (tasks, or prompts with ``dim="run"``): (dim, other_<dim>).
 

@@ -46,7 +46,7 @@ from neurokit.analysis.groups import (
     SKILL,
     group_path,
 )
-from neurokit.analysis.skill import SkillNeurons, split_control
+from neurokit.analysis.skill import DEFAULT_FRACTION, SkillNeurons, split_control
 from neurokit.analysis.stores import open_by_task, open_null_runs
 from neurokit.analysis.subtasks import SubtaskScheme
 from neurokit.dims import RUN, TASK
@@ -68,7 +68,7 @@ class AnalysisOptions:
     selection: Selection | str = Selection.PER_LAYER
     #: None: Wang et al.'s scheme per task (balanced for a 3-way task with a neutral class).
     scheme: SubtaskScheme | str | None = None
-    fraction: float = 0.05
+    fraction: float = DEFAULT_FRACTION
     auroc: bool = False
     bootstrap: int = 0
     permutations: int = 0

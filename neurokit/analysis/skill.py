@@ -65,6 +65,9 @@ from neurokit.extract.schema import ACTIVATION, LABEL, TRAIN_COUNT, TRAIN_SUM
 
 #: The sweep of Wang et al.: 0 % to 20 % of the neurons in 1 % steps.
 DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step in range(21))
+#: The top fraction where one fraction is compared or drawn (agreement across tasks and prompts, skill maps, the
+#: demo's and the study's findings): Wang et al.'s headline setting, the top 5 % per layer.
+DEFAULT_FRACTION = 0.05
 
 
 def class_statistics(train: xr.Dataset, label_names: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray]:

@@ -122,7 +122,10 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _register_extract(subparsers: argparse._SubParsersAction) -> None:
+    from neurokit.extract.extraction import ExtractionConfig
     from neurokit.prompts.commands import add_model_arguments
+
+    defaults = ExtractionConfig()
 
     extract = subparsers.add_parser(
         "extract", help="run a backbone and prompt over a task split into an activation store", description=(
@@ -136,7 +139,7 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--task", required=True, help="task name or spec file (see `neurokit tasks`)")
     extract.add_argument("--split", required=True, help="train, dev or test; train stores per-class statistics")
     extract.add_argument("--out", required=True, help="path of the zarr store to write, e.g. cache/run/dev.zarr")
-    extract.add_argument("--positions", default="prompt", help=(
+    extract.add_argument("--positions", default=",".join(position.value for position in defaults.positions), help=(
         "comma-separated: prompt (every prompt position, the mask slot included on MLM backbones; default), "
         "mask (MLM only), input_mean, input_max, last_token"))
     extract.add_argument("--layers", default="all",
@@ -146,10 +149,13 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--dtype", default="auto", help=(
         "stored dtype: auto (float32, the reference's precision), float16 (half the size; changes some "
         "predictivities), float32 or bfloat16; T5 is never float16"))
-    extract.add_argument("--batch-size", type=int, default=32, help="examples per forward pass (default 32)")
-    extract.add_argument("--block-size", type=int, default=64,
-                         help="examples per store block, the unit of writing and resuming (default 64)")
-    extract.add_argument("--max-length", type=int, default=128, help="max input tokens (default 128)")
+    extract.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                         help=f"examples per forward pass (default {defaults.batch_size})")
+    extract.add_argument("--block-size", type=int, default=defaults.block_size,
+                         help=f"examples per store block, the unit of writing and resuming (default "
+                              f"{defaults.block_size})")
+    extract.add_argument("--max-length", type=int, default=defaults.max_length,
+                         help=f"max input tokens (default {defaults.max_length})")
     extract.add_argument("--size", type=int, default=None, help="number of examples (default: the whole split)")
     extract.add_argument("--data-seed", type=int, default=0, help="seed of the subset / generated examples")
     extract.add_argument("--store-train-activations", action="store_true",

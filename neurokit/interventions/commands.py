@@ -20,18 +20,22 @@ from neurokit.errors import ConfigError, NeurokitError
 
 _ABLATION_METHODS = ("noise", "zero", "mean", "resample")  # AblationMethod's values, without importing torch
 _POSITIONS = ("all", "prompt", "input")  # Positions' values, likewise
-_SELECTIONS = ("per-layer", "global")
 _RESAMPLINGS = ("examples-and-draws", "examples")  # effects.Resampling's values
 _BIAS_FOLDS = ("removed", "all")  # BiasFold's values
 _NEEDS_TRAIN_STORE = ("mean", "resample")
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    from neurokit.prompts.config import PromptTuningConfig
+
+    defaults = PromptTuningConfig()  # a prompt is evaluated as its tuning evaluates it
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test, as Wang et al.)")
     parser.add_argument("--size", type=int, default=None, help="examples of the split (built-in tasks: size)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the split's subset or generator")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=128, help="max input tokens")
+    parser.add_argument("--batch-size", type=int, default=defaults.eval_batch_size,
+                        help=f"examples per forward pass (default {defaults.eval_batch_size})")
+    parser.add_argument("--max-length", type=int, default=defaults.max_length,
+                        help=f"max input tokens (default {defaults.max_length})")
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (default: on CUDA)")
 
 
@@ -45,7 +49,9 @@ def _add_skill_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_selection_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--selection", choices=_SELECTIONS, default=None,
+    from neurokit.analysis import Selection
+
+    parser.add_argument("--selection", choices=[selection.value for selection in Selection], default=None,
                         help="top fraction per layer or global, for scores (default: the results' own, else "
                              "per-layer)")
 
@@ -59,29 +65,36 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
     """The settings of :class:`~neurokit.interventions.SkillAblation` shared by ``ablate`` and ``ablate-matrix``."""
+    from neurokit.interventions.ablation import SkillAblation
+
+    defaults = SkillAblation()
     parser.add_argument("--fractions", type=float, nargs="+", default=None, metavar="F",
                         help="top fractions to perturb (default: 0 to 0.20 in steps of 0.01 from scores; every "
                              "fraction of stored masks)")
     _add_selection_argument(parser)
-    parser.add_argument("--method", choices=_ABLATION_METHODS, default="noise",
+    parser.add_argument("--method", choices=_ABLATION_METHODS, default=defaults.method.value,
                         help="add Gaussian noise (default), set to zero, set to the train mean, or resample from "
                              "train examples")
-    parser.add_argument("--positions", choices=_POSITIONS, default="all",
+    parser.add_argument("--positions", choices=_POSITIONS, default=defaults.positions.value,
                         help="positions to perturb: every position (default, as Wang et al.'s code), the prompt "
                              "positions, or the input positions")
     parser.add_argument("--per-position", action="store_true",
                         help="methods mean and resample: one value per prompt position (needs --positions prompt; "
                              "default: the mean over the prompt positions, used at every position)")
-    parser.add_argument("--noise-std", type=float, default=0.1, help="σ of the noise (default 0.1)")
-    parser.add_argument("--draws", type=int, default=5,
-                        help="random neuron sets (and noise or donor draws) per fraction")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--noise-std", type=float, default=defaults.noise_std,
+                        help=f"σ of the noise (default {defaults.noise_std:g})")
+    parser.add_argument("--draws", type=int, default=defaults.draws,
+                        help=f"random neuron sets (and noise or donor draws) per fraction (default {defaults.draws})")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the random sets, the noise, the donors and the resamplings of the statistics")
     add_progress_argument(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from neurokit.analysis.resampling import DEFAULT_CONFIDENCE
     from neurokit.analysis.scheduler import add_scheduler_arguments
+    from neurokit.interventions.effects import DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, DEFAULT_RESAMPLING
+    from neurokit.interventions.prune import PruneConfig
     from neurokit.prompts.commands import add_model_arguments
 
     ablate = subparsers.add_parser(
@@ -97,12 +110,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--train-store", metavar="STORE", default=None,
                         help="train activation store of this model and prompt (method mean: its train means; "
                              "resample: its raw activations as donors)")
-    ablate.add_argument("--n-boot", type=int, default=10_000,
-                        help="bootstrap resamples (examples and draws) of the effect's interval (default 10000)")
-    ablate.add_argument("--n-permutations", type=int, default=10_000,
-                        help="random sign flips of the effect's one-sided test (default 10000)")
-    ablate.add_argument("--confidence", type=float, default=0.95, help="level of the intervals (default 0.95)")
-    ablate.add_argument("--resampling", choices=_RESAMPLINGS, default="examples-and-draws",
+    ablate.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
+                        help=f"bootstrap resamples (examples and draws) of the effect's interval (default "
+                             f"{DEFAULT_N_BOOT})")
+    ablate.add_argument("--n-permutations", type=int, default=DEFAULT_N_PERMUTATIONS,
+                        help=f"random sign flips of the effect's one-sided test (default {DEFAULT_N_PERMUTATIONS})")
+    ablate.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                        help=f"level of the intervals (default {DEFAULT_CONFIDENCE:g})")
+    ablate.add_argument("--resampling", choices=_RESAMPLINGS, default=DEFAULT_RESAMPLING.value,
                         help="what the bootstrap resamples: examples and draws (default, conservative) or examples "
                              "only (conditional on the drawn sets)")
     add_scheduler_arguments(ablate)  # where --train-store's means (a reduction over the store) are computed
@@ -156,13 +171,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_skill_arguments(prune)
     prune.add_argument("--train-store", required=True, metavar="STORE",
                        help="train activation store of this model and prompt: the removed neurons' means")
-    prune.add_argument("--fraction", type=float, default=0.02,
-                       help="share of neurons kept in each pruned layer (default 0.02, as Wang et al.)")
+    prune_defaults = PruneConfig()
+    prune.add_argument("--fraction", type=float, default=prune_defaults.fraction,
+                       help=f"share of neurons kept in each pruned layer (default {prune_defaults.fraction:g}, as "
+                            "Wang et al.)")
     prune.add_argument("--layers", default=None, metavar="FIRST-LAST",
                        help="layers to prune, 0-based and inclusive, e.g. 3-11 (default: ⌊L/4⌋ to L−1 of the L "
                             "layers, Wang et al.'s 3-11 of 12)")
     _add_selection_argument(prune)
-    prune.add_argument("--fold", choices=_BIAS_FOLDS, default="removed",
+    prune.add_argument("--fold", choices=_BIAS_FOLDS, default=prune_defaults.fold.value,
                        help="fold the removed neurons' means into the bias (default, exact), or all neurons' as "
                             "the released code does (counts the kept neurons twice)")
     prune.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
@@ -283,6 +300,7 @@ def _with_settings(frame, result):
 
 
 def _ablate(args: argparse.Namespace) -> int:
+    from neurokit.analysis import Selection
     from neurokit.analysis.groups import ABLATION, group_path
     from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
@@ -300,7 +318,7 @@ def _ablate(args: argparse.Namespace) -> int:
     scheduler = scheduler_choice(args)
     task = get_task(args.task)
     skill = load_skill(args.skill, args.skill_group, task=task.name)
-    ablation = _skill_ablation(args, args.selection or skill.attrs.get("selection") or "per-layer")
+    ablation = _skill_ablation(args, args.selection or skill.attrs.get("selection") or Selection.PER_LAYER.value)
     checkpoint = load_checkpoint(args.prompt)
     dataset = load_split(task, args.split, size=args.size, seed=args.data_seed)
     backbone = backbone_for_checkpoint(args, checkpoint)
@@ -341,6 +359,7 @@ def _matrix_table(result):
 
 
 def _ablate_matrix(args: argparse.Namespace) -> int:
+    from neurokit.analysis import Selection
     from neurokit.analysis.groups import ABLATION, CROSS_TASK, SKILL, group_path
     from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
     from neurokit.interventions.masks import load_skill
@@ -362,7 +381,7 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     if args.selection is None and len(own) > 1:
         raise ConfigError(f"the tasks' skill results use different selections ({', '.join(sorted(own))}); choose "
                           "one with --selection")
-    ablation = _skill_ablation(args, args.selection or next(iter(own), "per-layer"))
+    ablation = _skill_ablation(args, args.selection or next(iter(own), Selection.PER_LAYER.value))
     checkpoints = [load_checkpoint(path) for path in args.prompts]
     for task, checkpoint in zip(tasks, checkpoints, strict=True):
         recorded = checkpoint.metadata.get("task")
@@ -468,6 +487,7 @@ def parse_layer_range(text: str | None) -> tuple[int, ...] | None:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    from neurokit.analysis import Selection
     from neurokit.analysis.results import check_writable
     from neurokit.interventions.masks import load_skill
     from neurokit.interventions.prune import (
@@ -486,7 +506,7 @@ def _prune(args: argparse.Namespace) -> int:
     layers = parse_layer_range(args.layers)
     checkpoint = load_checkpoint(args.prompt)
     skill = load_skill(args.skill, args.skill_group, task=checkpoint.metadata.get("task"))
-    selection = args.selection or skill.attrs.get("selection") or "per-layer"
+    selection = args.selection or skill.attrs.get("selection") or Selection.PER_LAYER.value
     config = PruneConfig(fraction=args.fraction, layers=layers, selection=selection, fold=args.fold)
     backbone = backbone_for_checkpoint(args, checkpoint)
     _check_skill_weights(skill, backbone, args.skill)

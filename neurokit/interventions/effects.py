@@ -38,6 +38,7 @@ import xarray as xr
 
 from neurokit.analysis._common import choice, single_chunk
 from neurokit.analysis.resampling import (
+    DEFAULT_CONFIDENCE,
     check_confidence,
     check_count,
     percentile_bounds,
@@ -51,12 +52,19 @@ from neurokit.interventions.masks import (
     SIGN_FLIP_STREAM,
 )
 
+#: Resamples of the effect's bootstrap interval and random sign flips of its one-sided test.
+DEFAULT_N_BOOT = 10_000
+DEFAULT_N_PERMUTATIONS = 10_000
+
 
 class Resampling(str, enum.Enum):
     """What the bootstrap of the effect resamples."""
 
     EXAMPLES_AND_DRAWS = "examples-and-draws"  # both crossed factors, independently (conservative)
     EXAMPLES = "examples"  # examples only, each with all its draws: conditional on the drawn sets, as the test
+
+
+DEFAULT_RESAMPLING = Resampling.EXAMPLES_AND_DRAWS
 
 
 #: Replicates are processed in blocks of about this many (replicate, example) elements, to bound memory; the
@@ -101,9 +109,9 @@ def _effect_kernel(correct: np.ndarray, *, n_boot: int, n_permutations: int, con
     return observed / scale, effect_interval, accuracy_interval, p_value
 
 
-def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float = 0.95,
-                     n_permutations: int = 10_000, seed: int = 0,
-                     resampling: Resampling | str = Resampling.EXAMPLES_AND_DRAWS) -> xr.Dataset:
+def ablation_effects(result: xr.Dataset, n_boot: int = DEFAULT_N_BOOT, confidence: float = DEFAULT_CONFIDENCE,
+                     n_permutations: int = DEFAULT_N_PERMUTATIONS, seed: int = 0,
+                     resampling: Resampling | str = DEFAULT_RESAMPLING) -> xr.Dataset:
     """Effect of perturbing the skill sets beyond random sets, per fraction, with interval and p-value.
 
     ``result``: the Dataset of :meth:`~neurokit.interventions.SkillAblation.score` (its ``correct``
