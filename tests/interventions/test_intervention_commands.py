@@ -188,7 +188,7 @@ def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
         source=prompts[1], target=PRODUCTS.name).item()
 
 
-def _plotted(results, folder, capsys) -> list[str]:
+def _plotted(results: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     """The files `neurokit plot` draws from ``results`` (PNG only), by name."""
     assert main(["plot", str(results), "--out", str(folder), "--formats", "png"]) == 0
     written = [Path(line) for line in capsys.readouterr().out.splitlines()]
@@ -196,14 +196,14 @@ def _plotted(results, folder, capsys) -> list[str]:
     return sorted(path.name for path in written)
 
 
-def test_plot_draws_what_ablate_writes(setup, tmp_path, capsys):
+def test_plot_draws_what_ablate_writes(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ablation.zarr"
     assert main(_ablate_args(setup, out, "--method", "zero", "--no-progress")) == 0
     capsys.readouterr()
     assert _plotted(out, tmp_path / "figures", capsys) == [f"{MOVIES.name}__ablation_curve.png"]
 
 
-def test_plot_draws_what_transfer_writes(setup, tmp_path, capsys):
+def test_plot_draws_what_transfer_writes(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "transfer.zarr"
     assert main(["transfer", "--prompts", str(setup["movies"].path), str(setup["products"].path), "--tasks",
                  MOVIES.name, PRODUCTS.name, "--size", "8", "--no-progress", "--out", str(out)]) == 0
