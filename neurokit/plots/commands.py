@@ -18,7 +18,6 @@ from typing import Any
 
 from neurokit.dims import FRACTION, RUN, TASK
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.plots.style import DEFAULT_DPI, DEFAULT_FORMATS, Width
 from neurokit.storage import (
     add_storage_argument,
     locate,
@@ -41,17 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="results store (Zarr) written by 'neurokit analyze': a local path or a URL")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for the figure files: a local path or a URL (each file uploaded when drawn)")
-    parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                        help=f"comma-separated file formats (default {','.join(DEFAULT_FORMATS)})")
-    parser.add_argument("--width", default=Width.ONE.value, choices=[width.value for width in Width],
+    parser.add_argument("--formats", default="pdf,svg,png", help="comma-separated file formats (default pdf,svg,png)")
+    parser.add_argument("--width", default="one", choices=["one", "two"],
                         help="figure width: one column (~3.3 in) or two columns (~6.9 in)")
     parser.add_argument("--figures", default="all",
                         help=f"comma-separated figures to draw (default all): {', '.join(FIGURES)}")
     parser.add_argument("--fraction", type=float, default=None,
                         help="top fraction marked as skill neurons in skill maps and scatter plots (default: the "
                              "analysis's --fraction)")
-    parser.add_argument("--dpi", type=int, default=DEFAULT_DPI,
-                        help=f"resolution of PNG output (default {DEFAULT_DPI})")
+    parser.add_argument("--dpi", type=int, default=300, help="resolution of PNG output (default 300)")
     add_storage_argument(parser)
     parser.set_defaults(handler=handler)
 
@@ -219,9 +216,8 @@ def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[Plan
 
 
 def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = FIGURES,
-                 formats: Sequence[str] = DEFAULT_FORMATS, width: str = Width.ONE.value,
-                 fraction: float | None = None, dpi: int = DEFAULT_DPI,
-                 storage_options: Mapping[str, Any] | None = None) -> tuple[list[Path], list[str]]:
+                 formats: Sequence[str] = ("pdf", "svg", "png"), width: str = "one", fraction: float | None = None,
+                 dpi: int = 300, storage_options: Mapping[str, Any] | None = None) -> tuple[list[Path], list[str]]:
     """Draw every requested figure that the results store at ``results`` (a local path or a URL,
     ``storage_options`` for its filesystem) supports into the local folder ``out``.
 
