@@ -27,6 +27,12 @@ _COMMAND_MODULES = (
 )
 
 
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress`` for a command with long work, which shows tqdm progress bars unless told not to
+    (``args.no_progress``)."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neurokit",

@@ -17,12 +17,6 @@ import xarray as xr
 
 from neurokit.analysis.common import (
     DEFAULT_SLAB_BYTES,
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
-    RUN,
-    SUBTASK,
     PositionSet,
     as_position_set,
     describe,
@@ -31,7 +25,9 @@ from neurokit.analysis.common import (
     with_runs,
 )
 from neurokit.analysis.subtasks import SubTask, subtask_coords, subtasks_for
+from neurokit.dims import EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import StoreError
+from neurokit.extract.schema import ACTIVATION, LABEL
 
 
 def _auroc_kernel(values: np.ndarray, labels: np.ndarray, subtasks: Sequence[SubTask]) -> np.ndarray:
@@ -65,14 +61,14 @@ def auroc(data: xr.Dataset, positions: PositionSet | str | Sequence[str] = Posit
     """
     info = describe(data)
     runs = select_positions(with_runs(data, info), as_position_set(positions))
-    if "label" not in runs or "activation" not in runs:
-        raise StoreError("store has no 'activation' or no 'label'")
+    if LABEL not in runs or ACTIVATION not in runs:
+        raise StoreError(f"store has no {ACTIVATION!r} or no {LABEL!r}")
     subtasks = subtasks_for(info.label_names)
-    activation = runs["activation"]
+    activation = runs[ACTIVATION]
     # values, ranks and masks in float64 per (example, position) element of a neuron
     bytes_per_neuron = 40 * activation.sizes[EXAMPLE] * activation.sizes[POSITION]
     activation = slab_chunks(activation, (EXAMPLE, POSITION), bytes_per_neuron, slab_bytes)
-    labels = runs["label"].broadcast_like(runs[RUN])
+    labels = runs[LABEL].broadcast_like(runs[RUN])
     if labels.chunks is not None:
         labels = labels.chunk({RUN: 1, EXAMPLE: -1})
     result = xr.apply_ufunc(

@@ -24,10 +24,12 @@ from neurokit.analysis.results import (
 )
 from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
 from neurokit.analysis.subtasks import SubtaskScheme
+from neurokit.cli import add_progress_argument
 from neurokit.storage import add_storage_argument, require_local, storage_options_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = AnalysisOptions()
     parser = subparsers.add_parser(
         "analyze", help="skill neurons, selectivity and robustness from activation stores",
         description="Skill neurons (Wang et al. 2022) and their comparisons across tasks, prompts, adversarial "
@@ -45,28 +47,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tables", metavar="DIR", help="also write tidy CSV (and small LaTeX) tables to this local "
                                                         "folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results store")
-    parser.add_argument("--positions", default=PositionSet.PROMPT.value,
+    parser.add_argument("--positions", default=defaults.positions.value,
                         help="positions a neuron score maximises over: 'prompt' (default), 'all', or "
                              "comma-separated position roles")
-    parser.add_argument("--over-runs", default=RunAggregation.MEAN.value,
+    parser.add_argument("--over-runs", default=defaults.over_runs.value,
                         choices=[item.value for item in RunAggregation], help="combine prompts' scores by")
-    parser.add_argument("--selection", default=Selection.PER_LAYER.value,
+    parser.add_argument("--selection", default=defaults.selection.value,
                         choices=[item.value for item in Selection], help="top fraction per layer or global")
     parser.add_argument("--subtask-scheme", default=None, choices=[item.value for item in SubtaskScheme],
                         help="examples of a multi-class task's binary sub-tasks: 'balanced' (Wang et al.; the "
                              "default for 3-way tasks with a neutral class) or 'all-examples' (the default "
                              "and only choice otherwise)")
-    parser.add_argument("--fraction", type=float, default=0.05,
-                        help="top fraction compared across tasks and prompts (default 0.05)")
+    parser.add_argument("--fraction", type=float, default=defaults.fraction,
+                        help=f"top fraction compared across tasks and prompts (default {defaults.fraction:g})")
     parser.add_argument("--auroc", action="store_true", help="also compute AUROC per neuron and position")
-    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+    parser.add_argument("--bootstrap", type=int, default=defaults.bootstrap, metavar="N",
                         help="bootstrap resamples for score intervals (0: off)")
-    parser.add_argument("--permutations", type=int, default=0, metavar="N",
+    parser.add_argument("--permutations", type=int, default=defaults.permutations, metavar="N",
                         help="label permutations for p-values with Benjamini-Hochberg q-values (0: off)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of control labels, bootstrap and permutations")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of control labels, bootstrap and permutations")
     add_scheduler_arguments(parser)
     add_storage_argument(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
     parser.set_defaults(handler=handler)
 
 

@@ -18,15 +18,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neurokit.dims import CLASS, LAYER, NEURON, POSITION, POSITION_ROLE, RUN, SUBTASK
 from neurokit.errors import ConfigError, StoreError
-
-RUN = "run"
-EXAMPLE = "example"
-LAYER = "layer"
-POSITION = "position"
-NEURON = "neuron"
-CLASS = "class"
-SUBTASK = "subtask"
 
 # Dask chunks of the slabs that need every example of a neuron at once (AUROC, resampling). 128 MiB keeps a
 # worker well inside the 2 GB a >RAM benchmark allows while making the per-slab Python overhead negligible.
@@ -189,7 +182,7 @@ def check_same_layout(train: xr.Dataset, other: xr.Dataset, role: str = "eval") 
     for dim in (LAYER, POSITION, NEURON):
         if not np.array_equal(train[dim].values, other[dim].values):
             raise StoreError(f"train and {role} stores have different {dim} coordinates")
-    if not np.array_equal(train["position_role"].values, other["position_role"].values):
+    if not np.array_equal(train[POSITION_ROLE].values, other[POSITION_ROLE].values):
         raise StoreError(f"train and {role} stores have different position roles")
 
 
@@ -218,7 +211,7 @@ def check_prompt_sees_input(ds: xr.Dataset) -> None:
 def select_positions(ds: xr.Dataset, positions: PositionSet | Sequence[str]) -> xr.Dataset:
     """The positions whose roles are chosen: the prompt positions, all, or an explicit list of roles; prompt
     positions that never saw the input are refused (:func:`check_prompt_sees_input`)."""
-    roles = [str(role) for role in ds["position_role"].values]
+    roles = [str(role) for role in ds[POSITION_ROLE].values]
     if isinstance(positions, PositionSet):
         if positions is PositionSet.ALL:
             keep = np.ones(len(roles), dtype=bool)

@@ -16,9 +16,6 @@ import scipy.stats
 import xarray as xr
 
 from neurokit.analysis.common import (
-    EXAMPLE,
-    LAYER,
-    NEURON,
     Selection,
     check_fractions,
     check_same_model,
@@ -29,8 +26,10 @@ from neurokit.analysis.common import (
     top_count,
     with_runs,
 )
-from neurokit.analysis.skill import top_fraction
+from neurokit.analysis.skill import DEFAULT_FRACTION, top_fraction
+from neurokit.dims import EXAMPLE, FRACTION, LAYER, NEURON, TASK
 from neurokit.errors import ConfigError
+from neurokit.extract.schema import LABEL, PREDICTION
 
 #: Ackermann & Ohmer's sweep for clean-vs-adversarial overlap: n = 2, 4, …, 20 %.
 ADVERSARIAL_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step in range(2, 21, 2))
@@ -41,7 +40,7 @@ def _as_score(result: xr.Dataset | xr.DataArray) -> xr.DataArray:
     return result["score"].assign_attrs(result.attrs) if isinstance(result, xr.Dataset) else result
 
 
-def stack_scores(results: Mapping[str, xr.Dataset | xr.DataArray], dim: str = "task") -> xr.DataArray:
+def stack_scores(results: Mapping[str, xr.Dataset | xr.DataArray], dim: str = TASK) -> xr.DataArray:
     """Task-level neuron scores of several results along a new dim: (dim, layer, neuron).
 
     ``results`` maps a label (task name, prompt, …) to a score Dataset or DataArray; refuses scores of
@@ -57,7 +56,7 @@ def stack_scores(results: Mapping[str, xr.Dataset | xr.DataArray], dim: str = "t
                                  if key in scores[0].attrs})
 
 
-def task_selectivity(scores: xr.DataArray, dim: str = "task") -> xr.DataArray:
+def task_selectivity(scores: xr.DataArray, dim: str = TASK) -> xr.DataArray:
     """Per neuron: its score on each task minus its best score on the other tasks: (dim, layer, neuron).
 
     Positive values mark neurons more predictive of that task than of any other; needs ≥ 2 entries of ``dim``.
@@ -104,7 +103,7 @@ def _partner(obj: xr.DataArray, dim: str) -> xr.DataArray:
     return obj.drop_vars(extra).rename({dim: f"other_{dim}"})
 
 
-def pairwise_agreement(scores: xr.DataArray, dim: str = "task", fraction: float = 0.05,
+def pairwise_agreement(scores: xr.DataArray, dim: str = TASK, fraction: float = DEFAULT_FRACTION,
                        selection: Selection | str = Selection.PER_LAYER) -> xr.Dataset:
     """Agreement of every pair along ``dim`` (tasks, or prompts with ``dim="run"``): (dim, other_<dim>).
 
@@ -116,7 +115,7 @@ def pairwise_agreement(scores: xr.DataArray, dim: str = "task", fraction: float 
     """
     selection = choice(Selection, selection)
     scores = task_level(scores)
-    masks = top_fraction(scores, [fraction], selection).squeeze("fraction", drop=True)
+    masks = top_fraction(scores, [fraction], selection).squeeze(FRACTION, drop=True)
     partner = _partner(masks, dim)
     within = (NEURON,) if selection is Selection.PER_LAYER else (LAYER, NEURON)
     size = int(np.prod([masks.sizes[name] for name in within]))
@@ -184,13 +183,13 @@ def clean_vs_adversarial(clean: xr.DataArray, adversarial: xr.DataArray,
     adversarial_top = top_fraction(adversarial, fractions, selection)
     within = (NEURON,) if selection is Selection.PER_LAYER else (LAYER, NEURON)
     size = int(np.prod([clean.sizes[name] for name in within]))
-    chance = xr.DataArray([top_count(fraction, size) / size for fraction in fractions], dims="fraction",
-                          coords={"fraction": list(fractions)})
+    chance = xr.DataArray([top_count(fraction, size) / size for fraction in fractions], dims=FRACTION,
+                          coords={FRACTION: list(fractions)})
     overlap = _ratio((clean_top & adversarial_top).sum(within), clean_top.sum(within))
-    over_units = ("fraction", LAYER) if selection is Selection.PER_LAYER else ("fraction",)
+    over_units = (FRACTION, LAYER) if selection is Selection.PER_LAYER else (FRACTION,)
     return xr.Dataset(
         {
-            "adversarial_predictivity": adversarial.where(clean_top).mean((LAYER, NEURON)).transpose("fraction", ...),
+            "adversarial_predictivity": adversarial.where(clean_top).mean((LAYER, NEURON)).transpose(FRACTION, ...),
             "adversarial_predictivity_all": adversarial.mean((LAYER, NEURON)),
             "overlap": overlap,
             "chance_overlap": chance,
@@ -273,8 +272,8 @@ def model_accuracy(data: xr.Dataset, chance: float | None = None) -> xr.Dataset:
     info = describe(data)
     data = with_runs(data, info)
     chance = 1.0 / len(info.label_names) if chance is None else chance
-    labelled = data["label"] >= 0
-    correct = ((data["prediction"] == data["label"]) & labelled).sum(EXAMPLE)
+    labelled = data[LABEL] >= 0
+    correct = ((data[PREDICTION] == data[LABEL]) & labelled).sum(EXAMPLE)
     count = labelled.sum(EXAMPLE)
     return xr.Dataset(
         {"correct": correct, "n_examples": count, "accuracy": correct / count,

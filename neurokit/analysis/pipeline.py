@@ -12,7 +12,6 @@ import xarray as xr
 
 from neurokit.analysis.auc import auroc
 from neurokit.analysis.common import (
-    RUN,
     PositionSet,
     RunAggregation,
     Selection,
@@ -30,9 +29,27 @@ from neurokit.analysis.compare import (
     stack_scores,
     task_selectivity,
 )
-from neurokit.analysis.skill import SkillNeurons, split_control
+from neurokit.analysis.groups import (
+    ACROSS_TASKS,
+    ADVERSARIAL_ACCURACY,
+    ADVERSARIAL_SKILL,
+    AGREEMENT,
+    AUROC,
+    BOOTSTRAP,
+    CLEAN_VS_ADVERSARIAL,
+    CONTROL,
+    MODEL_ACCURACY,
+    NULL,
+    PERMUTATION,
+    PROMPT_AGREEMENT,
+    SELECTIVITY,
+    SKILL,
+    group_path,
+)
+from neurokit.analysis.skill import DEFAULT_FRACTION, SkillNeurons, split_control
 from neurokit.analysis.stores import open_by_task, open_null_runs
 from neurokit.analysis.subtasks import SubtaskScheme
+from neurokit.dims import RUN, TASK
 from neurokit.errors import ConfigError, StoreError
 from neurokit.provenance import command_line, package_versions, utc_now
 
@@ -51,7 +68,7 @@ class AnalysisOptions:
     selection: Selection | str = Selection.PER_LAYER
     #: None: Wang et al.'s scheme per task (balanced for a 3-way task with a neutral class).
     scheme: SubtaskScheme | str | None = None
-    fraction: float = 0.05
+    fraction: float = DEFAULT_FRACTION
     auroc: bool = False
     bootstrap: int = 0
     permutations: int = 0
@@ -85,33 +102,33 @@ def _task_results(task: str, model: SkillNeurons, data: xr.Dataset, options: Ana
     # The control task's labels ride along in the same pass over the store as the real ones.
     skill, control = split_control(model.score(data, control_seed=options.seed))
     results = {
-        f"{task}/skill": skill,
-        f"{task}/model_accuracy": model_accuracy(data),
-        f"{task}/control": control,
+        group_path(task, SKILL): skill,
+        group_path(task, MODEL_ACCURACY): model_accuracy(data),
+        group_path(task, CONTROL): control,
     }
     if RUN in data.dims and data.sizes[RUN] > 1:
-        results[f"{task}/prompt_agreement"] = pairwise_agreement(
+        results[group_path(task, PROMPT_AGREEMENT)] = pairwise_agreement(
             _per_prompt(skill), dim=RUN, fraction=options.fraction, selection=model.selection)
     if options.auroc:
-        results[f"{task}/auroc"] = auroc(data, positions=model.positions).to_dataset(name="auroc")
+        results[group_path(task, AUROC)] = auroc(data, positions=model.positions).to_dataset(name="auroc")
     if options.bootstrap:
-        results[f"{task}/bootstrap"] = model.bootstrap(
+        results[group_path(task, BOOTSTRAP)] = model.bootstrap(
             data, n_resamples=options.bootstrap, seed=options.seed).to_dataset(name="score_interval")
     if options.permutations:
-        results[f"{task}/permutation"] = model.permutation_test(data, n_permutations=options.permutations,
+        results[group_path(task, PERMUTATION)] = model.permutation_test(data, n_permutations=options.permutations,
                                                                 seed=options.seed)
     if adversarial is not None:
         attacked = model.score(adversarial)
-        results[f"{task}/adversarial_skill"] = attacked
-        results[f"{task}/adversarial_accuracy"] = model_accuracy(adversarial)
-        results[f"{task}/clean_vs_adversarial"] = clean_vs_adversarial(
+        results[group_path(task, ADVERSARIAL_SKILL)] = attacked
+        results[group_path(task, ADVERSARIAL_ACCURACY)] = model_accuracy(adversarial)
+        results[group_path(task, CLEAN_VS_ADVERSARIAL)] = clean_vs_adversarial(
             _per_prompt(skill), _per_prompt(attacked), fractions=_fractions(options), selection=model.selection)
     if null is not None:
         null_train, null_eval = null
         untuned = SkillNeurons(model.positions, model.over_runs, model.selection, model.fractions,
                                model.scheme).fit(null_train)
-        results[f"{task}/null"] = null_comparison(skill["score"], untuned.score(null_eval)["score"],
-                                                  fractions=_fractions(options), selection=model.selection)
+        results[group_path(task, NULL)] = null_comparison(skill["score"], untuned.score(null_eval)["score"],
+                                                          fractions=_fractions(options), selection=model.selection)
     return results
 
 
@@ -164,13 +181,13 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
         model = SkillNeurons(positions=options.positions, over_runs=options.over_runs, selection=options.selection,
                              scheme=options.scheme).fit(train_runs[task])
         task_results = _task_results(task, model, data, options, adversarial_runs.get(task), null_runs.get(task))
-        skills[task] = task_results[f"{task}/skill"]
+        skills[task] = task_results[group_path(task, SKILL)]
         results |= task_results
     if len(skills) > 1:
         scores = stack_scores(skills)
-        results["tasks/selectivity"] = task_selectivity(scores).to_dataset(name="selectivity")
-        results["tasks/agreement"] = pairwise_agreement(scores, dim="task", fraction=options.fraction,
-                                                        selection=options.selection)
+        results[group_path(ACROSS_TASKS, SELECTIVITY)] = task_selectivity(scores).to_dataset(name="selectivity")
+        results[group_path(ACROSS_TASKS, AGREEMENT)] = pairwise_agreement(
+            scores, dim=TASK, fraction=options.fraction, selection=options.selection)
     return xr.DataTree.from_dict(results)
 
 

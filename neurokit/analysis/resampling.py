@@ -28,23 +28,18 @@ import xarray as xr
 
 from neurokit.analysis.common import (
     DEFAULT_SLAB_BYTES,
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
-    RUN,
-    SUBTASK,
     RunAggregation,
     choice,
     single_chunk,
     slab_chunks,
 )
 from neurokit.analysis.subtasks import SubTask, SubtaskScheme, balanced_weights
+from neurokit.dims import BOUND, EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import ConfigError
 
 REPLICATE = "replicate"
-#: The dim of an interval's two ends, ``lower`` and ``upper``.
-BOUND = "bound"
+#: The level of every interval (bootstrap intervals of scores and of ablation effects) unless one is asked for.
+DEFAULT_CONFIDENCE = 0.95
 
 
 def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray, index: np.ndarray,
@@ -156,7 +151,7 @@ def check_confidence(confidence: float) -> None:
 def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
                        subtasks: Sequence[SubTask], over_runs: RunAggregation, scheme: SubtaskScheme | str,
                        n_resamples: int = 1000,
-                       confidence: float = 0.95, seed: int = 0,
+                       confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
                        slab_bytes: int = DEFAULT_SLAB_BYTES) -> xr.DataArray:
     """Percentile bootstrap interval of the neuron score: (subtask, layer, neuron, bound), bound ∈ {lower, upper}.
 

@@ -32,14 +32,7 @@ import xarray as xr
 
 from neurokit.analysis import resampling
 from neurokit.analysis.common import (
-    CLASS,
     DEFAULT_SLAB_BYTES,
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
-    RUN,
-    SUBTASK,
     PositionSet,
     RunAggregation,
     RunInfo,
@@ -66,10 +59,15 @@ from neurokit.analysis.subtasks import (
     subtask_scheme,
     subtasks_for,
 )
+from neurokit.dims import CLASS, EXAMPLE, FRACTION, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import NeurokitError, StoreError
+from neurokit.extract.schema import ACTIVATION, LABEL, TRAIN_COUNT, TRAIN_SUM
 
 #: The sweep of Wang et al.: 0 % to 20 % of the neurons in 1 % steps.
 DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step in range(21))
+#: The top fraction where one fraction is compared or drawn (agreement across tasks and prompts, skill maps, the
+#: demo's and the study's findings): Wang et al.'s headline setting, the top 5 % per layer.
+DEFAULT_FRACTION = 0.05
 
 
 def class_statistics(train: xr.Dataset, label_names: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray]:
@@ -78,14 +76,14 @@ def class_statistics(train: xr.Dataset, label_names: Sequence[str]) -> tuple[xr.
     Taken from the store's ``train_count``/``train_sum`` when present; otherwise summed lazily (in float64,
     one pass over the example chunks) from raw ``activation`` and ``label``.
     """
-    if "train_count" in train and "train_sum" in train:
+    if TRAIN_COUNT in train and TRAIN_SUM in train:
         classes = [str(name) for name in train[CLASS].values]
         if classes != list(label_names):
             raise StoreError(f"train statistics are for classes {classes}, the task's labels are {list(label_names)}")
-        return train["train_count"], train["train_sum"]
-    if "activation" in train and "label" in train:
-        onehot = class_onehot(train["label"], label_names)
-        total = train["activation"].astype(np.float64).where(onehot, 0.0).sum(EXAMPLE)
+        return train[TRAIN_COUNT], train[TRAIN_SUM]
+    if ACTIVATION in train and LABEL in train:
+        onehot = class_onehot(train[LABEL], label_names)
+        total = train[ACTIVATION].astype(np.float64).where(onehot, 0.0).sum(EXAMPLE)
         return onehot.sum(EXAMPLE), total
     raise StoreError("train store has neither train statistics (train_count, train_sum) nor raw activations")
 
@@ -119,11 +117,11 @@ def balanced_baselines(train: xr.Dataset, subtasks: Sequence[SubTask],
     counts.
     """
     positive, negative = class_sides(subtasks, label_names)
-    if "activation" in train and "label" in train:
-        labels = subtask_labels(train["label"], subtasks, label_names, SubtaskScheme.BALANCED)
+    if ACTIVATION in train and LABEL in train:
+        labels = subtask_labels(train[LABEL], subtasks, label_names, SubtaskScheme.BALANCED)
         onehot = class_onehot(labels, label_names)
         count = onehot.sum(EXAMPLE)
-        total = xr.dot(onehot.astype(np.float64), train["activation"].astype(np.float64), dim=EXAMPLE)
+        total = xr.dot(onehot.astype(np.float64), train[ACTIVATION].astype(np.float64), dim=EXAMPLE)
         return subtask_baselines(count, total, subtasks, label_names), BaselineKind.BALANCED_SUBSET
     count, total = class_statistics(train, label_names)
     count = count.astype(np.float64)
@@ -362,9 +360,9 @@ def top_fraction(scores: xr.DataArray, fractions: Sequence[float],
         kwargs={"n_core": len(core)}, dask="parallelized", output_dtypes=[np.int64],
     )
     size = int(np.prod([scores.sizes[dim] for dim in core]))
-    cut = xr.DataArray([top_count(fraction, size) for fraction in fractions], dims="fraction",
-                       coords={"fraction": list(fractions)})
-    return ((ranks < cut) & scores.notnull()).transpose("fraction", ..., LAYER, NEURON)
+    cut = xr.DataArray([top_count(fraction, size) for fraction in fractions], dims=FRACTION,
+                       coords={FRACTION: list(fractions)})
+    return ((ranks < cut) & scores.notnull()).transpose(FRACTION, ..., LAYER, NEURON)
 
 
 def _filled_masks(values: np.ndarray, first: np.ndarray, total: np.ndarray, n_core: int) -> np.ndarray:
@@ -414,11 +412,11 @@ def filled_top(scores: xr.DataArray, fractions: Sequence[float],
     first = np.array([top_count(fraction / 2.0, size) for fraction in fractions])
     total = np.array([top_count(fraction, size) for fraction in fractions])
     masks = xr.apply_ufunc(
-        _filled_masks, scores, input_core_dims=[[SUBTASK, *core]], output_core_dims=[["fraction", *core]],
+        _filled_masks, scores, input_core_dims=[[SUBTASK, *core]], output_core_dims=[[FRACTION, *core]],
         kwargs={"first": first, "total": total, "n_core": len(core)}, dask="parallelized", output_dtypes=[bool],
-        dask_gufunc_kwargs={"output_sizes": {"fraction": len(fractions)}},
+        dask_gufunc_kwargs={"output_sizes": {FRACTION: len(fractions)}},
     )
-    return masks.assign_coords(fraction=list(fractions)).transpose("fraction", ..., LAYER, NEURON)
+    return masks.assign_coords({FRACTION: list(fractions)}).transpose(FRACTION, ..., LAYER, NEURON)
 
 
 def skill_set(scores: xr.DataArray, fractions: Sequence[float], selection: Selection | str = Selection.PER_LAYER,
@@ -522,8 +520,8 @@ class SkillNeurons:
         check_same_task(self.info_, info)
         runs = select_positions(with_runs(data, info), self.positions)
         check_same_layout(self.baseline_, runs)
-        if "label" not in runs or "activation" not in runs:
-            raise StoreError("eval store has no 'activation' or no 'label'")
+        if LABEL not in runs or ACTIVATION not in runs:
+            raise StoreError(f"eval store has no {ACTIVATION!r} or no {LABEL!r}")
         train_prompts = list(self.info_.prompts)
         missing = [prompt for prompt in info.prompts if prompt not in train_prompts]
         if missing:
@@ -550,10 +548,10 @@ class SkillNeurons:
         :meth:`control_selectivity`, from the same pass over the store.
         """
         runs, baseline = self._matched(data)
-        labels = runs["label"]
+        labels = runs[LABEL]
         if control_seed is not None:
             labels = _with_control_labels(labels, control_seed)
-        acc, count = accuracy(runs["activation"], baseline, labels, self.subtasks_, self.info_.label_names,
+        acc, count = accuracy(runs[ACTIVATION], baseline, labels, self.subtasks_, self.info_.label_names,
                               self.scheme_)
         pred = predictivity(acc)
         # the scheme rides with the scores, so that skill sets made from them later follow it (skill_set)
@@ -591,7 +589,7 @@ class SkillNeurons:
         fixed. See :func:`neurokit.analysis.resampling.bootstrap_interval`."""
         runs, baseline = self._matched(data)
         interval = resampling.bootstrap_interval(
-            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs, self.scheme_,
+            runs[ACTIVATION], baseline, runs[LABEL], self.subtasks_, self.over_runs, self.scheme_,
             n_resamples=n_resamples, confidence=confidence, seed=seed, slab_bytes=slab_bytes)
         return interval.assign_attrs(self._attrs() | {"seed": seed, "n_resamples": n_resamples,
                                                       "confidence": confidence})
@@ -603,7 +601,7 @@ class SkillNeurons:
         neuron). See :func:`neurokit.analysis.resampling.permutation_p_values`."""
         runs, baseline = self._matched(data)
         p_value = resampling.permutation_p_values(
-            runs["activation"], baseline, runs["label"], self.subtasks_, self.over_runs, self.scheme_,
+            runs[ACTIVATION], baseline, runs[LABEL], self.subtasks_, self.over_runs, self.scheme_,
             n_permutations=n_permutations, seed=seed, slab_bytes=slab_bytes)
         return xr.Dataset({"p_value": p_value, "q_value": resampling.benjamini_hochberg(p_value)},
                           attrs=self._attrs() | {"seed": seed, "n_permutations": n_permutations})

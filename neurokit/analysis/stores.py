@@ -14,6 +14,7 @@ import xarray as xr
 
 from neurokit.analysis.common import describe
 from neurokit.errors import StoreError
+from neurokit.extract.schema import TRAIN_COUNT, TRAIN_SUM
 from neurokit.storage import Location, locate
 
 
@@ -44,7 +45,7 @@ def open_null_runs(paths: Sequence[str | Path],
     for path in paths:
         store = open_run(path, storage_options=storage_options)
         info = describe(store)
-        is_train = ("train_sum" in store and "train_count" in store) or info.splits == ("train",)
+        is_train = (TRAIN_SUM in store and TRAIN_COUNT in store) or info.splits == ("train",)
         groups.setdefault(info.task_name, {"train": [], "eval": []})["train" if is_train else "eval"].append(store)
     pairs = {}
     for task, roles in groups.items():

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis.common import CLASS, EXAMPLE, SUBTASK, choice
+from neurokit.analysis.common import choice
+from neurokit.dims import CLASS, EXAMPLE, SUBTASK
 from neurokit.errors import ConfigError, StoreError
 
 

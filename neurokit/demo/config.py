@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neurokit.analysis.skill import DEFAULT_FRACTION
 from neurokit.errors import ConfigError
 
 
@@ -37,7 +38,7 @@ class DemoConfig:
     train_size: int = 500
     eval_size: int = 300
     max_length: int = 64
-    fraction: float = 0.05
+    fraction: float = DEFAULT_FRACTION
     ablation_fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
     ablation_draws: int = 3
     # PNG only: the demo's figures are for looking at (``neurokit plot`` draws PDF/SVG for papers), and drawing

@@ -20,6 +20,7 @@ from neurokit.analysis import (
     save_results,
     write_tables,
 )
+from neurokit.analysis.groups import ABLATION, PROMPTS, SKILL, TRANSFER, group_path
 from neurokit.demo.cache import finished_record, prepare_folder, record_finished
 from neurokit.demo.config import DemoConfig
 from neurokit.demo.summary import summarise
@@ -198,10 +199,10 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
             if prompt.tuned:
                 _test_accuracy(backbone, config, prompt)
         first = prompts[0]
-        skill = results[f"{first.task}/skill"]
+        skill = results[group_path(first.task, SKILL)]
         scores = skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
-        results["interventions/ablation"] = _ablate(backbone, config, first, scores, progress)
-        results["interventions/transfer"] = _transfer(backbone, config, prompts, progress)
+        results[group_path(first.task, ABLATION)] = _ablate(backbone, config, first, scores, progress)
+        results[group_path(TRANSFER, PROMPTS)] = _transfer(backbone, config, prompts, progress)
     with timer.stage("write results, tables, figures and the summary", 6, total):
         options = AnalysisOptions(fraction=config.fraction)
         save_results(results, out / "results.zarr", overwrite=True, attrs=analysis_provenance(options),

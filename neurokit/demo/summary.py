@@ -18,10 +18,24 @@ import xarray as xr
 from scipy import stats
 
 from neurokit.analysis import binomial_p_value
-from neurokit.analysis.common import LAYER, NEURON, top_count
+from neurokit.analysis.common import top_count
 from neurokit.analysis.compare import overlap_p_value, spearman
+from neurokit.analysis.groups import (
+    ABLATION,
+    ACROSS_TASKS,
+    ADVERSARIAL_ACCURACY,
+    AGREEMENT,
+    CLEAN_VS_ADVERSARIAL,
+    NULL,
+    PROMPT_AGREEMENT,
+    PROMPTS,
+    SKILL,
+    TRANSFER,
+    group_path,
+)
 from neurokit.analysis.resampling import bootstrap_shares, percentile_bounds
 from neurokit.analysis.results import result_group
+from neurokit.dims import FRACTION, LAYER, NEURON, RUN, SOURCE, SOURCE_TASK, TARGET, TASK
 from neurokit.tasks import get_task
 
 #: Verdicts of a finding. "Does not hold" needs the criterion to fail in at least two settings, each with its
@@ -121,7 +135,7 @@ def _task_runs(prompts, task: str) -> list[str]:
 
 def _skill_set_size(results, task: str, fraction: float) -> tuple[int, int, int]:
     """(layers, neurons per layer, skill neurons per layer) of ``task``'s per-layer top ``fraction``."""
-    sizes = results[f"{task}/skill"]["score"].sizes
+    sizes = results[group_path(task, SKILL)]["score"].sizes
     return sizes[LAYER], sizes[NEURON], top_count(fraction, sizes[NEURON])
 
 
@@ -130,8 +144,8 @@ def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
     binomial p-value against chance, and the adversarial test accuracy (from the adversarial store)."""
     adversarial = {}
     for task in config.tasks:
-        if result_group(results, f"{task}/adversarial_accuracy") is not None:
-            result = results[f"{task}/adversarial_accuracy"]
+        if result_group(results, group_path(task, ADVERSARIAL_ACCURACY)) is not None:
+            result = results[group_path(task, ADVERSARIAL_ACCURACY)]
             counts = zip(np.atleast_1d(result["correct"]), np.atleast_1d(result["n_examples"]))
             adversarial |= dict(zip(_task_runs(prompts, task), ((int(c), int(n)) for c, n in counts)))
     rows = []
@@ -163,7 +177,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
     learned = {row["task"] for row in _learned(rows)}
     settings, notes = [], []
     for task in config.tasks:
-        null = result_group(results, f"{task}/null")
+        null = result_group(results, group_path(task, NULL))
         if null is None:
             continue
         if task not in learned:
@@ -188,7 +202,7 @@ def _null_finding(config, results, rows: list[dict]) -> Finding:
 
 def _consistency_finding(config, prompts, results, rows: list[dict]) -> Finding:
     task = config.tasks[0]
-    agreement = result_group(results, f"{task}/prompt_agreement")
+    agreement = result_group(results, group_path(task, PROMPT_AGREEMENT))
     claim = "Skill neurons are consistent across prompts of one task (seeds)"
     statistics = ("exact one-sided test of the overlap against random per-layer sets of the same sizes "
                   "(hypergeometric per layer, convolved over layers)")
@@ -261,7 +275,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         "" if drops else "no prompt above chance with adversarial data", percent=True)]
     persistence, excess, robust = [], [], []
     for task in config.tasks:
-        comparison = result_group(results, f"{task}/clean_vs_adversarial")
+        comparison = result_group(results, group_path(task, CLEAN_VS_ADVERSARIAL))
         if comparison is None:
             continue
         layers, neurons, per_layer = _skill_set_size(results, task, config.fraction)
@@ -270,7 +284,7 @@ def _adversarial_findings(config, prompts, results, rows: list[dict]) -> list[Fi
         for index, name in enumerate(_task_runs(prompts, task)):
             if name not in learned:
                 continue
-            select = {"run": index} if "run" in overlap.dims else {}
+            select = {RUN: index} if RUN in overlap.dims else {}
             shared = round(float((overlap.isel(select) * per_layer).sum()))
             p_value = overlap_p_value(shared, layers, neurons, per_layer, per_layer)
             persistence.append(Setting(
@@ -315,14 +329,14 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
     statistics = ("one-sided Fisher exact test of the anchor's overlaps with the two tasks (its skill neurons "
                   "taken as independent)")
     criterion = "in every setting, the anchor overlaps more with its own type's task, p < 0.05"
-    agreement = result_group(results, "tasks/agreement")
+    agreement = result_group(results, group_path(ACROSS_TASKS, AGREEMENT))
     if agreement is None:
         return Finding.judge(claim, "Wang et al. 2022", "Jaccard difference", statistics, criterion, [],
                              "one task only: needs several tasks")
     # A task none of whose prompts learned it has no skill neurons to compare.
     learned = {row["task"] for row in _learned(rows)}
-    tasks = [str(name) for name in agreement["task"].values if str(name) in learned]
-    layers, _, per_layer = _skill_set_size(results, str(agreement["task"].values[0]), config.fraction)
+    tasks = [str(name) for name in agreement[TASK].values if str(name) in learned]
+    layers, _, per_layer = _skill_set_size(results, str(agreement[TASK].values[0]), config.fraction)
     size = layers * per_layer
     settings = []
     for anchor, partner, other in _pairs_by_type(tasks, lambda name: get_task(name).task_type):
@@ -338,8 +352,9 @@ def _task_specificity_finding(config, results, rows: list[dict]) -> Finding:
         "" if settings else "needs two tasks of one type and one of another, each learned above chance")
 
 
-def _ablation_finding(results) -> Finding:
-    ablation = results["interventions/ablation"]
+def _ablation_finding(results, task: str) -> Finding:
+    """Wang et al.'s perturbation finding from the ablation of ``task``'s skill neurons (the demo's first prompt)."""
+    ablation = results[group_path(task, ABLATION)]
     interval = ablation["effect_interval"]
     level = f"{100 * float(interval.attrs['confidence']):g} %"
     settings = [
@@ -348,7 +363,7 @@ def _ablation_finding(results) -> Finding:
                 float(interval.sel(fraction=fraction, bound="lower")),
                 float(interval.sel(fraction=fraction, bound="upper")),
                 float(ablation["p_value"].sel(fraction=fraction)))
-        for fraction in ablation["fraction"].values if fraction > 0]
+        for fraction in ablation[FRACTION].values if fraction > 0]
     return Finding.judge(
         "Perturbing skill neurons hurts accuracy more than perturbing random neurons", "Wang et al. 2022",
         f"skill-set drop minus random-set drop in test accuracy with Gaussian noise (σ = "
@@ -361,7 +376,7 @@ def _ablation_finding(results) -> Finding:
 
 
 def _transfer_finding(results, rows: list[dict]) -> Finding:
-    transfer = results["interventions/transfer"]
+    transfer = results[group_path(TRANSFER, PROMPTS)]
     claim, source = "Prompts transfer within a task type, not across types", "Ackermann & Ohmer 2024"
     statistics = (f"{_LEVEL} percentile bootstrap over the test examples of every cell "
                   f"({RESAMPLES} resamples; cells resampled independently, own accuracies included)")
@@ -371,9 +386,9 @@ def _transfer_finding(results, rows: list[dict]) -> Finding:
     # prompts are at chance is near 1 for any prompt: both are left out.
     learned = {row["prompt"] for row in _learned(rows)}
     learned_tasks = {row["task"] for row in _learned(rows)}
-    sources = [str(name) for name in transfer["source"].values]
-    targets = [get_task(str(name)) for name in transfer["target"].values]
-    source_tasks = [str(task) for task in transfer["source_task"].values]
+    sources = [str(name) for name in transfer[SOURCE].values]
+    targets = [get_task(str(name)) for name in transfer[TARGET].values]
+    source_tasks = [str(task) for task in transfer[SOURCE_TASK].values]
     # Replicates of every accuracy, then of each target's own accuracy (mean over its own task's prompts, as
     # transfer_matrix computes it) and of the relative accuracy.
     counts = np.rint(transfer["accuracy"].values * transfer["n_examples"].values).astype(np.int64)
@@ -462,7 +477,7 @@ def summarise(config, prompts, results: xr.DataTree, neighbours: dict[str, dict[
     rows, learned = _accuracy_rows(config, prompts, results)
     findings = [learned, _null_finding(config, results, rows), _consistency_finding(config, prompts, results, rows),
                 *_adversarial_findings(config, prompts, results, rows),
-                _task_specificity_finding(config, results, rows), _ablation_finding(results),
+                _task_specificity_finding(config, results, rows), _ablation_finding(results, prompts[0].task),
                 _transfer_finding(results, rows), _neighbours_finding(config, prompts, neighbours)]
     untuned = [{"prompt": p.name, "task": p.task, "dev_accuracy": p.dev_accuracy} for p in prompts if not p.tuned]
     lines = [

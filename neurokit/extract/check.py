@@ -11,14 +11,22 @@ import numpy as np
 import zarr
 from tqdm import tqdm
 
+from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, POSITION_ROLE, SITE
 from neurokit.errors import StoreError
 from neurokit.extract.integrity import missing_blocks
 from neurokit.extract.progress import PROGRESS_DIR, covered_blocks
 from neurokit.extract.schema import (
     ACTIVATION,
+    INPUT_LENGTH,
+    LABEL,
+    LOGITS,
     NO_LABEL,
     PER_EXAMPLE,
+    PREDICTION,
+    TRAIN_COUNT,
     TRAIN_STATS,
+    TRAIN_SUM,
+    TRAIN_SUMSQ,
     TRUE_DTYPE_ATTR,
     n_blocks,
     nonfinite_by_example_layer,
@@ -34,7 +42,7 @@ _REQUIRED_ATTRS = (
     "run_fingerprint", "run_identity",
 )
 _JSON_ATTRS = ("model_config", "prompt_metadata", "task", "verbalizer", "run_identity")
-_COORDS = ("example", "layer", "site", "position", "position_role", "neuron", "class")
+_COORDS = (EXAMPLE, LAYER, SITE, POSITION, POSITION_ROLE, NEURON, CLASS)
 
 
 def check_store(path: str | os.PathLike, *, scan_values: bool = True) -> list[str]:
@@ -86,13 +94,13 @@ def _schema_problems(group: zarr.Group, attrs: dict, identity: dict) -> list[str
     missing = [name for name in _COORDS if name not in arrays]
     if missing:
         return [f"missing coordinates {missing}"]
-    example = arrays["example"][:].tolist()
+    example = arrays[EXAMPLE][:].tolist()
     if example_ids_digest(example) != identity["example_ids_sha256"] or len(example) != identity["n_examples"]:
         problems.append("the example ids differ from those the store was created for")
     expected_coords = {
-        "layer": identity["layers"], "site": identity["sites"], "position_role": identity["positions"],
-        "position": list(range(len(identity["positions"]))), "neuron": list(range(identity["n_neurons"])),
-        "class": identity["class_names"],
+        LAYER: identity["layers"], SITE: identity["sites"], POSITION_ROLE: identity["positions"],
+        POSITION: list(range(len(identity["positions"]))), NEURON: list(range(identity["n_neurons"])),
+        CLASS: identity["class_names"],
     }
     for name, expected in expected_coords.items():
         if arrays[name][:].tolist() != expected:
@@ -158,7 +166,7 @@ def _value_problems(group: zarr.Group, identity: dict, blocks: list[int], comple
     """Scan every value of the written ``blocks``, one block in memory at a time, then the statistics."""
     problems = []
     n_classes = len(identity["class_names"])
-    example_ids = group["example"][:]
+    example_ids = group[EXAMPLE][:]
     label_counts = np.zeros(n_classes, dtype=np.int64)
     all_read = True
     for block in tqdm(blocks, desc="checking blocks", unit="block", disable=None):
@@ -171,15 +179,15 @@ def _value_problems(group: zarr.Group, identity: dict, blocks: list[int], comple
         problems += block_problems
         label_counts += np.bincount(labels[(labels >= 0) & (labels < n_classes)], minlength=n_classes)
     if complete and identity["compute_train_stats"]:
-        if all_read and not np.array_equal(group["train_count"][:], label_counts):
+        if all_read and not np.array_equal(group[TRAIN_COUNT][:], label_counts):
             problems.append(
-                f"train_count {group['train_count'][:].tolist()} differs from the label counts {label_counts.tolist()}"
+                f"{TRAIN_COUNT} {group[TRAIN_COUNT][:].tolist()} differs from the label counts {label_counts.tolist()}"
             )
-        for name in ("train_sum", "train_sumsq"):
+        for name in (TRAIN_SUM, TRAIN_SUMSQ):
             if not np.isfinite(group[name][:]).all():
                 problems.append(f"{name} holds NaN or infinite values")
-        if (group["train_sumsq"][:] < 0).any():
-            problems.append("train_sumsq holds negative values")
+        if (group[TRAIN_SUMSQ][:] < 0).any():
+            problems.append(f"{TRAIN_SUMSQ} holds negative values")
     return problems
 
 
@@ -192,16 +200,16 @@ def _block_problems(
     start = block * identity["block_size"]
     rows = slice(start, min(start + identity["block_size"], identity["n_examples"]))
     ids = example_ids[rows]
-    label, prediction = group["label"][rows], group["prediction"][rows]
+    label, prediction = group[LABEL][rows], group[PREDICTION][rows]
     lowest_label = 0 if identity["compute_train_stats"] else NO_LABEL
-    for name, values, low in (("label", label, lowest_label), ("prediction", prediction, 0)):
+    for name, values, low in ((LABEL, label, lowest_label), (PREDICTION, prediction, 0)):
         bad = np.flatnonzero((values < low) | (values >= n_classes))
         if bad.size:
             problems.append(f"block {block}: {name} outside [{low}, {n_classes}) for examples {list(ids[bad][:5])}")
-    if not np.isfinite(group["logits"][rows]).all():
-        problems.append(f"block {block}: non-finite logits")
-    if (group["input_length"][rows] < 1).any():
-        problems.append(f"block {block}: input_length < 1")
+    if not np.isfinite(group[LOGITS][rows]).all():
+        problems.append(f"block {block}: non-finite {LOGITS}")
+    if (group[INPUT_LENGTH][rows] < 1).any():
+        problems.append(f"block {block}: {INPUT_LENGTH} < 1")
     if ACTIVATION in group:
         bad = nonfinite_by_example_layer(group[ACTIVATION][rows], StoredDtype(identity["stored_dtype"]))
         for layer_index in np.flatnonzero(bad.any(axis=0)):
@@ -249,8 +257,8 @@ def store_info(path: str | os.PathLike) -> str:
     else:
         status = f"INCOMPLETE: {len(covered_blocks(path))} of {total} blocks written"
     sizes = {
-        "example": identity["n_examples"], "layer": len(identity["layers"]), "position": len(identity["positions"]),
-        "neuron": identity["n_neurons"], "class": len(identity["class_names"]),
+        EXAMPLE: identity["n_examples"], LAYER: len(identity["layers"]), POSITION: len(identity["positions"]),
+        NEURON: identity["n_neurons"], CLASS: len(identity["class_names"]),
     }
     lines = [
         f"store        {path}",

@@ -14,6 +14,7 @@ import json
 import os
 import re
 
+from neurokit.cli import add_progress_argument
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.extract.check import check_store, store_info
 
@@ -112,7 +113,10 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _register_extract(subparsers: argparse._SubParsersAction) -> None:
+    from neurokit.extract import ExtractionConfig
     from neurokit.models.cli_args import add_model_arguments
+
+    defaults = ExtractionConfig()
 
     extract = subparsers.add_parser(
         "extract", help="run a backbone and prompt over a task split into an activation store", description=(
@@ -126,7 +130,7 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--task", required=True, help="task name or spec file (see `neurokit tasks`)")
     extract.add_argument("--split", required=True, help="train, dev or test; train stores per-class statistics")
     extract.add_argument("--out", required=True, help="path of the zarr store to write, e.g. cache/run/dev.zarr")
-    extract.add_argument("--positions", default="prompt", help=(
+    extract.add_argument("--positions", default=",".join(position.value for position in defaults.positions), help=(
         "comma-separated: prompt (every prompt position, the mask slot included on MLM backbones; default), "
         "mask (MLM only), input_mean, input_max, last_token"))
     extract.add_argument("--layers", default="all",
@@ -136,10 +140,13 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--dtype", default="auto", help=(
         "stored dtype: auto (float32, the reference's precision), float16 (half the size; changes some "
         "predictivities), float32 or bfloat16; T5 is never float16"))
-    extract.add_argument("--batch-size", type=int, default=32, help="examples per forward pass (default 32)")
-    extract.add_argument("--block-size", type=int, default=64,
-                         help="examples per store block, the unit of writing and resuming (default 64)")
-    extract.add_argument("--max-length", type=int, default=128, help="max input tokens (default 128)")
+    extract.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                         help=f"examples per forward pass (default {defaults.batch_size})")
+    extract.add_argument("--block-size", type=int, default=defaults.block_size,
+                         help=f"examples per store block, the unit of writing and resuming (default "
+                              f"{defaults.block_size})")
+    extract.add_argument("--max-length", type=int, default=defaults.max_length,
+                         help=f"max input tokens (default {defaults.max_length})")
     extract.add_argument("--size", type=int, default=None, help="number of examples (default: the whole split)")
     extract.add_argument("--data-seed", type=int, default=0, help="seed of the subset / generated examples")
     extract.add_argument("--store-train-activations", action="store_true",
@@ -148,7 +155,7 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
                          help="i/n: this process writes every n-th block (default: RANK/WORLD_SIZE, else 0/1)")
     extract.add_argument("--overwrite", action="store_true",
                          help="replace an existing store of another run (a store of this run is resumed)")
-    extract.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(extract)
     extract.set_defaults(handler=_extract)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from neurokit.dims import EXAMPLE, LAYER
 from neurokit.errors import StoreError
 from neurokit.storage import Location
 
@@ -69,7 +70,7 @@ def _dims(array: zarr.Array) -> tuple[str, ...]:
 
 def _where(name: str, index: tuple[int, ...], dims: tuple[str, ...]) -> str:
     """A chunk's place for a message: 'block 3' for per-example variables, else 'chunk (class 0, layer 2)'."""
-    if dims and dims[0] == "example":
+    if dims and dims[0] == EXAMPLE:
         return f"block {index[0]}"
     return "chunk (" + ", ".join(f"{dim} {i}" for dim, i in zip(dims, index)) + ")"
 
@@ -83,7 +84,7 @@ def missing_chunk_problem(path: Path | Location, group: zarr.Group, names: list[
         array = group[name]
         assert isinstance(array, zarr.Array)
         dims = _dims(array)
-        absent = missing_blocks(path, array, name, blocks if dims[:1] == ("example",) else None)
+        absent = missing_blocks(path, array, name, blocks if dims[:1] == (EXAMPLE,) else None)
         if absent:
             more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
             return (f"{path} is damaged: variable {name!r} has no data on disk for {_where(name, absent[0], dims)}"
@@ -113,7 +114,7 @@ class CheckedArray:
         dims = _dims(self.array)
         chunk_index = self._first_bad_chunk(key)
         where = "a chunk" if chunk_index is None else _where(self.name, chunk_index, dims)
-        if chunk_index is not None and dims[:2] == ("example", "layer") and self.array.shards:
+        if chunk_index is not None and dims[:2] == (EXAMPLE, LAYER) and self.array.shards:
             where += f", layer {chunk_index[1]}"
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         return (f"{self.path} is damaged: variable {self.name!r} at {where} cannot be read ({reason[:200]}); "

@@ -13,6 +13,7 @@ import xarray as xr
 import zarr
 from dask.base import tokenize
 
+from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, POSITION_ROLE, RUN, SITE
 from neurokit.errors import ConfigError, StoreError
 from neurokit.extract.integrity import checked_dask_array, missing_chunk_problem
 from neurokit.extract.progress import covered_blocks
@@ -31,7 +32,7 @@ from neurokit.storage import Location, locate
 
 # Runs can only be stacked when their neurons are the same neurons.
 _SAME_MODEL_ATTRS = ("model_id", "model_revision", "weights_sha256")
-_SAME_COORDS = ("layer", "site", "position", "position_role", "neuron", "class")
+_SAME_COORDS = (LAYER, SITE, POSITION, POSITION_ROLE, NEURON, CLASS)
 
 
 #: Dask chunks gather whole blocks along ``example`` up to about this many bytes of activations per layer.
@@ -49,7 +50,7 @@ def _example_chunks(group: zarr.Group, chunk_bytes: int) -> dict[str, int]:
     if not isinstance(stored, zarr.Array):  # a train store of statistics only
         return {}
     blocks = chunk_bytes // max(1, math.prod(stored.chunks) * stored.dtype.itemsize)
-    return {"example": blocks * stored.chunks[0]} if blocks > 1 else {}
+    return {EXAMPLE: blocks * stored.chunks[0]} if blocks > 1 else {}
 
 
 def open_run(path: str | os.PathLike | Location, *, allow_incomplete: bool = False,
@@ -101,7 +102,7 @@ def open_run(path: str | os.PathLike | Location, *, allow_incomplete: bool = Fal
         data = checked_dask_array(location, name, group[name], variable.chunks, token)
         dataset[name] = xr.Variable(variable.dims, data, variable.attrs, variable.encoding)
     # The label coordinates are tiny: load them so that selecting by site or role needs no computation.
-    dataset = dataset.assign_coords(site=dataset["site"].load(), position_role=dataset["position_role"].load())
+    dataset = dataset.assign_coords({SITE: dataset[SITE].load(), POSITION_ROLE: dataset[POSITION_ROLE].load()})
     if ACTIVATION in dataset and dataset[ACTIVATION].attrs.get(TRUE_DTYPE_ATTR) == StoredDtype.BFLOAT16.value:
         stored = dataset[ACTIVATION]
         decoded = stored.data.map_blocks(decode_stored, StoredDtype.BFLOAT16, dtype=np.float32)
@@ -151,7 +152,7 @@ def open_runs(
         for name in _SAME_COORDS:
             if not np.array_equal(dataset[name].values, first[name].values):
                 raise StoreError(f"cannot combine {first_path} and {path}: their {name} coordinates differ")
-        if join == "exact" and not np.array_equal(dataset["example"].values, first["example"].values):
+        if join == "exact" and not np.array_equal(dataset[EXAMPLE].values, first[EXAMPLE].values):
             raise StoreError(
                 f"{first_path} and {path} hold different examples; pass join='inner' or join='outer' to align them"
             )
@@ -164,7 +165,7 @@ def open_runs(
     shared = {name: first.attrs[name] for name in names if name not in differing}
     combined = xr.concat(
         [dataset.drop_attrs(deep=False) for dataset in datasets],
-        dim="run",
+        dim=RUN,
         join=join,
         data_vars="all",
         coords="minimal",
@@ -172,9 +173,9 @@ def open_runs(
         combine_attrs="drop",
     )
     run_coords = {
-        name: ("run", np.array(values, dtype=STRING_DTYPE))
+        name: (RUN, np.array(values, dtype=STRING_DTYPE))
         for name, values in {"store": [str(path) for path in paths], **differing}.items()
     }
-    combined = combined.assign_coords(run=np.arange(len(datasets)), **run_coords)
+    combined = combined.assign_coords({RUN: np.arange(len(datasets)), **run_coords})
     combined.attrs = shared
     return combined

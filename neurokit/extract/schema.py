@@ -24,13 +24,23 @@ import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, POSITION_ROLE, SITE
 from neurokit.errors import StoreError
 from neurokit.extract.spec import STORE_VERSION, StoredDtype, StoreSpec
 from neurokit.storage import Location, locate
 
 ACTIVATION = "activation"
-PER_EXAMPLE = ("label", "prediction", "logits", "input_length")
-TRAIN_STATS = ("train_count", "train_sum", "train_sumsq")
+LABEL = "label"
+PREDICTION = "prediction"
+LOGITS = "logits"
+INPUT_LENGTH = "input_length"
+TRAIN_COUNT = "train_count"
+TRAIN_SUM = "train_sum"
+TRAIN_SUMSQ = "train_sumsq"
+PER_EXAMPLE = (LABEL, PREDICTION, LOGITS, INPUT_LENGTH)
+TRAIN_STATS = (TRAIN_COUNT, TRAIN_SUM, TRAIN_SUMSQ)
+#: The dims of ``activation``, in their order on disk.
+ACTIVATION_DIMS = (EXAMPLE, LAYER, POSITION, NEURON)
 # Variable attribute naming the real dtype of an array whose zarr dtype only carries its bits.
 TRUE_DTYPE_ATTR = "neurokit_true_dtype"
 # Variable-length UTF-8 strings: the zarr v3 "string" data type, which (unlike numpy's fixed-width "<U")
@@ -58,22 +68,21 @@ def variable_schemas(
     stored_dtype: StoredDtype, store_raw_activations: bool, compute_train_stats: bool
 ) -> dict[str, VariableSchema]:
     """The data variables of a store with these settings, by name."""
-    act_dims = ("example", "layer", "position", "neuron")
-    stats_dims = ("class", "layer", "position", "neuron")
+    stats_dims = (CLASS, LAYER, POSITION, NEURON)
     schemas = [
         # Label -1 marks an unlabelled example (e.g. a test split without gold labels).
-        VariableSchema("label", ("example",), np.dtype(np.int64), NO_LABEL),
-        VariableSchema("prediction", ("example",), np.dtype(np.int64), NO_LABEL),
-        VariableSchema("logits", ("example", "class"), np.dtype(np.float32), math.nan),
-        VariableSchema("input_length", ("example",), np.dtype(np.int32), 0),
+        VariableSchema(LABEL, (EXAMPLE,), np.dtype(np.int64), NO_LABEL),
+        VariableSchema(PREDICTION, (EXAMPLE,), np.dtype(np.int64), NO_LABEL),
+        VariableSchema(LOGITS, (EXAMPLE, CLASS), np.dtype(np.float32), math.nan),
+        VariableSchema(INPUT_LENGTH, (EXAMPLE,), np.dtype(np.int32), 0),
     ]
     if store_raw_activations:
-        schemas.append(VariableSchema(ACTIVATION, act_dims, stored_dtype.disk_dtype, stored_dtype.fill_value))
+        schemas.append(VariableSchema(ACTIVATION, ACTIVATION_DIMS, stored_dtype.disk_dtype, stored_dtype.fill_value))
     if compute_train_stats:
         schemas += [
-            VariableSchema("train_count", ("class",), np.dtype(np.int64), 0),
-            VariableSchema("train_sum", stats_dims, np.dtype(np.float64), math.nan),
-            VariableSchema("train_sumsq", stats_dims, np.dtype(np.float64), math.nan),
+            VariableSchema(TRAIN_COUNT, (CLASS,), np.dtype(np.int64), 0),
+            VariableSchema(TRAIN_SUM, stats_dims, np.dtype(np.float64), math.nan),
+            VariableSchema(TRAIN_SUMSQ, stats_dims, np.dtype(np.float64), math.nan),
         ]
     return {schema.name: schema for schema in schemas}
 
@@ -109,24 +118,24 @@ def write_chunks(spec: StoreSpec, name: str) -> tuple[tuple[int, ...], tuple[int
     block = min(spec.block_size, n_examples)
     if name == ACTIVATION:
         return (block, 1, n_positions, n_neurons), (block, n_layers, n_positions, n_neurons)
-    if name == "logits":
+    if name == LOGITS:
         return (block, len(spec.class_names)), None
-    if name in ("label", "prediction", "input_length"):
+    if name in (LABEL, PREDICTION, INPUT_LENGTH):
         return (block,), None
-    if name == "train_count":
+    if name == TRAIN_COUNT:
         return (len(spec.class_names),), None
     return (1, 1, n_positions, n_neurons), None
 
 
 def _coordinates(spec: StoreSpec) -> dict[str, tuple[str, np.ndarray]]:
     return {
-        "example": ("example", np.array(spec.example_ids, dtype=STRING_DTYPE)),
-        "layer": ("layer", np.array(spec.layers, dtype=np.int64)),
-        "site": ("layer", np.array(spec.sites, dtype=STRING_DTYPE)),
-        "position": ("position", np.arange(len(spec.position_roles), dtype=np.int64)),
-        "position_role": ("position", np.array(spec.position_roles, dtype=STRING_DTYPE)),
-        "neuron": ("neuron", np.arange(spec.n_neurons, dtype=np.int64)),
-        "class": ("class", np.array(spec.class_names, dtype=STRING_DTYPE)),
+        EXAMPLE: (EXAMPLE, np.array(spec.example_ids, dtype=STRING_DTYPE)),
+        LAYER: (LAYER, np.array(spec.layers, dtype=np.int64)),
+        SITE: (LAYER, np.array(spec.sites, dtype=STRING_DTYPE)),
+        POSITION: (POSITION, np.arange(len(spec.position_roles), dtype=np.int64)),
+        POSITION_ROLE: (POSITION, np.array(spec.position_roles, dtype=STRING_DTYPE)),
+        NEURON: (NEURON, np.arange(spec.n_neurons, dtype=np.int64)),
+        CLASS: (CLASS, np.array(spec.class_names, dtype=STRING_DTYPE)),
     }
 
 
@@ -143,13 +152,13 @@ def create_skeleton(path: Path, spec: StoreSpec, attrs: dict) -> None:
     group = zarr.open_group(path, mode="w-", zarr_format=3, attributes=attrs)
     for name, (dim, values) in _coordinates(spec).items():
         group.create_array(name, data=values, dimension_names=(dim,), compressors=_COMPRESSORS)
-    sizes = dict(zip(("example", "layer", "position", "neuron"), spec.activation_shape))
-    sizes["class"] = len(spec.class_names)
+    sizes = dict(zip(ACTIVATION_DIMS, spec.activation_shape))
+    sizes[CLASS] = len(spec.class_names)
     for name, schema in variable_schemas(
         spec.stored_dtype, spec.store_raw_activations, spec.compute_train_stats
     ).items():
         chunks, shards = write_chunks(spec, name)
-        auxiliary = [coord for coord, dim in (("position_role", "position"), ("site", "layer")) if dim in schema.dims]
+        auxiliary = [coord for coord, dim in ((POSITION_ROLE, POSITION), (SITE, LAYER)) if dim in schema.dims]
         var_attrs = {"coordinates": " ".join(auxiliary)} if auxiliary else {}
         if schema.dtype == np.uint16:
             var_attrs[TRUE_DTYPE_ATTR] = StoredDtype.BFLOAT16.value

@@ -40,8 +40,14 @@ from neurokit.extract.progress import (
 )
 from neurokit.extract.schema import (
     ACTIVATION,
+    INPUT_LENGTH,
+    LABEL,
     NO_LABEL,
     PER_EXAMPLE,
+    PREDICTION,
+    TRAIN_COUNT,
+    TRAIN_SUM,
+    TRAIN_SUMSQ,
     create_skeleton,
     nonfinite_by_example_layer,
     read_store_attrs,
@@ -387,15 +393,15 @@ class ActivationStoreWriter:
                 f"block {block_index}: activation has shape {tuple(activation.shape)}, expected {expected}"
             )
         n_classes = len(spec.class_names)
-        label = _integers(label, (n_rows,), "label", block_index)
-        prediction = _integers(prediction, (n_rows,), "prediction", block_index)
-        input_length = _integers(input_length, (n_rows,), "input_length", block_index).astype(np.int32)
+        label = _integers(label, (n_rows,), LABEL, block_index)
+        prediction = _integers(prediction, (n_rows,), PREDICTION, block_index)
+        input_length = _integers(input_length, (n_rows,), INPUT_LENGTH, block_index).astype(np.int32)
         logits = np.array(_on_host(logits), dtype=np.float32)
         if logits.shape != (n_rows, n_classes):
             raise ValueError(f"block {block_index}: logits has shape {logits.shape}, expected {(n_rows, n_classes)}")
         lowest_label = 0 if spec.compute_train_stats else NO_LABEL
         ids = spec.example_ids[rows]
-        for name, values, low in (("label", label, lowest_label), ("prediction", prediction, 0)):
+        for name, values, low in ((LABEL, label, lowest_label), (PREDICTION, prediction, 0)):
             bad = np.flatnonzero((values < low) | (values >= n_classes))
             if bad.size:
                 raise NeurokitError(
@@ -522,9 +528,9 @@ def _complete_store(path: Path, spec: StoreSpec) -> bool:
             merged = ClassStats.zeros(len(spec.class_names), spec.activation_shape[1:])
             for _, stats in snapshots.values():
                 merged.add(stats)
-            group["train_count"][:] = merged.count
-            group["train_sum"][:] = merged.total
-            group["train_sumsq"][:] = merged.total_sq
+            group[TRAIN_COUNT][:] = merged.count
+            group[TRAIN_SUM][:] = merged.total
+            group[TRAIN_SUMSQ][:] = merged.total_sq
         group.attrs.update({"finished_at": utc_now(), "complete": True})
     # zarr writes each file under a temporary name first; a writer killed mid-write leaves those behind.
     for leftover in path.rglob("*.partial"):

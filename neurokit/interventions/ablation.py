@@ -33,23 +33,18 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neurokit.analysis.common import (
-    EXAMPLE,
-    LAYER,
-    NEURON,
-    POSITION,
     Selection,
     check_fractions,
     choice,
     prompt_position_mask,
 )
 from neurokit.analysis.results import scheduler_options
+from neurokit.dims import CLASS, DRAW, EXAMPLE, FRACTION, LAYER, NEURON, POSITION, POSITION_ROLE, SELECTION
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.extract.schema import ACTIVATION, TRAIN_COUNT, TRAIN_SUM
 from neurokit.interventions.masks import (
-    DRAW,
-    FRACTION,
     NOISE_STREAM,
     RESAMPLE_STREAM,
-    SELECTION,
     SELECTIONS,
     as_masks,
     check_masks,
@@ -186,9 +181,9 @@ def _prompt_positions_of(values: xr.DataArray, prompt_length: int) -> xr.DataArr
     """Values with a position dim restricted to the P prompt positions (by role when roles are given)."""
     if POSITION not in values.dims:
         return values
-    if "position_role" in values.coords:
+    if POSITION_ROLE in values.coords:
         values = values.isel({POSITION: np.flatnonzero(prompt_position_mask(
-            [str(role) for role in values["position_role"].values]))})
+            [str(role) for role in values[POSITION_ROLE].values]))})
     if values.sizes[POSITION] != prompt_length:
         raise NeurokitError(f"replacement values have {values.sizes[POSITION]} prompt positions, the prompt has "
                             f"{prompt_length}")
@@ -512,7 +507,7 @@ _POSITIONS_EDITED = {
 
 
 def _prompt_roles(train: xr.Dataset) -> np.ndarray:
-    keep = np.flatnonzero(prompt_position_mask([str(role) for role in train["position_role"].values]))
+    keep = np.flatnonzero(prompt_position_mask([str(role) for role in train[POSITION_ROLE].values]))
     if keep.size == 0:
         raise NeurokitError("the train store holds no prompt positions (roles 'mask' or 'prompt_*')")
     return keep
@@ -540,10 +535,10 @@ def train_mean(train: xr.Dataset, per_position: bool = False) -> xr.DataArray:
     neuron), for perturbations at the prompt positions only. From the train statistics
     (``train_sum``/``train_count``) or else from raw activations; every example holds every prompt position,
     so the mean over positions of the per-position means is the mean over all (example, position) pairs."""
-    if "train_sum" in train and "train_count" in train:
-        mean = train["train_sum"].sum("class") / train["train_count"].sum()
-    elif "activation" in train:
-        mean = train["activation"].astype(np.float64).mean("example")
+    if TRAIN_SUM in train and TRAIN_COUNT in train:
+        mean = train[TRAIN_SUM].sum(CLASS) / train[TRAIN_COUNT].sum()
+    elif ACTIVATION in train:
+        mean = train[ACTIVATION].astype(np.float64).mean(EXAMPLE)
     else:
         raise NeurokitError("the train store has neither train statistics nor raw activations")
     mean = mean.isel({POSITION: _prompt_roles(train)})
@@ -558,9 +553,9 @@ def train_activations(train: xr.Dataset, per_position: bool = False) -> xr.DataA
     edited position (the per-example counterpart of :func:`train_mean`: the mean over donors is its value);
     ``per_position``: (example, layer, position, neuron) at the prompt positions, for ``positions='prompt'``.
     Values are as the store holds them (exact for float32 stores)."""
-    if "activation" not in train:
+    if ACTIVATION not in train:
         raise NeurokitError("resampling needs a train store with raw activations (train statistics are not enough)")
-    pool = train["activation"].isel({POSITION: _prompt_roles(train)}).astype(np.float32)
+    pool = train[ACTIVATION].isel({POSITION: _prompt_roles(train)}).astype(np.float32)
     if not per_position:
         pool = pool.mean(POSITION, dtype=np.float32)
         return pool.transpose(EXAMPLE, LAYER, NEURON).rename("train_activations")

@@ -14,22 +14,28 @@ import json
 import os
 from pathlib import Path
 
+from neurokit.cli import add_progress_argument
+from neurokit.dims import BOUND, FRACTION, LAYER, SELECTION, SOURCE, SOURCE_TASK, TARGET, TARGET_TASK
 from neurokit.errors import ConfigError, NeurokitError
 
 _ABLATION_METHODS = ("noise", "zero", "mean", "resample")  # AblationMethod's values, without importing torch
 _POSITIONS = ("all", "prompt", "input")  # Positions' values, likewise
-_SELECTIONS = ("per-layer", "global")
 _RESAMPLINGS = ("examples-and-draws", "examples")  # effects.Resampling's values
 _BIAS_FOLDS = ("removed", "all")  # BiasFold's values
 _NEEDS_TRAIN_STORE = ("mean", "resample")
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    from neurokit.prompts.config import PromptTuningConfig
+
+    defaults = PromptTuningConfig()  # a prompt is evaluated as its tuning evaluates it
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test, as Wang et al.)")
     parser.add_argument("--size", type=int, default=None, help="examples of the split (built-in tasks: size)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the split's subset or generator")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=128, help="max input tokens")
+    parser.add_argument("--batch-size", type=int, default=defaults.eval_batch_size,
+                        help=f"examples per forward pass (default {defaults.eval_batch_size})")
+    parser.add_argument("--max-length", type=int, default=defaults.max_length,
+                        help=f"max input tokens (default {defaults.max_length})")
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (default: on CUDA)")
 
 
@@ -43,7 +49,9 @@ def _add_skill_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_selection_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--selection", choices=_SELECTIONS, default=None,
+    from neurokit.analysis import Selection
+
+    parser.add_argument("--selection", choices=[selection.value for selection in Selection], default=None,
                         help="top fraction per layer or global, for scores (default: the results' own, else "
                              "per-layer)")
 
@@ -58,29 +66,36 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
     """The settings of :class:`~neurokit.interventions.SkillAblationExperiment` shared by ``ablate`` and
     ``ablate-matrix``."""
+    from neurokit.interventions.ablation import SkillAblationExperiment
+
+    defaults = SkillAblationExperiment()
     parser.add_argument("--fractions", type=float, nargs="+", default=None, metavar="F",
                         help="top fractions to perturb (default: 0 to 0.20 in steps of 0.01 from scores; every "
                              "fraction of stored masks)")
     _add_selection_argument(parser)
-    parser.add_argument("--method", choices=_ABLATION_METHODS, default="noise",
+    parser.add_argument("--method", choices=_ABLATION_METHODS, default=defaults.method.value,
                         help="add Gaussian noise (default), set to zero, set to the train mean, or resample from "
                              "train examples")
-    parser.add_argument("--positions", choices=_POSITIONS, default="all",
+    parser.add_argument("--positions", choices=_POSITIONS, default=defaults.positions.value,
                         help="positions to perturb: every position (default, as Wang et al.'s code), the prompt "
                              "positions, or the input positions")
     parser.add_argument("--per-position", action="store_true",
                         help="methods mean and resample: one value per prompt position (needs --positions prompt; "
                              "default: the mean over the prompt positions, used at every position)")
-    parser.add_argument("--noise-std", type=float, default=0.1, help="σ of the noise (default 0.1)")
-    parser.add_argument("--draws", type=int, default=5,
-                        help="random neuron sets (and noise or donor draws) per fraction")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--noise-std", type=float, default=defaults.noise_std,
+                        help=f"σ of the noise (default {defaults.noise_std:g})")
+    parser.add_argument("--draws", type=int, default=defaults.draws,
+                        help=f"random neuron sets (and noise or donor draws) per fraction (default {defaults.draws})")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the random sets, the noise, the donors and the resamplings of the statistics")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from neurokit.analysis.resampling import DEFAULT_CONFIDENCE
     from neurokit.analysis.scheduler import add_scheduler_arguments
+    from neurokit.interventions.effects import DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, DEFAULT_RESAMPLING
+    from neurokit.interventions.prune import PruneConfig
     from neurokit.models.cli_args import add_model_arguments
 
     ablate = subparsers.add_parser(
@@ -96,12 +111,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--train-store", metavar="STORE", default=None,
                         help="train activation store of this model and prompt (method mean: its train means; "
                              "resample: its raw activations as donors)")
-    ablate.add_argument("--n-boot", type=int, default=10_000,
-                        help="bootstrap resamples (examples and draws) of the effect's interval (default 10000)")
-    ablate.add_argument("--n-permutations", type=int, default=10_000,
-                        help="random sign flips of the effect's one-sided test (default 10000)")
-    ablate.add_argument("--confidence", type=float, default=0.95, help="level of the intervals (default 0.95)")
-    ablate.add_argument("--resampling", choices=_RESAMPLINGS, default="examples-and-draws",
+    ablate.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
+                        help=f"bootstrap resamples (examples and draws) of the effect's interval (default "
+                             f"{DEFAULT_N_BOOT})")
+    ablate.add_argument("--n-permutations", type=int, default=DEFAULT_N_PERMUTATIONS,
+                        help=f"random sign flips of the effect's one-sided test (default {DEFAULT_N_PERMUTATIONS})")
+    ablate.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                        help=f"level of the intervals (default {DEFAULT_CONFIDENCE:g})")
+    ablate.add_argument("--resampling", choices=_RESAMPLINGS, default=DEFAULT_RESAMPLING.value,
                         help="what the bootstrap resamples: examples and draws (default, conservative) or examples "
                              "only (conditional on the drawn sets)")
     add_scheduler_arguments(ablate)  # where --train-store's means (a reduction over the store) are computed
@@ -140,6 +157,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "counts differ; repeatable)")
     _add_data_arguments(transfer)
     _add_output_arguments(transfer)
+    add_progress_argument(transfer)
     transfer.set_defaults(handler=_transfer)
 
     prune = subparsers.add_parser(
@@ -154,13 +172,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_skill_arguments(prune)
     prune.add_argument("--train-store", required=True, metavar="STORE",
                        help="train activation store of this model and prompt: the removed neurons' means")
-    prune.add_argument("--fraction", type=float, default=0.02,
-                       help="share of neurons kept in each pruned layer (default 0.02, as Wang et al.)")
+    prune_defaults = PruneConfig()
+    prune.add_argument("--fraction", type=float, default=prune_defaults.fraction,
+                       help=f"share of neurons kept in each pruned layer (default {prune_defaults.fraction:g}, as "
+                            "Wang et al.)")
     prune.add_argument("--layers", default=None, metavar="FIRST-LAST",
                        help="layers to prune, 0-based and inclusive, e.g. 3-11 (default: ⌊L/4⌋ to L−1 of the L "
                             "layers, Wang et al.'s 3-11 of 12)")
     _add_selection_argument(prune)
-    prune.add_argument("--fold", choices=_BIAS_FOLDS, default="removed",
+    prune.add_argument("--fold", choices=_BIAS_FOLDS, default=prune_defaults.fold.value,
                        help="fold the removed neurons' means into the bias (default, exact), or all neurons' as "
                             "the released code does (counts the kept neurons twice)")
     prune.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
@@ -248,15 +268,15 @@ def _train_values(path: str | None, method: str, per_position: bool, backbone, c
 def _ablation_table(result):
     """One row per (selection, fraction, draw); the statistics of :func:`ablation_effects` repeated on the rows
     of their selection and fraction."""
-    totals = result["n_perturbed"].sum("layer").to_series().rename("n_perturbed")
+    totals = result["n_perturbed"].sum(LAYER).to_series().rename("n_perturbed")
     frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
-    frame = _with_settings(frame.merge(totals.reset_index(), on="fraction"), result)
+    frame = _with_settings(frame.merge(totals.reset_index(), on=FRACTION), result)
     frame["reference_accuracy"] = float(result["reference_accuracy"])
-    accuracy_interval = result["accuracy_interval"].to_series().unstack("bound").add_prefix("accuracy_")
+    accuracy_interval = result["accuracy_interval"].to_series().unstack(BOUND).add_prefix("accuracy_")
     effect = result[["effect", "p_value"]].to_dataframe().join(
-        result["effect_interval"].to_series().unstack("bound").add_prefix("effect_"))
-    frame = frame.merge(accuracy_interval.reset_index(), on=["selection", "fraction"])
-    return frame.merge(effect[["effect", "effect_lower", "effect_upper", "p_value"]].reset_index(), on="fraction")
+        result["effect_interval"].to_series().unstack(BOUND).add_prefix("effect_"))
+    frame = frame.merge(accuracy_interval.reset_index(), on=[SELECTION, FRACTION])
+    return frame.merge(effect[["effect", "effect_lower", "effect_upper", "p_value"]].reset_index(), on=FRACTION)
 
 
 def _with_settings(frame, result):
@@ -267,6 +287,8 @@ def _with_settings(frame, result):
 
 
 def _ablate(args: argparse.Namespace) -> int:
+    from neurokit.analysis import Selection
+    from neurokit.analysis.groups import ABLATION, group_path
     from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.effects import with_effects
@@ -283,7 +305,7 @@ def _ablate(args: argparse.Namespace) -> int:
     scheduler = scheduler_choice(args)
     task = get_task(args.task)
     skill = load_skill(args.skill, args.skill_group, task=task.name)
-    ablation = _skill_ablation(args, args.selection or skill.attrs.get("selection") or "per-layer")
+    ablation = _skill_ablation(args, args.selection or skill.attrs.get("selection") or Selection.PER_LAYER.value)
     checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
     dataset = load_split(task, args.split, size=args.size, seed=args.data_seed)
     backbone = backbone_for_checkpoint(args, checkpoint)
@@ -303,12 +325,13 @@ def _ablate(args: argparse.Namespace) -> int:
                 "skill_group": str(skill.name), "train_store": args.train_store, "per_position": args.per_position,
                 "n_boot": args.n_boot, "n_permutations": args.n_permutations, "confidence": args.confidence,
                 "resampling": args.resampling}
-    _save({f"{task.name}/ablation": result}, out, table, _ablation_table(result), settings)
-    largest = result.isel(fraction=int(result["fraction"].argmax("fraction")))
+    group = group_path(task.name, ABLATION)
+    _save({group: result}, out, table, _ablation_table(result), settings)
+    largest = result.isel({FRACTION: int(result[FRACTION].argmax(FRACTION))})
     interval = largest["effect_interval"].values
-    print(f"wrote {task.name}/ablation ({args.method} at {args.positions} positions, {result.sizes['fraction']} "
+    print(f"wrote {group} ({args.method} at {args.positions} positions, {result.sizes[FRACTION]} "
           f"fractions × {args.draws} draws, reference accuracy {float(result['reference_accuracy']):.4f}; at fraction "
-          f"{float(largest['fraction']):g} skill − random drop {float(largest['effect']):+.4f} "
+          f"{float(largest[FRACTION]):g} skill − random drop {float(largest['effect']):+.4f} "
           f"[{interval[0]:+.4f}, {interval[1]:+.4f}], one-sided p = {float(largest['p_value']):.3g}) to {out} and "
           f"{table}")
     return 0
@@ -316,17 +339,15 @@ def _ablate(args: argparse.Namespace) -> int:
 
 # ----- ablate-matrix -------------------------------------------------------------------------------------------
 
-#: Results group of ``neurokit ablate-matrix``.
-CROSS_TASK_GROUP = "cross_task/ablation"
-
-
 def _matrix_table(result):
     frame = result[["accuracy", "accuracy_drop"]].reset_coords(drop=True).to_dataframe().reset_index()
     references = result["reference_accuracy"].to_series().rename("reference_accuracy").reset_index()
-    return _with_settings(frame.merge(references, on="target_task"), result)
+    return _with_settings(frame.merge(references, on=TARGET_TASK), result)
 
 
 def _ablate_matrix(args: argparse.Namespace) -> int:
+    from neurokit.analysis import Selection
+    from neurokit.analysis.groups import ABLATION, CROSS_TASK, SKILL, group_path
     from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
     from neurokit.interventions.masks import check_skill_weights, load_skill
     from neurokit.prompts.checkpoint import PromptCheckpoint
@@ -342,12 +363,12 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
         if given is not None and len(given) != len(args.tasks):
             raise ConfigError(f"{name} needs one entry per task of --tasks ({len(args.tasks)}), got {len(given)}")
     tasks = [get_task(name) for name in args.tasks]
-    skills = {task.name: load_skill(args.skill, f"{task.name}/skill") for task in tasks}
+    skills = {task.name: load_skill(args.skill, group_path(task.name, SKILL)) for task in tasks}
     own = {str(skill.attrs["selection"]) for skill in skills.values() if skill.attrs.get("selection")}
     if args.selection is None and len(own) > 1:
         raise ConfigError(f"the tasks' skill results use different selections ({', '.join(sorted(own))}); choose "
                           "one with --selection")
-    ablation = _skill_ablation(args, args.selection or next(iter(own), "per-layer"))
+    ablation = _skill_ablation(args, args.selection or next(iter(own), Selection.PER_LAYER.value))
     checkpoints = [PromptCheckpoint.from_pretrained(path) for path in args.prompts]
     for task, checkpoint in zip(tasks, checkpoints, strict=True):
         recorded = checkpoint.metadata.task
@@ -356,7 +377,7 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     datasets = [load_split(task, args.split, size=args.size, seed=args.data_seed) for task in tasks]
     backbone = backbone_for_checkpoint(args, checkpoints[0])
     for name, skill in skills.items():
-        check_skill_weights(skill, backbone, f"{args.skill} ({name}/skill)")
+        check_skill_weights(skill, backbone, f"{args.skill} ({group_path(name, SKILL)})")
     stores = args.train_stores or [None] * len(tasks)
     values = {task.name: _train_values(store, args.method, args.per_position, backbone, checkpoint)
               for task, store, checkpoint in zip(tasks, stores, checkpoints, strict=True)}
@@ -369,9 +390,10 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     settings = {**ablation.settings(), "tasks": list(args.tasks), "prompts": list(args.prompts),
                 "split": args.split, "size": args.size, "data_seed": args.data_seed, "max_length": args.max_length,
                 "skill": str(args.skill), "train_stores": args.train_stores, "per_position": args.per_position}
-    _save({CROSS_TASK_GROUP: result}, out, table, _matrix_table(result), settings)
-    print(f"wrote {CROSS_TASK_GROUP} ({args.method} at {args.positions} positions, {len(tasks)} × {len(tasks)} "
-          f"tasks, {result.sizes['fraction']} fractions × {args.draws} draws) to {out} and {table}")
+    group = group_path(CROSS_TASK, ABLATION)
+    _save({group: result}, out, table, _matrix_table(result), settings)
+    print(f"wrote {group} ({args.method} at {args.positions} positions, {len(tasks)} × {len(tasks)} "
+          f"tasks, {result.sizes[FRACTION]} fractions × {args.draws} draws) to {out} and {table}")
     return 0
 
 
@@ -397,12 +419,12 @@ def parse_label_map(text: str) -> tuple[tuple[str, str], dict[str, str]]:
 def _transfer_table(result):
     frame = result[["accuracy", "relative", "n_correct", "p_value", "p_adjusted"]].to_dataframe().reset_index()
     per_target = result[["own_accuracy", "n_examples", "chance"]].to_dataframe().reset_index()
-    return frame.merge(per_target, on="target")[["source", "source_task", "target", "accuracy", "own_accuracy",
-                                                 "relative", "n_correct", "n_examples", "chance", "p_value",
-                                                 "p_adjusted"]]
+    return frame.merge(per_target, on=TARGET)[[SOURCE, SOURCE_TASK, TARGET, "accuracy", "own_accuracy", "relative",
+                                               "n_correct", "n_examples", "chance", "p_value", "p_adjusted"]]
 
 
 def _transfer(args: argparse.Namespace) -> int:
+    from neurokit.analysis.groups import PROMPTS, SOURCE_TASKS, TRANSFER, group_path
     from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
     from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.models.cli_args import backbone_for_checkpoint
@@ -423,13 +445,14 @@ def _transfer(args: argparse.Namespace) -> int:
     plan_transfer(checkpoints, tasks, label_maps)  # refuse what cannot work before the model loads
     targets = [(task, load_split(task, args.split, size=args.size, seed=args.data_seed)) for task in tasks]
     backbone = backbone_for_checkpoint(args, next(iter(checkpoints.values())))
-    result = transfer_matrix(backbone, checkpoints, targets, label_maps, args.batch_size, args.max_length, args.bf16)
+    result = transfer_matrix(backbone, checkpoints, targets, label_maps, args.batch_size, args.max_length, args.bf16,
+                             progress=not args.no_progress)
     result.attrs |= {"split": args.split}
     settings = {"prompts": list(args.prompts), "tasks": list(args.tasks), "split": args.split, "size": args.size,
                 "data_seed": args.data_seed, "max_length": args.max_length, "batch_size": args.batch_size,
                 "label_maps": list(args.label_map)}
-    _save({"transfer/prompts": result, "transfer/source_tasks": by_source_task(result)}, out, table,
-          _transfer_table(result), settings)
+    _save({group_path(TRANSFER, PROMPTS): result, group_path(TRANSFER, SOURCE_TASKS): by_source_task(result)}, out,
+          table, _transfer_table(result), settings)
     print(f"wrote transfer of {len(checkpoints)} prompts onto {len(tasks)} tasks to {out} and {table}")
     return 0
 
@@ -451,6 +474,7 @@ def parse_layer_range(text: str | None) -> tuple[int, ...] | None:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    from neurokit.analysis import Selection
     from neurokit.analysis.results import check_writable
     from neurokit.interventions.masks import check_skill_weights, load_skill
     from neurokit.interventions.prune import (
@@ -469,7 +493,7 @@ def _prune(args: argparse.Namespace) -> int:
     layers = parse_layer_range(args.layers)
     checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
     skill = load_skill(args.skill, args.skill_group, task=checkpoint.metadata.task)
-    selection = args.selection or skill.attrs.get("selection") or "per-layer"
+    selection = args.selection or skill.attrs.get("selection") or Selection.PER_LAYER.value
     config = PruneConfig(fraction=args.fraction, layers=layers, selection=selection, fold=args.fold)
     backbone = backbone_for_checkpoint(args, checkpoint)
     check_skill_weights(skill, backbone, args.skill)

@@ -15,17 +15,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from neurokit.dims import DRAW, FRACTION, SELECTION, SOURCE_TASK, TARGET_TASK
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.interventions.ablation import SELECTION, SkillAblationExperiment
+from neurokit.interventions.ablation import SkillAblationExperiment
 from neurokit.interventions.effects import with_effects
-from neurokit.interventions.masks import DRAW, FRACTION
-from neurokit.interventions.transfer import SOURCE_TASK
 from neurokit.models import Backbone
 from neurokit.prompts.data import EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.tasks.spec import TaskSpec
-
-TARGET_TASK = "target_task"
 
 # Attributes of a single-task result that belong to its target (prompt, verbaliser) or source (skill): kept
 # per task as coordinates or dropped, not as attributes of the whole matrix.

@@ -36,23 +36,25 @@ import json
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis.common import EXAMPLE, choice, single_chunk
+from neurokit.analysis.common import choice, single_chunk
 from neurokit.analysis.resampling import (
-    BOUND,
+    DEFAULT_CONFIDENCE,
     check_confidence,
     check_count,
     percentile_bounds,
     resample_counts,
 )
+from neurokit.dims import BOUND, DRAW, EXAMPLE, FRACTION, SELECTION
 from neurokit.errors import NeurokitError
 from neurokit.interventions.masks import (
     BOOTSTRAP_STREAM,
-    DRAW,
-    FRACTION,
-    SELECTION,
     SELECTIONS,
     SIGN_FLIP_STREAM,
 )
+
+#: Resamples of the effect's bootstrap interval and random sign flips of its one-sided test.
+DEFAULT_N_BOOT = 10_000
+DEFAULT_N_PERMUTATIONS = 10_000
 
 
 class Resampling(str, enum.Enum):
@@ -60,6 +62,9 @@ class Resampling(str, enum.Enum):
 
     EXAMPLES_AND_DRAWS = "examples-and-draws"  # both crossed factors, independently (conservative)
     EXAMPLES = "examples"  # examples only, each with all its draws: conditional on the drawn sets, as the test
+
+
+DEFAULT_RESAMPLING = Resampling.EXAMPLES_AND_DRAWS
 
 
 #: Replicates are processed in blocks of about this many (replicate, example) elements, to bound memory; the
@@ -104,9 +109,9 @@ def _effect_kernel(correct: np.ndarray, *, n_boot: int, n_permutations: int, con
     return observed / scale, effect_interval, accuracy_interval, p_value
 
 
-def ablation_effects(result: xr.Dataset, n_boot: int = 10_000, confidence: float = 0.95,
-                     n_permutations: int = 10_000, seed: int = 0,
-                     resampling: Resampling | str = Resampling.EXAMPLES_AND_DRAWS) -> xr.Dataset:
+def ablation_effects(result: xr.Dataset, n_boot: int = DEFAULT_N_BOOT, confidence: float = DEFAULT_CONFIDENCE,
+                     n_permutations: int = DEFAULT_N_PERMUTATIONS, seed: int = 0,
+                     resampling: Resampling | str = DEFAULT_RESAMPLING) -> xr.Dataset:
     """Effect of perturbing the skill sets beyond random sets, per fraction, with interval and p-value.
 
     ``result``: the Dataset of :meth:`~neurokit.interventions.SkillAblationExperiment.run` (its ``correct``

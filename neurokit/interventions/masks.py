@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis.common import LAYER, NEURON, SUBTASK, Selection, check_fractions
+from neurokit.analysis.common import Selection, check_fractions
+from neurokit.analysis.groups import SKILL, group_path
 from neurokit.analysis.results import load_results
 from neurokit.analysis.skill import DEFAULT_FRACTIONS, skill_set
+from neurokit.dims import DRAW, FRACTION, LAYER, NEURON, SITE, SUBTASK
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
 
-FRACTION = "fraction"
-DRAW = "draw"
-#: Which neurons an ablation perturbed: ``skill`` or ``random`` (size-matched) sets.
-SELECTION = "selection"
+#: The values of the ``selection`` dim: which neurons an ablation perturbed (size-matched random sets).
 SELECTIONS = ("skill", "random")
 
 # First entries of the seed sequences, so that random neuron sets, noise, resampling donors and the resamplings
@@ -113,8 +112,8 @@ def check_masks(masks: xr.DataArray, backbone: Backbone) -> None:
                             f"0..{len(sites) - 1} in its {backbone.sites()[0].stack.value}")
     if len(set(layers)) != len(layers):
         raise ConfigError("neuron sets repeat a layer")
-    if "site" in masks.coords:
-        for layer, name in zip(layers, masks["site"].values):
+    if SITE in masks.coords:
+        for layer, name in zip(layers, masks[SITE].values):
             if str(name) != sites[layer].name:
                 raise NeurokitError(f"neuron sets name site {str(name)!r} for layer {layer}, but that layer of "
                                     f"{backbone.model_id} is {sites[layer].name!r}")
@@ -181,8 +180,8 @@ def load_skill(path: str | Path, group: str | None = None, task: str | None = No
     if group is None:
         if len(candidates) == 1:
             group = next(iter(candidates))
-        elif task is not None and f"{task}/skill" in candidates:
-            group = f"{task}/skill"
+        elif task is not None and group_path(task, SKILL) in candidates:
+            group = group_path(task, SKILL)
         else:
             listed = ", ".join(sorted(name or "/" for name in candidates)) or "none"
             raise NeurokitError(f"{path} holds several or no skill-neuron groups ({listed}); choose one")

@@ -28,16 +28,14 @@ import xarray as xr
 from torch import nn
 
 from neurokit.analysis.common import (
-    LAYER,
-    NEURON,
-    POSITION,
     Selection,
     check_fractions,
     choice,
 )
 from neurokit.analysis.results import check_writable
+from neurokit.dims import FRACTION, LAYER, NEURON, POSITION
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.interventions.masks import FRACTION, as_masks, check_masks, check_skill_weights
+from neurokit.interventions.masks import as_masks, check_masks, check_skill_weights
 from neurokit.models import Backbone
 from neurokit.models.backbone import FFN_WIDTHS_KEY, WEIGHTS_FILE
 

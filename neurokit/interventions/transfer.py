@@ -27,15 +27,12 @@ from tqdm.auto import tqdm
 
 from neurokit.analysis.compare import binomial_p_value
 from neurokit.analysis.resampling import benjamini_hochberg
+from neurokit.dims import SOURCE, SOURCE_TASK, TARGET
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
 from neurokit.prompts.checkpoint import PromptCheckpoint
 from neurokit.prompts.data import EncodedSplit
 from neurokit.prompts.trainer import evaluate
-
-SOURCE = "source"
-TARGET = "target"
-SOURCE_TASK = "source_task"
 
 #: (source task, target task) -> {source class name: target class name}
 LabelMaps = Mapping[tuple[str, str], Mapping[str, str]]

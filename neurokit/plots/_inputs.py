@@ -7,16 +7,14 @@ its Dataset) or a single variable (DataArray). Everything is loaded into memory 
 from __future__ import annotations
 
 import os
-
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 
+from neurokit.dims import LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import NeurokitError
-
-LAYER, NEURON, RUN, SUBTASK, TASK, FRACTION = "layer", "neuron", "run", "subtask", "task", "fraction"
 
 
 class PlotInputError(NeurokitError, ValueError):
@@ -64,9 +62,9 @@ def neuron_scores(values: xr.DataArray, figure: str, keep: Sequence[str] = ()) -
     """Scores over (``keep``…, layer, neuron): size-1 extra dims dropped, sub-tasks reduced to the best one
     (the analysis's rule for a multi-class task), any other extra dim refused."""
     require_dims(values, [LAYER, NEURON], figure)
-    if "position" in values.dims and "position" not in keep:
+    if POSITION in values.dims and POSITION not in keep:
         raise PlotInputError(f"{figure} needs neuron scores (variable 'score' or 'run_score'), got per-position "
-                             f"values with dim 'position'")
+                             f"values with dim {POSITION!r}")
     if SUBTASK in values.dims and SUBTASK not in keep:
         values = values.max(SUBTASK, skipna=False)
     for dim in list(values.dims):

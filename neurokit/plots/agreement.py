@@ -15,9 +15,10 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from neurokit.dims import RUN, TASK
 from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
-from neurokit.plots._inputs import RUN, TASK, PlotInputError
+from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.style import (
     DIVERGING_CMAP,
     FONT_SIZES,

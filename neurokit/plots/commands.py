@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neurokit.dims import FRACTION, RUN, TASK
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.storage import (
     add_storage_argument,
@@ -29,10 +30,6 @@ from neurokit.storage import (
 #: ``null_comparison_figure`` (the analysis functions of those groups own the plain names).
 FIGURES = ("predictivity_by_layer", "skill_map", "task_overlap", "prompt_consistency", "clean_vs_adversarial",
            "null_comparison", "ablation_curve", "transfer_heatmap")
-#: The group of a results store holding comparisons across tasks.
-ACROSS_TASKS = "tasks"
-#: The group of a results store holding intervention results (``ablation``, ``transfer``), e.g. from the demo.
-INTERVENTIONS = "interventions"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,12 +104,14 @@ def task_groups(tree) -> dict[str, dict[str, object]]:
 
 
 def _default_fraction(tree, given: float | None) -> float:
+    from neurokit.analysis.skill import DEFAULT_FRACTION
+
     if given is not None:
         return given
     try:
-        return float(json.loads(tree.attrs.get("settings", "{}")).get("fraction", 0.05))
+        return float(json.loads(tree.attrs.get("settings", "{}")).get("fraction", DEFAULT_FRACTION))
     except (TypeError, ValueError):
-        return 0.05
+        return DEFAULT_FRACTION
 
 
 def _skill_for_fraction(skill, fraction: float):
@@ -121,23 +120,47 @@ def _skill_for_fraction(skill, fraction: float):
     import numpy as np
 
     ds = skill
-    if "skill" in ds and "fraction" in ds["skill"].dims and \
-            not np.isclose(np.asarray(ds["fraction"].values, dtype=float), fraction, rtol=0, atol=1e-9).any():
+    if "skill" in ds and FRACTION in ds["skill"].dims and \
+            not np.isclose(np.asarray(ds[FRACTION].values, dtype=float), fraction, rtol=0, atol=1e-9).any():
         return ds.drop_vars("skill")
     return ds
 
 
 def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[PlannedFigure], list[str]]:
-    """The figures to draw from a results tree, and a note for each requested figure that cannot be drawn."""
+    """The figures to draw from a results tree, and a note for each requested figure that cannot be drawn.
+
+    Reads the layout of :mod:`neurokit.analysis.groups`, which ``analyze``, ``ablate``, ``transfer``, the demo
+    and the study write: ``<task>/skill`` (and the task's other analyses), ``tasks/…``, ``<task>/ablation`` and
+    ``transfer/prompts``.
+    """
+    from neurokit.analysis.groups import (
+        ABLATION,
+        ACROSS_TASKS,
+        ADVERSARIAL_SKILL,
+        AGREEMENT,
+        CLEAN_VS_ADVERSARIAL,
+        CROSS_TASK,
+        NULL,
+        PROMPT_AGREEMENT,
+        PROMPTS,
+        SKILL,
+        TRANSFER,
+        group_path,
+    )
     from neurokit.plots import agreement, interventions, neurons, robustness
 
     groups = task_groups(tree)
-    across = groups.get(ACROSS_TASKS, {}) if "skill" not in groups.get(ACROSS_TASKS, {}) else {}
-    tasks = {task: found for task, found in groups.items() if "skill" in found}
+    across = groups.get(ACROSS_TASKS, {}) if SKILL not in groups.get(ACROSS_TASKS, {}) else {}
+    tasks = {task: found for task, found in groups.items() if SKILL in found}
+    ablations = {task: found[ABLATION] for task, found in groups.items()
+                 if ABLATION in found and task not in (ACROSS_TASKS, TRANSFER, CROSS_TASK)}
+    transfer = groups.get(TRANSFER, {}).get(PROMPTS)
     planned: list[PlannedFigure] = []
     notes: list[str] = []
-    if not tasks and not across:
-        raise NeurokitError("the results store has no analysis results to plot (no '<task>/skill' group)")
+    if not tasks and not across and not ablations and transfer is None:
+        wanted = ", ".join(repr(group_path(*parts)) for parts in (("<task>", SKILL), ("<task>", ABLATION),
+                                                                 (TRANSFER, PROMPTS)))
+        raise NeurokitError(f"the results store has no analysis results to plot (no group {wanted})")
 
     def add(stem: str, figure: str, draw: Callable[[], object]) -> None:
         if figure in names:
@@ -149,47 +172,49 @@ def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[Plan
 
     for task, found in tasks.items():
         stem = task.replace("/", "__")
-        skill = found["skill"].to_dataset()
-        hue = "prompt" if "run_score" in skill.data_vars and skill.sizes.get("run", 1) > 1 else None
+        skill = found[SKILL].to_dataset()
+        hue = "prompt" if "run_score" in skill.data_vars and skill.sizes.get(RUN, 1) > 1 else None
         add(f"{stem}__predictivity_by_layer", "predictivity_by_layer",
             lambda skill=skill, hue=hue: neurons.predictivity_by_layer(skill, hue=hue, width=width))
         add(f"{stem}__skill_map", "skill_map",
             lambda skill=skill: neurons.skill_map(_skill_for_fraction(skill, fraction), fraction=fraction,
                                                   width=width))
-        if "prompt_agreement" in found:
+        if PROMPT_AGREEMENT in found:
             add(f"{stem}__prompt_consistency", "prompt_consistency",
-                lambda result=found["prompt_agreement"]: agreement.prompt_consistency(result, width=width))
+                lambda result=found[PROMPT_AGREEMENT]: agreement.prompt_consistency(result, width=width))
         else:
-            skip("prompt_consistency", task, f"no group {task}/prompt_agreement (needs several prompts)")
-        if "clean_vs_adversarial" in found:
-            attacked = found.get("adversarial_skill")
+            skip("prompt_consistency", task,
+                 f"no group {group_path(task, PROMPT_AGREEMENT)} (needs several prompts)")
+        if CLEAN_VS_ADVERSARIAL in found:
+            attacked = found.get(ADVERSARIAL_SKILL)
             add(f"{stem}__clean_vs_adversarial", "clean_vs_adversarial",
-                lambda result=found["clean_vs_adversarial"], clean=skill, attacked=attacked:
+                lambda result=found[CLEAN_VS_ADVERSARIAL], clean=skill, attacked=attacked:
                 robustness.clean_vs_adversarial_figure(result, clean=clean if attacked is not None else None,
                                                        adversarial=attacked, fraction=fraction, width=width))
         else:
-            skip("clean_vs_adversarial", task, f"no group {task}/clean_vs_adversarial (analyze with --adversarial)")
-        if "null" in found:
+            skip("clean_vs_adversarial", task,
+                 f"no group {group_path(task, CLEAN_VS_ADVERSARIAL)} (analyze with --adversarial)")
+        if NULL in found:
             add(f"{stem}__null_comparison", "null_comparison",
-                lambda result=found["null"]: robustness.null_comparison_figure(result, width=width))
+                lambda result=found[NULL]: robustness.null_comparison_figure(result, width=width))
         else:
-            skip("null_comparison", task, f"no group {task}/null (analyze with --null)")
+            skip("null_comparison", task, f"no group {group_path(task, NULL)} (analyze with --null)")
     if len(tasks) > 1:
         add(f"{ACROSS_TASKS}__predictivity_by_layer", "predictivity_by_layer",
-            lambda: neurons.predictivity_by_layer({task: found["skill"] for task, found in tasks.items()},
-                                                  hue="task", width=width))
-    if "agreement" in across:
+            lambda: neurons.predictivity_by_layer({task: found[SKILL] for task, found in tasks.items()},
+                                                  hue=TASK, width=width))
+    if AGREEMENT in across:
         add(f"{ACROSS_TASKS}__task_overlap", "task_overlap",
-            lambda: agreement.task_overlap(across["agreement"], width=width))
+            lambda: agreement.task_overlap(across[AGREEMENT], width=width))
     else:
-        skip("task_overlap", "the tasks", f"no group {ACROSS_TASKS}/agreement (needs results of several tasks)")
-    performed = groups.get(INTERVENTIONS, {})
-    if "ablation" in performed:
-        add(f"{INTERVENTIONS}__ablation_curve", "ablation_curve",
-            lambda: interventions.ablation_curve(performed["ablation"], width=width))
-    if "transfer" in performed:
-        add(f"{INTERVENTIONS}__transfer_heatmap", "transfer_heatmap",
-            lambda: interventions.transfer_heatmap(performed["transfer"], width=width))
+        skip("task_overlap", "the tasks",
+             f"no group {group_path(ACROSS_TASKS, AGREEMENT)} (needs results of several tasks)")
+    for task, ablation in ablations.items():
+        add(f"{task.replace('/', '__')}__ablation_curve", "ablation_curve",
+            lambda ablation=ablation: interventions.ablation_curve(ablation, width=width))
+    if transfer is not None:
+        add(f"{TRANSFER}__transfer_heatmap", "transfer_heatmap",
+            lambda: interventions.transfer_heatmap(transfer, width=width))
     return planned, notes
 
 
@@ -202,6 +227,7 @@ def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = 
     ``fraction`` marks skill neurons (default: the analysis's). Returns the files written and a note for each
     figure that could not be drawn; raises :class:`~neurokit.errors.NeurokitError` when none could.
     """
+    from neurokit.analysis.groups import ACROSS_TASKS
     from neurokit.analysis.results import check_writable, load_results
     from neurokit.plots._inputs import PlotInputError
     from neurokit.plots.style import as_width, save_figure

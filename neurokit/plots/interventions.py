@@ -7,6 +7,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from neurokit.dims import BOUND, DRAW, FRACTION, SELECTION, SOURCE, TARGET
 from neurokit.plots import _inputs as inputs
 from neurokit.plots.style import (
     PALETTE,
@@ -33,23 +34,23 @@ def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = 
     figure_name = "ablation_curve"
     ds = inputs.as_dataset(result, figure_name)
     accuracy = inputs.variable(ds, "accuracy", figure_name, group="ablation results")
-    inputs.require_dims(accuracy, ("selection", "fraction", "draw"), figure_name)
+    inputs.require_dims(accuracy, (SELECTION, FRACTION, DRAW), figure_name)
     if "accuracy_interval" not in ds and "correct" in ds:
         from neurokit.interventions.effects import with_effects
 
         ds = with_effects(ds)
     interval = inputs.variable(ds, "accuracy_interval", figure_name, group="ablation results")
-    inputs.require_dims(interval, ("selection", "fraction", "bound"), figure_name)
-    percents = np.asarray(accuracy["fraction"].values, dtype=float) * 100
+    inputs.require_dims(interval, (SELECTION, FRACTION, BOUND), figure_name)
+    percents = np.asarray(accuracy[FRACTION].values, dtype=float) * 100
     with paper_style():
         axes = inputs.axes_for(ax, 1, figure_name)
         figure, (target,) = (root_figure(axes[0]), axes) if axes is not None else new_figure(width)
         for color, selection in zip(PALETTE, ("skill", "random")):
             label = "skill neurons" if selection == "skill" else "random neurons"
-            target.plot(percents, accuracy.sel(selection=selection).mean("draw").values, marker="o", markersize=3,
+            target.plot(percents, accuracy.sel({SELECTION: selection}).mean(DRAW).values, marker="o", markersize=3,
                         color=color, label=label)
-            bounds = interval.sel(selection=selection, fraction=accuracy["fraction"])
-            target.fill_between(percents, bounds.sel(bound="lower").values, bounds.sel(bound="upper").values,
+            bounds = interval.sel({SELECTION: selection, FRACTION: accuracy[FRACTION]})
+            target.fill_between(percents, bounds.sel({BOUND: "lower"}).values, bounds.sel({BOUND: "upper"}).values,
                                 color=color, alpha=0.2, linewidth=0)
         if "reference_accuracy" in ds:
             target.axhline(float(ds["reference_accuracy"]), color="0.4", linestyle="--", linewidth=0.8,
@@ -72,16 +73,16 @@ def transfer_heatmap(result, *, value: str = "relative", width: Width | str = Wi
     figure_name = "transfer_heatmap"
     ds = inputs.as_dataset(result, figure_name)
     values = inputs.variable(ds, value, figure_name, group="transfer results")
-    inputs.require_dims(values, ("source", "target"), figure_name)
+    inputs.require_dims(values, (SOURCE, TARGET), figure_name)
     rows, columns = (inputs.without_common_prefix([str(label) for label in values[dim].values])
-                     for dim in ("source", "target"))
+                     for dim in (SOURCE, TARGET))
     width = as_width(width)
     with paper_style():
         axes = inputs.axes_for(ax, 1, figure_name)
         height = max(width.panel_height, 0.3 * len(rows) + 1.6)
         figure, (target,) = (root_figure(axes[0]), axes) if axes is not None else new_figure(width, height=height)
         readable = len(columns) <= (4 if width is Width.ONE else 9)
-        sns.heatmap(values.transpose("source", "target").values, ax=target, cmap=SEQUENTIAL_CMAP, annot=readable,
+        sns.heatmap(values.transpose(SOURCE, TARGET).values, ax=target, cmap=SEQUENTIAL_CMAP, annot=readable,
                     fmt=".2f", xticklabels=columns, yticklabels=rows, cbar_kws={"label": value.replace("_", " ")},
                     annot_kws={"fontsize": 6})
         target.set_xlabel("target task")

@@ -19,9 +19,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
+from neurokit.analysis import Selection
+from neurokit.analysis.skill import DEFAULT_FRACTION
+from neurokit.dims import FRACTION, LAYER, NEURON, RUN, TASK
 from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
-from neurokit.plots._inputs import FRACTION, LAYER, NEURON, RUN, TASK, PlotInputError
+from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.style import (
     BINARY_COLORS,
     FONT_SIZES,
@@ -39,8 +42,6 @@ from neurokit.plots.style import (
     root_figure,
 )
 
-#: Fraction of skill neurons marked by default: Wang et al.'s headline setting (top 5 % per layer).
-DEFAULT_FRACTION = 0.05
 _KINDS = ("box", "violin", "boxen")
 _ORDERS = ("score", "natural")
 
@@ -196,8 +197,8 @@ def _skill_inputs(scores, mask, fraction: float, selection: str | None,
         if given_mask is None and "skill" in ds.data_vars:
             given_mask = ds["skill"].load()
     score_values = inputs.neuron_scores(raw, figure) if raw is not None else None
-    selection = selection or str(attrs.get("selection", "per-layer"))
-    top = f"top {inputs.percent(fraction)} {'per layer' if selection == 'per-layer' else 'overall'}"
+    selection = selection or str(attrs.get("selection", Selection.PER_LAYER.value))
+    top = f"top {inputs.percent(fraction)} {'per layer' if selection == Selection.PER_LAYER.value else 'overall'}"
     if given_mask is not None:
         label = f"skill neurons: {top}" if FRACTION in given_mask.dims else "skill neurons"
         return score_values, _mask_like(given_mask, score_values, fraction, figure), label

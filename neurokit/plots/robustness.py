@@ -13,10 +13,12 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from neurokit.analysis import Selection
+from neurokit.analysis.skill import DEFAULT_FRACTION
+from neurokit.dims import FRACTION, LAYER, NEURON, RUN
 from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
-from neurokit.plots._inputs import FRACTION, LAYER, NEURON, RUN, PlotInputError
-from neurokit.plots.neurons import DEFAULT_FRACTION
+from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.style import (
     FONT_SIZES,
     PALETTE,
@@ -194,7 +196,7 @@ def clean_vs_adversarial_figure(result, *, clean=None, adversarial=None, fractio
         if panel in panels:
             for name in names:
                 inputs.variable(ds, name, figure_name, group="clean-vs-adversarial results")
-    selection = str(ds.attrs.get("selection", "per-layer"))
+    selection = str(ds.attrs.get("selection", Selection.PER_LAYER.value))
     with paper_style():
         figure, axes = _panel_figure(width, panels, ax, figure_name)
         for target, panel in zip(axes, panels):

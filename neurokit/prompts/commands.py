@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from neurokit.cli import add_progress_argument
 from neurokit.models import PromptLayout
 from neurokit.models.cli_args import add_model_arguments, backbone_for_checkpoint, backbone_from_args
 from neurokit.prompts.config import PromptTuningConfig
@@ -30,7 +31,7 @@ def _train(args) -> int:
     dev = load_split(task, "dev", size=args.dev_size, seed=args.data_seed)
     backbone = backbone_from_args(args)
     out = Path(args.out)
-    trainer = PromptTrainer(backbone, task, config, output_dir=out).fit(train, dev)
+    trainer = PromptTrainer(backbone, task, config, output_dir=out, progress=not args.no_progress).fit(train, dev)
     print(json.dumps({"task": task.name, "best_dev_accuracy": trainer.best_dev_accuracy_,
                       "best_step": trainer.best_step_, "checkpoint": str(out)}))
     return 0
@@ -139,6 +140,7 @@ def register(subparsers) -> None:
     train.add_argument("--dev-size", type=int, default=None)
     train.add_argument("--data-seed", type=int, default=0, help="seed of the built-in tasks' generator")
     train.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+    add_progress_argument(train)
     train.set_defaults(handler=_train)
 
     prompt = subparsers.add_parser("prompt", help="make an untuned prompt, import or export prompts (PEFT, .npy)")

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurokit.analysis.common import EXAMPLE, LAYER, NEURON, choice
+from neurokit.analysis.common import choice
+from neurokit.dims import EXAMPLE, LAYER, NEURON
 from neurokit.errors import ConfigError
 from neurokit.extract.spec import stored_dtype_policy
 from neurokit.interventions.ablation import AblationMethod, Perturbation, perturbed

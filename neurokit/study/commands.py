@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from neurokit.cli import add_progress_argument
+
 
 def _study(args) -> int:
     from neurokit.study import StudyConfig, run_study
@@ -29,7 +31,7 @@ def register(subparsers) -> None:
     study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a setting, value in TOML syntax (e.g. --set seeds=[0] --set prompt.max_steps=10)")
     study.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    study.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(study)
     study.set_defaults(handler=_study)
     report = subparsers.add_parser("report", help="(re)write the reproduction report of a study folder")
     report.add_argument("folder", help="a folder written by 'neurokit study'")

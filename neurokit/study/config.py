@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from neurokit.analysis.skill import DEFAULT_FRACTION
 from neurokit.errors import ConfigError
 from neurokit.prompts import PromptTuningConfig
 
@@ -53,7 +54,7 @@ class StudyConfig:
     choose_size: int = 0
     report_size: int = 0
     adversarial: bool = False
-    fraction: float = 0.05
+    fraction: float = DEFAULT_FRACTION
     ablation_fractions: tuple[float, ...] = ()
     ablation_draws: int = 5
     adversarial_ablation: bool = False

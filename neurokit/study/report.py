@@ -17,6 +17,22 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from neurokit.analysis.groups import (
+    ABLATION,
+    ACROSS_TASKS,
+    ADVERSARIAL_ABLATION,
+    ADVERSARIAL_REPORT_ACCURACY,
+    AGREEMENT,
+    CLEAN_VS_ADVERSARIAL,
+    PROMPTS,
+    PRUNING,
+    REPORT_ACCURACY,
+    SKILL,
+    TRANSFER,
+    class_count,
+    group_path,
+)
+from neurokit.dims import DRAW, FRACTION, LAYER, SELECTION, SOURCE, TARGET, TASK
 from neurokit.errors import NeurokitError
 from neurokit.study.config import StudyConfig
 from neurokit.study.runner import MARKER, model_folder_name
@@ -87,10 +103,10 @@ class _Report:
         self.lines += [f"## {title}", "", what, "", *_table(header, rows), ""]
 
     # --- sections ---------------------------------------------------------------------------------------
-    def _accuracy_measure(self, group: str, missing: str) -> Callable[[str, str], tuple[str, float | None]]:
-        """Mean ± SD over prompts of the accuracies in ``<task>/<group>``, with how many beat chance."""
+    def _accuracy_measure(self, kind: str, missing: str) -> Callable[[str, str], tuple[str, float | None]]:
+        """Mean ± SD over prompts of the accuracies in ``<task>/<kind>``, with how many beat chance."""
         def measure(model: str, task: str):
-            result = self.group(model, f"{task}/{group}")
+            result = self.group(model, group_path(task, kind))
             if result is None:
                 return missing, None
             accuracy = result["accuracy"].values
@@ -104,17 +120,17 @@ class _Report:
         self.per_task_section("accuracy", "Prompt-tuning accuracy",
                               f"Accuracy on the {self.config.report_split} split, mean ± SD over prompts (seeds); "
                               "'above chance': prompts whose exact one-sided binomial test against 1/classes has "
-                              "p < 0.05.", self._accuracy_measure("report_accuracy", "n/a"))
+                              "p < 0.05.", self._accuracy_measure(REPORT_ACCURACY, "n/a"))
 
     def adversarial_accuracy(self) -> None:
         self.per_task_section("adversarial_accuracy", "Accuracy on adversarial data",
                               "Each prompt on its task's adversarial set (AdvGLUE for GLUE tasks), mean ± SD; "
                               "above chance by an exact one-sided binomial test at 5 %.",
-                              self._accuracy_measure("adversarial_report_accuracy", "no adversarial set"))
+                              self._accuracy_measure(ADVERSARIAL_REPORT_ACCURACY, "no adversarial set"))
 
     def predictivity(self) -> None:
         def measure(model: str, task: str):
-            skill = self.group(model, f"{task}/skill")
+            skill = self.group(model, group_path(task, SKILL))
             if skill is None:
                 return "n/a", None
             best = float(skill["score"].max())
@@ -126,20 +142,20 @@ class _Report:
                               "the task's score, mean over prompts): the best single neuron and the mean over "
                               f"the top {self.config.fraction:.0%} per layer.", measure)
 
-    def _ablation(self, group_suffix: str, title: str, split: str) -> None:
+    def _ablation(self, kind: str, title: str, split: str) -> None:
         rows = []
         for model in self.results:
             for task in self.config.tasks:
-                result = self.group(model, f"{task}/{group_suffix}")
+                result = self.group(model, group_path(task, kind))
                 if result is None:
                     continue
-                accuracy = result["accuracy"].mean("draw")
-                for fraction in result["fraction"].values:
-                    at = {"fraction": fraction}
+                accuracy = result["accuracy"].mean(DRAW)
+                for fraction in result[FRACTION].values:
+                    at = {FRACTION: fraction}
                     interval = result["effect_interval"].sel(at)
                     rows.append([model, task, f"{fraction:.0%}",
-                                 _number(float(accuracy.sel(selection="skill", **at))),
-                                 _number(float(accuracy.sel(selection="random", **at))),
+                                 _number(float(accuracy.sel({SELECTION: "skill", **at}))),
+                                 _number(float(accuracy.sel({SELECTION: "random", **at}))),
                                  (f"{_number(float(result['effect'].sel(at)))} [{_number(float(interval[0]))}, "
                                  f"{_number(float(interval[1]))}]"), _number(float(result["p_value"].sel(at)), 4)])
         if not rows:
@@ -156,7 +172,7 @@ class _Report:
         rows = []
         for model in self.results:
             for task in self.config.tasks:
-                result = self.group(model, f"{task}/pruning")
+                result = self.group(model, group_path(task, PRUNING))
                 if result is None:
                     continue
                 before, after = (result.sel(model=name) for name in ("unpruned", "pruned"))
@@ -172,19 +188,19 @@ class _Report:
                            *_table(["model", "task", "parameters", "accuracy", "speed-up"], rows), ""]
 
     def ablation(self) -> None:
-        self._ablation("ablation", "Perturbing skill neurons", f"{self.config.report_split} split")
+        self._ablation(ABLATION, "Perturbing skill neurons", f"{self.config.report_split} split")
 
     def adversarial_ablation(self) -> None:
-        self._ablation("adversarial_ablation", "Suppressing clean skill neurons on adversarial data",
+        self._ablation(ADVERSARIAL_ABLATION, "Suppressing clean skill neurons on adversarial data",
                        "adversarial set")
 
     def task_specificity(self) -> None:
         for model in self.results:
-            agreement = self.group(model, "tasks/agreement")
+            agreement = self.group(model, group_path(ACROSS_TASKS, AGREEMENT))
             if agreement is None:
                 continue
             rho = agreement["spearman"]
-            tasks = [str(t) for t in rho["task"].values]
+            tasks = [str(t) for t in rho[TASK].values]
             rows = [[task, *(_number(float(rho.sel(task=task, other_task=other)), 2) for other in tasks)]
                     for task in tasks]
             self.lines += [f"## Task specificity ({model})", "",
@@ -194,10 +210,11 @@ class _Report:
     def transfer(self) -> None:
         for model in self.results:
             tree = self.results[model]
-            for name in sorted(group for group in tree.groups if "transfer_" in group):
-                relative = tree[name].to_dataset()["relative"].load()
-                sources = [str(s) for s in relative["source"].values]
-                targets = [str(t) for t in relative["target"].values]
+            matrices = tree[TRANSFER].children if TRANSFER in tree.children else {}
+            for name in sorted(name for name in matrices if class_count(name, PROMPTS) is not None):
+                relative = matrices[name].to_dataset()["relative"].load()
+                sources = [str(s) for s in relative[SOURCE].values]
+                targets = [str(t) for t in relative[TARGET].values]
                 rows = [[source, *(_number(float(relative.sel(source=source, target=t)), 1) for t in targets)]
                         for source in sources]
                 self.lines += [f"## Relative transfer ({model}, {name.rsplit('_', 1)[-1]})", "",
@@ -209,17 +226,17 @@ class _Report:
         rows, robustness = [], []
         for model in self.results:
             for task in self.config.tasks:
-                result = self.group(model, f"{task}/clean_vs_adversarial")
+                result = self.group(model, group_path(task, CLEAN_VS_ADVERSARIAL))
                 if result is None:
                     continue
-                fraction = min(result["fraction"].values, key=lambda f: abs(f - self.config.fraction))
+                fraction = min(result[FRACTION].values, key=lambda f: abs(f - self.config.fraction))
                 predictivity = result["adversarial_predictivity"].sel(fraction=fraction)
                 overlap = result["overlap"].sel(fraction=fraction)
-                overlap = overlap.mean("layer") if "layer" in overlap.dims else overlap
+                overlap = overlap.mean(LAYER) if LAYER in overlap.dims else overlap
                 rows.append([model, task, f"{fraction:.0%}", _mean_sd(predictivity.values),
                              _mean_sd(overlap.values), _number(float(result["chance_overlap"].sel(fraction=fraction))),
                              _mean_sd(result["spearman"].values, 2)])
-                accuracy = self.group(model, f"{task}/adversarial_report_accuracy")
+                accuracy = self.group(model, group_path(task, ADVERSARIAL_REPORT_ACCURACY))
                 if accuracy is not None:
                     robustness += list(zip(np.atleast_1d(result["excess_overlap"].values),
                                            accuracy["accuracy"].values, strict=True))

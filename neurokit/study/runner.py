@@ -24,6 +24,19 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from neurokit.analysis.groups import (
+    ABLATION,
+    ADVERSARIAL_ABLATION,
+    ADVERSARIAL_REPORT_ACCURACY,
+    PROMPTS,
+    PRUNING,
+    REPORT_ACCURACY,
+    SKILL,
+    TRANSFER,
+    by_class_count,
+    group_path,
+)
+from neurokit.dims import RUN
 from neurokit.errors import ConfigError
 from neurokit.provenance import command_line, package_versions, utc_now
 from neurokit.study.config import StudyConfig
@@ -141,16 +154,16 @@ def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -
     # Accuracy on the report split (and on the adversarial set) comes from the stores' recorded predictions.
     for task in dict.fromkeys(p.task for p in prompts):
         runs = [p for p in prompts if p.task == task]
-        results[f"{task}/report_accuracy"] = xr.concat(
-            [model_accuracy(open_run(p.stores["report"])) for p in runs], dim="run")
+        results[group_path(task, REPORT_ACCURACY)] = xr.concat(
+            [model_accuracy(open_run(p.stores["report"])) for p in runs], dim=RUN)
         if all("adversarial" in p.stores for p in runs):
-            results[f"{task}/adversarial_report_accuracy"] = xr.concat(
-                [model_accuracy(open_run(p.stores["adversarial"])) for p in runs], dim="run")
+            results[group_path(task, ADVERSARIAL_REPORT_ACCURACY)] = xr.concat(
+                [model_accuracy(open_run(p.stores["adversarial"])) for p in runs], dim=RUN)
     return compute_results(results, description="study analysis", progress=progress)
 
 
 def _skill_scores(results: xr.DataTree, task: str) -> xr.DataArray:
-    skill = results[f"{task}/skill"]
+    skill = results[group_path(task, SKILL)]
     return skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
 
 
@@ -224,7 +237,7 @@ def _transfer(backbone, config: StudyConfig, prompts: list[StudyPrompt], progres
         targets = [(get_task(name), load_split(name, config.report_split if name in tasks else "test",
                                                size=config.size("report"))) for name in names]
         sources = {p.name: PromptCheckpoint.from_pretrained(p.folder) for p in group}
-        results[f"interventions/transfer_{classes}way"] = transfer_matrix(
+        results[group_path(TRANSFER, by_class_count(PROMPTS, classes))] = transfer_matrix(
             backbone, sources, targets, max_length=config.tuning(group[0].model, group[0].seed).max_length,
             progress=progress)
     return results
@@ -251,16 +264,17 @@ def run_model(config: StudyConfig, model: str, out: Path, device: str | None, pr
         for task in config.tasks:
             first = next(p for p in prompts if p.task == task)
             scores = _skill_scores(results, task)
-            results[f"{task}/ablation"] = _ablation(backbone, config, first, scores, task, config.report_split,
-                                                    progress)
+            results[group_path(task, ABLATION)] = _ablation(backbone, config, first, scores, task,
+                                                            config.report_split, progress)
             adversarial = adversarial_task(task)
             if config.adversarial_ablation and adversarial is not None:
-                results[f"{task}/adversarial_ablation"] = _ablation(backbone, config, first, scores, adversarial,
-                                                                    "test", progress)
+                results[group_path(task, ADVERSARIAL_ABLATION)] = _ablation(backbone, config, first, scores,
+                                                                            adversarial, "test", progress)
     if config.prune_fraction:
         for task in config.tasks:
             first = next(p for p in prompts if p.task == task)
-            results[f"{task}/pruning"] = _pruning(backbone, config, first, _skill_scores(results, task), progress)
+            results[group_path(task, PRUNING)] = _pruning(backbone, config, first, _skill_scores(results, task),
+                                                          progress)
     if config.transfer:
         for name, matrix in _transfer(backbone, config, prompts, progress).items():
             results[name] = matrix

@@ -36,8 +36,9 @@ def test_demo_writes_every_stage_into_one_folder(demo_folder):
     assert sorted(p.name for p in (demo_folder / "stores" / "toy_sentiment_movies-untuned").iterdir()) == [
         "dev.zarr", "train.zarr"]
     figures = {path.name for path in (demo_folder / "figures").iterdir()}
-    assert {"toy_sentiment_movies__skill_map.png", "tasks__task_overlap.png", "interventions__ablation_curve.png",
-            "interventions__transfer_heatmap.png", "toy_sentiment_movies__null_comparison.png"} <= figures
+    assert {"toy_sentiment_movies__skill_map.png", "tasks__task_overlap.png",
+            "toy_sentiment_movies__ablation_curve.png", "transfer__transfer_heatmap.png",
+            "toy_sentiment_movies__null_comparison.png"} <= figures
     assert all(name.endswith(tuple(quick.figure_formats)) for name in figures)
     assert any((demo_folder / "tables").glob("toy_sentiment_movies__skill__score.csv"))
 

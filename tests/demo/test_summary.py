@@ -12,6 +12,7 @@ import scipy.stats
 import xarray as xr
 
 from neurokit.analysis.compare import overlap_p_value
+from neurokit.analysis.groups import PROMPTS, TRANSFER, group_path
 from neurokit.analysis.resampling import bootstrap_shares, percentile_bounds
 from neurokit.demo.summary import (
     FAILS,
@@ -110,7 +111,7 @@ def _transfer(within: float, across: float, examples: int = 300, own: float = 0.
     accuracy = xr.DataArray(accuracy, dims=("source", "target"),
                             coords={"source": sources, "source_task": ("source", list(TASKS)), "target": list(TASKS)})
     own_accuracy = xr.DataArray(np.diag(accuracy.values), dims="target", coords={"target": list(TASKS)})
-    return {"interventions/transfer": xr.Dataset(
+    return {group_path(TRANSFER, PROMPTS): xr.Dataset(
         {"accuracy": accuracy, "own_accuracy": own_accuracy, "relative": accuracy / own_accuracy,
          "n_examples": ("target", [examples] * 3)})}
 

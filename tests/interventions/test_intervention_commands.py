@@ -4,6 +4,7 @@ their one-line errors."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -185,6 +186,29 @@ def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
     assert by_cell.loc[(prompts[0], "toy_topic"), "chance"] == 0.25
     assert by_cell.loc[(prompts[1], PRODUCTS.name), "p_value"] == result["p_value"].sel(
         source=prompts[1], target=PRODUCTS.name).item()
+
+
+def _plotted(results: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The files `neurokit plot` draws from ``results`` (PNG only), by name."""
+    assert main(["plot", str(results), "--out", str(folder), "--formats", "png"]) == 0
+    written = [Path(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(path.stat().st_size > 0 for path in written)
+    return sorted(path.name for path in written)
+
+
+def test_plot_draws_what_ablate_writes(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ablation.zarr"
+    assert main(_ablate_args(setup, out, "--method", "zero", "--no-progress")) == 0
+    capsys.readouterr()
+    assert _plotted(out, tmp_path / "figures", capsys) == [f"{MOVIES.name}__ablation_curve.png"]
+
+
+def test_plot_draws_what_transfer_writes(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "transfer.zarr"
+    assert main(["transfer", "--prompts", str(setup["movies"].path), str(setup["products"].path), "--tasks",
+                 MOVIES.name, PRODUCTS.name, "--size", "8", "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert _plotted(out, tmp_path / "figures", capsys) == ["transfer__transfer_heatmap.png"]
 
 
 @pytest.mark.parametrize("arguments, message", [
