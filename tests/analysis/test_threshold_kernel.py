@@ -96,6 +96,25 @@ def test_counts_per_class_labelling_and_subtask_over_slabs_and_wide_counts(monke
         np.testing.assert_array_equal(counts[labelling, subtask, label, run, 0], above[run, subtask][rows].sum(axis=0))
 
 
+
+@pytest.mark.parametrize("n_labellings", [1, 5])
+def test_examples_sharing_classes_over_labellings_count_in_each(monkeypatch, n_labellings):
+    """Several labellings are counted through the combinations of classes their examples have; examples out
+    of every labelling (-1, or a class index beyond the classes) count nowhere."""
+    monkeypatch.setattr(kernels, "_SLAB_BYTES", 100)  # slabs of a few examples, one ragged
+    rng = np.random.default_rng(4)
+    activation = rng.normal(size=(2, 90, 1, 2, 3)).astype(np.float16)
+    baseline = rng.normal(0, 0.5, size=(2, 2, 1, 2, 3))
+    labels = rng.integers(-1, 4, size=(n_labellings, 2, 2, 90))  # 3: not a class of the task
+    labels[:, :, :, :10] = -1  # examples no labelling counts
+    counts = kernels._above_counts_block(activation, comparable_thresholds(baseline, activation.dtype), labels, 3)
+    above = activation[:, None].astype(np.float64) > baseline[:, :, None]  # (run, subtask, example, ...)
+    expected = np.zeros(counts.shape, dtype=np.int64)
+    for labelling, subtask, run, label in np.ndindex(n_labellings, 2, 2, 3):
+        rows = labels[labelling, subtask, run] == label
+        expected[labelling, subtask, label, run, 0] = above[run, subtask][rows].sum(axis=0)
+    np.testing.assert_array_equal(counts, expected)
+
 def _lazy_inputs():
     rng = np.random.default_rng(3)
     activation = xr.DataArray(rng.normal(size=(1, 40, 3, 2, 4)).astype(np.float16),
