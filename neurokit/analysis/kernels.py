@@ -72,22 +72,6 @@ def _counts_dtype(n_examples: int) -> np.dtype:
     return np.dtype(np.uint64)
 
 
-def _class_combinations(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct combinations of classes that examples have over the labellings, and each example's.
-
-    ``labels`` (labelling, example) class indices (others, such as -1, count nowhere). Returns
-    ``combinations`` (combination, labelling) — the class of the combination in each labelling, -1 where it
-    counts nowhere — and ``which`` (example,): each example's row of ``combinations``, -1 for an example
-    that counts in no labelling.
-    """
-    classes = np.where((labels >= 0) & (labels < n_classes), labels, -1)
-    combinations, which = np.unique(classes.T, axis=0, return_inverse=True)
-    which = which.reshape(-1)
-    if (combinations[0] < 0).all():  # sorted first: the combination of the examples counted nowhere
-        combinations, which = combinations[1:], which - 1
-    return combinations, which
-
-
 def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: np.ndarray,
                         n_classes: int) -> np.ndarray:
     """One chunk's counts of examples above the baseline, per class.
@@ -110,20 +94,6 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
     flips = (threshold >> 15) & np.int16(0x7FFF) if keys else None  # derived once per chunk, not per slab
     counted = (labels >= 0) & (labels < n_classes)  # (labelling, subtask, run, example)
     for run in range(n_runs):
-        # Each example's row is added once per sub-task, whatever the number of labellings (real and control
-        # labels: 2): to its class's count, or with several labellings to the total of its combination of
-        # classes, which goes to the classes' counts at the end. In place: selecting rows would copy them.
-        combinations: list[tuple[int, np.ndarray, np.ndarray]] = []  # (subtask, combinations, their totals)
-        targets: list[list[np.ndarray | None]] = []  # per sub-task and example: where its row is added
-        for subtask in range(n_subtasks):
-            if n_labellings == 1:  # each class is a combination of its own: rows go straight to its count
-                which = np.where(counted[0, subtask, run], labels[0, subtask, run], -1)
-                totals = counts[0, subtask, :, run, 0]
-            else:
-                combination, which = _class_combinations(labels[:, subtask, run], n_classes)
-                totals = np.zeros((len(combination), *activation.shape[2:]), dtype=dtype)
-                combinations.append((subtask, combination, totals))
-            targets.append([totals[index] if index >= 0 else None for index in which])
         for start in range(0, n_examples, slab):
             stop = min(start + slab, n_examples)
             size = stop - start
@@ -139,15 +109,13 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
             for subtask in range(n_subtasks):
                 hits = _above(values, threshold[run, subtask], None if flips is None else flips[run, subtask],
                               positive_nan, above[:size], None if scratch is None else scratch[:size]).view(np.uint8)
-                for row, total in enumerate(targets[subtask][start:stop]):
-                    if total is not None:
-                        np.add(total, hits[row], out=total)
-        for subtask, combination, totals in combinations:
-            for classes, total in zip(combination, totals):
-                for labelling, label in enumerate(classes):
-                    if label >= 0:
-                        count = counts[labelling, subtask, label, run, 0]
-                        np.add(count, total, out=count)
+                # Each example's row goes to its class's count, in place: one add per example and labelling,
+                # where selecting each class's rows would copy them first.
+                for row, example in enumerate(range(start, stop)):
+                    for labelling in range(n_labellings):
+                        if counted[labelling, subtask, run, example]:
+                            total = counts[labelling, subtask, labels[labelling, subtask, run, example], run, 0]
+                            np.add(total, hits[row], out=total)
     return counts
 
 

@@ -99,8 +99,8 @@ def test_counts_per_class_labelling_and_subtask_over_slabs_and_wide_counts(monke
 
 @pytest.mark.parametrize("n_labellings", [1, 5])
 def test_examples_sharing_classes_over_labellings_count_in_each(monkeypatch, n_labellings):
-    """Several labellings are counted through the combinations of classes their examples have; examples out
-    of every labelling (-1, or a class index beyond the classes) count nowhere."""
+    """Each labelling's counts are its own whatever the others' labels; examples out of a labelling (-1, or a
+    class index beyond the classes) count nowhere in it."""
     monkeypatch.setattr(kernels, "_SLAB_BYTES", 100)  # slabs of a few examples, one ragged
     rng = np.random.default_rng(4)
     activation = rng.normal(size=(2, 90, 1, 2, 3)).astype(np.float16)
