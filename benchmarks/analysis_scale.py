@@ -397,8 +397,13 @@ def _analyze(config: dict) -> dict:
 def _import_for(phase: str, config: dict) -> None:
     """Import what the phase needs before the clock starts (imports are not the analysis's cost)."""
     import dask
+    import dask.array  # noqa: F401  (xarray imports it on the first chunked open)
     import zarr  # noqa: F401
 
+    try:  # dask's scheduler lookup imports it on the first compute when it is installed
+        import distributed  # noqa: F401
+    except ImportError:
+        pass
     if phase in ("read-dask", "predictivity", "selectivity"):
         import neurokit.analysis  # noqa: F401
         from neurokit.extract import open_run  # noqa: F401

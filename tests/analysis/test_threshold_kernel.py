@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from neurokit.analysis import skill
-from neurokit.analysis.skill import above_counts, comparable_thresholds
+from neurokit.analysis import kernels
+from neurokit.analysis.kernels import above_counts, comparable_thresholds
 
 ALL_FLOAT16 = np.arange(-(2**15), 2**15, dtype=np.int32).astype(np.int16).view(np.float16)
 POSITIVE_NAN = ALL_FLOAT16.view(np.int16) > 0x7C00
@@ -28,7 +28,8 @@ def _counts(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> np.
     """The kernel on a chunk of shape (run=1, example, layer=1, position=1, neuron), one threshold per neuron."""
     activation = values.reshape(1, values.shape[0], 1, 1, -1)
     threshold = comparable_thresholds(baseline.reshape(1, 1, 1, 1, -1), activation.dtype)
-    return skill._above_counts_block(activation, threshold, labels.reshape(1, 1, 1, -1), n_classes=2)[0, 0, :, 0, 0, 0, 0]
+    counts = kernels._above_counts_block(activation, threshold, labels.reshape(1, 1, 1, -1), n_classes=2)
+    return counts[0, 0, :, 0, 0, 0, 0]
 
 
 def _expected(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -83,17 +84,36 @@ def test_nan_in_a_labelled_example_is_an_error_not_below(dtype):
 
 
 def test_counts_per_class_labelling_and_subtask_over_slabs_and_wide_counts(monkeypatch):
-    monkeypatch.setattr(skill, "_SLAB_BYTES", 64)  # many slabs per chunk, one ragged
+    monkeypatch.setattr(kernels, "_SLAB_BYTES", 64)  # many slabs per chunk, one ragged
     rng = np.random.default_rng(2)
     activation = rng.normal(size=(2, 300, 2, 3, 5)).astype(np.float16)  # 300 examples: counts beyond uint8
     baseline = rng.normal(0, 0.5, size=(2, 2, 2, 3, 5))
     labels = rng.integers(-1, 3, size=(2, 2, 2, 300))  # (labelling, subtask, run, example): each sub-task its own
-    counts = skill._above_counts_block(activation, comparable_thresholds(baseline, activation.dtype), labels, 3)
+    counts = kernels._above_counts_block(activation, comparable_thresholds(baseline, activation.dtype), labels, 3)
     above = activation[:, None].astype(np.float64) > baseline[:, :, None]  # (run, subtask, example, ...)
     for labelling, subtask, run, label in np.ndindex(2, 2, 2, 3):
         rows = labels[labelling, subtask, run] == label
         np.testing.assert_array_equal(counts[labelling, subtask, label, run, 0], above[run, subtask][rows].sum(axis=0))
 
+
+
+@pytest.mark.parametrize("n_labellings", [1, 5])
+def test_examples_sharing_classes_over_labellings_count_in_each(monkeypatch, n_labellings):
+    """Each labelling's counts are its own whatever the others' labels; examples out of a labelling (-1, or a
+    class index beyond the classes) count nowhere in it."""
+    monkeypatch.setattr(kernels, "_SLAB_BYTES", 100)  # slabs of a few examples, one ragged
+    rng = np.random.default_rng(4)
+    activation = rng.normal(size=(2, 90, 1, 2, 3)).astype(np.float16)
+    baseline = rng.normal(0, 0.5, size=(2, 2, 1, 2, 3))
+    labels = rng.integers(-1, 4, size=(n_labellings, 2, 2, 90))  # 3: not a class of the task
+    labels[:, :, :, :10] = -1  # examples no labelling counts
+    counts = kernels._above_counts_block(activation, comparable_thresholds(baseline, activation.dtype), labels, 3)
+    above = activation[:, None].astype(np.float64) > baseline[:, :, None]  # (run, subtask, example, ...)
+    expected = np.zeros(counts.shape, dtype=np.int64)
+    for labelling, subtask, run, label in np.ndindex(n_labellings, 2, 2, 3):
+        rows = labels[labelling, subtask, run] == label
+        expected[labelling, subtask, label, run, 0] = above[run, subtask][rows].sum(axis=0)
+    np.testing.assert_array_equal(counts, expected)
 
 def _lazy_inputs():
     rng = np.random.default_rng(3)
@@ -116,8 +136,8 @@ def test_dask_counts_equal_in_memory_counts():
 
 def test_thresholds_are_prepared_once_per_block_not_per_chunk(monkeypatch):
     calls = []
-    prepare = skill.comparable_thresholds
-    monkeypatch.setattr(skill, "comparable_thresholds", lambda *args: calls.append(1) or prepare(*args))
+    prepare = kernels.comparable_thresholds
+    monkeypatch.setattr(kernels, "comparable_thresholds", lambda *args: calls.append(1) or prepare(*args))
     activation, baseline, labels = _lazy_inputs()
     lazy = above_counts(activation.chunk({"example": 5, "layer": 1}), baseline, labels, 2)  # 8 chunks per layer
     calls.clear()  # dask may call it on empty arrays while building the graph
