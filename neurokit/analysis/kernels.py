@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis._common import CLASS, EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK, computed_once
+from neurokit.analysis.common import computed_once
+from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import NeurokitError
 
 
