@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +26,10 @@ import torch
 import transformers
 import zarr
 
-sys.path[:0] = [str(Path(__file__).parent / "extract"), str(Path(__file__).parent / "analysis")]
-from extraction_fixtures import make_checkpoint, save_model_folder
-from synthetic_stores import make_store, write_store
-
 from neurokit.cli import main
 from neurokit.models.random import random_backbone
+from tests.helpers.extraction_fixtures import make_checkpoint, save_model_folder
+from tests.helpers.synthetic_stores import make_store, write_store
 
 # `datasets` draws a progress bar on stderr while it reads a data file: not part of any message.
 datasets.disable_progress_bars()

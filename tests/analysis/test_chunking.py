@@ -10,12 +10,12 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from synthetic_stores import THREE_WAY, combine_runs, make_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurokit.analysis import SkillNeurons, auroc, compute_results
 from neurokit.analysis.results import THREADS_PER_CORE, scheduler_options
+from tests.helpers.synthetic_stores import THREE_WAY, combine_runs, make_store
 
 LABELS = np.random.default_rng(0).integers(0, 3, 30)
 TRAIN = combine_runs([make_store(seed, label_names=THREE_WAY, split="train", n_examples=40, prompt=f"p{seed}",

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from synthetic_stores import THREE_WAY, make_store, write_store
 
 from neurokit.analysis import SkillNeurons, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.commands import register
 from neurokit.errors import NeurokitError
+from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store
 
 
 def _analyze(argv: list[str]) -> int:

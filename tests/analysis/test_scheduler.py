@@ -11,7 +11,6 @@ import sys
 import dask
 import numpy as np
 import pytest
-from synthetic_stores import THREE_WAY, make_store, write_store
 
 import neurokit.extract
 from neurokit.analysis import analyze_stores, compute_results, load_results
@@ -19,6 +18,7 @@ from neurokit.analysis.results import THREADS_PER_CORE, scheduler_options
 from neurokit.analysis.scheduler import LocalScheduler, SchedulerChoice, use_scheduler
 from neurokit.cli import main
 from neurokit.errors import ConfigError
+from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store
 
 
 @pytest.fixture(scope="module")

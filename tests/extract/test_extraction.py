@@ -15,7 +15,15 @@ import pytest
 import torch
 import xarray as xr
 import zarr
-from extraction_fixtures import (
+
+from neurokit.errors import ConfigError, NeurokitError, StoreError
+from neurokit.extract import check_store, open_run
+from neurokit.extract.extraction import ExtractionConfig, PositionSelection, extract_run, stored_dtype_policy
+from neurokit.extract.writer import ActivationStoreWriter
+from neurokit.models.random import random_backbone
+from neurokit.prompts import load_checkpoint
+from neurokit.tasks import get_task, load_split
+from tests.helpers.extraction_fixtures import (
     FAMILY_OF,
     TASK,
     batches,
@@ -25,14 +33,6 @@ from extraction_fixtures import (
     projection_modules,
     select_positions,
 )
-
-from neurokit.errors import ConfigError, NeurokitError, StoreError
-from neurokit.extract import check_store, open_run
-from neurokit.extract.extraction import ExtractionConfig, PositionSelection, extract_run, stored_dtype_policy
-from neurokit.extract.writer import ActivationStoreWriter
-from neurokit.models.random import random_backbone
-from neurokit.prompts import load_checkpoint
-from neurokit.tasks import get_task, load_split
 
 N_EXAMPLES = 24
 CONFIG = dict(batch_size=5, block_size=8, max_length=16)

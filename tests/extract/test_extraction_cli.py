@@ -9,14 +9,14 @@ import pytest
 import torch
 import transformers
 import zarr
-from extraction_fixtures import SUBPROCESS_ENV, TASK, cli, killed_cli, make_checkpoint, save_model_folder
-from store_fixtures import store_contents
 
 from neurokit.cli import main
 from neurokit.extract import check_store
 from neurokit.extract.commands import parse_layers, parse_shard
 from neurokit.models.random import random_backbone
 from neurokit.prompts import SoftPrompt, save_checkpoint
+from tests.helpers.extraction_fixtures import SUBPROCESS_ENV, TASK, cli, killed_cli, make_checkpoint, save_model_folder
+from tests.helpers.store_fixtures import store_contents
 
 # 22 train examples in blocks of 4 (six blocks, the last one short) and forward batches of 3; raw activations
 # kept as well as the statistics, so that both are compared.

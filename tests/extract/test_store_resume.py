@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from store_fixtures import assert_same_store, fill_store, make_spec, synthetic_run, write_blocks
 
 from neurokit.errors import StoreError
 from neurokit.extract import ActivationStoreWriter, check_store, open_run
+from tests.helpers import store_fixtures
+from tests.helpers.store_fixtures import assert_same_store, fill_store, make_spec, synthetic_run, write_blocks
 
-FIXTURES = Path(__file__).with_name("store_fixtures.py")
+FIXTURES = Path(store_fixtures.__file__)
 # 22 examples in blocks of 4: six blocks, the last one partial; a train store, so statistics are resumed too.
 CRASH_SPEC = dict(n_examples=22, block_size=4, compute_train_stats=True, stored_dtype="bfloat16")
 

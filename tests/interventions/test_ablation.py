@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from prompted_models import PROMPT_LENGTH, make_prompted
 
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions import (
@@ -26,6 +25,7 @@ from neurokit.interventions.ablation import donors
 from neurokit.interventions.masks import RESAMPLE_STREAM
 from neurokit.models import capture_activations
 from neurokit.prompts import evaluate
+from tests.helpers.prompted_models import PROMPT_LENGTH, make_prompted
 
 
 def _selection(prompted, seed=0, per_layer=3):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, make_prompted
 
 from neurokit.errors import ConfigError
 from neurokit.interventions import (
@@ -16,6 +15,7 @@ from neurokit.interventions import (
 )
 from neurokit.prompts import EncodedSplit, SoftPrompt
 from neurokit.tasks import get_task, load_split
+from tests.helpers.prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, make_prompted
 
 TOPIC = get_task("toy_topic")
 

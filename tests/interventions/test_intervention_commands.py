@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
@@ -18,6 +17,7 @@ from neurokit.interventions import SkillAblation, ablation_effects, train_activa
 from neurokit.models import load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
+from tests.helpers.prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 
 FRACTIONS = ["0", "0.1", "0.3"]
 

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from neurokit.tasks import MIRROR_ENV, load_split
 from neurokit.tasks.loading import carve_dev_mask
-
-from .hub_fixtures import FORMATS, write_mirror
+from tests.helpers.hub_fixtures import FORMATS, write_mirror
 
 _SCRIPT = """
 import hashlib, json, sys
