@@ -69,7 +69,8 @@ def _assert_matches(out, expected) -> None:
                                               err_msg=f"{group} {name}")
 
 
-# dask's own process pool is left out (slow to start, and only a dask setting: test_use_scheduler_feeds_compute_results);
+# dask's own process pool is left out (slow to start, and only a dask setting:
+# test_use_scheduler_feeds_compute_results);
 # test_chunking.py shows that the graphs pickle and compute in worker processes.
 @pytest.mark.parametrize("options", [[], ["--scheduler", "synchronous"], ["--scheduler", "threads", "--workers", "3"]],
                          ids=["default", "synchronous", "threads"])

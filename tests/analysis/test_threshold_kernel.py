@@ -28,7 +28,8 @@ def _counts(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> np.
     """The kernel on a chunk of shape (run=1, example, layer=1, position=1, neuron), one threshold per neuron."""
     activation = values.reshape(1, values.shape[0], 1, 1, -1)
     threshold = comparable_thresholds(baseline.reshape(1, 1, 1, 1, -1), activation.dtype)
-    return skill._above_counts_block(activation, threshold, labels.reshape(1, 1, 1, -1), n_classes=2)[0, 0, :, 0, 0, 0, 0]
+    counts = skill._above_counts_block(activation, threshold, labels.reshape(1, 1, 1, -1), n_classes=2)
+    return counts[0, 0, :, 0, 0, 0, 0]
 
 
 def _expected(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -78,7 +79,8 @@ def test_nan_in_a_labelled_example_is_an_error_not_below(dtype):
 
     values = np.ones((4, 3), dtype=dtype)
     values[1, 2] = np.nan  # what a missing chunk reads as
-    with pytest.raises(NeurokitError, match=r"NaN activations for 1 labelled example\(s\) \(the first at example index 1"):
+    with pytest.raises(NeurokitError,
+                       match=r"NaN activations for 1 labelled example\(s\) \(the first at example index 1"):
         _counts(values, np.zeros(3), np.array([0, 1, 0, 1]))
 
 

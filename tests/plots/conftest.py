@@ -63,8 +63,9 @@ def results_store(tmp_path_factory) -> Path:
     adversarial_labels = np.random.default_rng(7).integers(0, 2, 30)
     stores: dict[str, list[str]] = {"train": [], "eval": [], "adversarial": [], "null": []}
     for index, prompt in enumerate(PROMPTS):
-        stores["train"].append(helpers.write_store(helpers.make_store(index, split="train", prompt=prompt, n_examples=50,
-                                                               **shape), folder / f"train-{prompt}.zarr"))
+        stores["train"].append(helpers.write_store(
+            helpers.make_store(index, split="train", prompt=prompt, n_examples=50, **shape),
+            folder / f"train-{prompt}.zarr"))
         stores["eval"].append(helpers.write_store(helpers.make_store(10 + index, prompt=prompt, labels=labels, **shape),
                                            folder / f"dev-{prompt}.zarr"))
         stores["adversarial"].append(helpers.write_store(

@@ -9,8 +9,16 @@ import torch
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import PromptLayout
 from neurokit.models.random import RandomArchitecture, random_backbone
-from neurokit.prompts import (PromptInit, SoftPrompt, export_peft, frequent_token_ids, import_npy, import_peft,
-                              load_checkpoint, save_checkpoint)
+from neurokit.prompts import (
+    PromptInit,
+    SoftPrompt,
+    export_peft,
+    frequent_token_ids,
+    import_npy,
+    import_peft,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 @pytest.fixture(scope="module")

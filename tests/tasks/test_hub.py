@@ -36,7 +36,7 @@ def test_hub_task_splits_come_from_the_right_hub_splits(name: str, mirror: Path)
     assert spec.splits == (("train",) if expected.train else ()) + ("dev", "test")
 
     loaded = {split: load_split(spec, split) for split in spec.splits}
-    for split, dataset in loaded.items():
+    for dataset in loaded.values():
         assert dataset.column_names == ["id", *fmt.columns, "label"]
         assert dataset.features["label"].names == list(expected.label_names)
         assert len(set(dataset["id"])) == len(dataset)
