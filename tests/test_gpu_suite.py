@@ -63,6 +63,7 @@ def test_smoke_run_measures_every_step_into_the_report(tmp_path):
     assert (tmp_path / "out" / "gpu-suite.log").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_missing_requirement_stops_the_suite_before_any_measurement(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()

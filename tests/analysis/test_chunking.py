@@ -59,6 +59,7 @@ def test_dask_threads_equal_in_memory():
         xr.testing.assert_allclose(lazy.compute(), EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "worker-processes"])
 def test_distributed_cluster_equals_in_memory(processes):
     # Worker processes also prove that the graphs pickle and run away from the client's memory.
@@ -119,6 +120,7 @@ def chunkings(ds: xr.Dataset) -> st.SearchStrategy[dict[str, tuple[int, ...]]]:
     return st.fixed_dictionaries({dim: irregular_chunks(ds.sizes[dim], count) for dim, count in most.items()})
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None)
 @given(train_chunks=chunkings(TRAIN), data_chunks=chunkings(DATA))
 def test_any_chunking_gives_the_same_results(train_chunks, data_chunks):

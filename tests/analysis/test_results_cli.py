@@ -45,6 +45,7 @@ def stores(tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_analyze_writes_results_and_tables(stores, tmp_path, capsys):
     out, tables = tmp_path / "results.zarr", tmp_path / "tables"
     code = _analyze(["--train", *stores["train"], "--eval", *stores["eval"], "--adversarial", *stores["adversarial"],
@@ -144,6 +145,7 @@ def test_tasks_of_different_models_are_refused(tmp_path, capsys, other):
         stack_scores(scores)
 
 
+@pytest.mark.slow
 def test_subtask_scheme_flag(stores, tmp_path, capsys):
     from neurokit.cli import main
 

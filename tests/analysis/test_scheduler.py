@@ -72,6 +72,7 @@ def _assert_matches(out, expected) -> None:
 # dask's own process pool is left out (slow to start, and only a dask setting:
 # test_use_scheduler_feeds_compute_results);
 # test_chunking.py shows that the graphs pickle and compute in worker processes.
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [[], ["--scheduler", "synchronous"], ["--scheduler", "threads", "--workers", "3"]],
                          ids=["default", "synchronous", "threads"])
 def test_analyze_gives_the_in_memory_results_on_every_local_scheduler(stores, in_memory, tmp_path, options):
@@ -79,6 +80,7 @@ def test_analyze_gives_the_in_memory_results_on_every_local_scheduler(stores, in
     _assert_matches(tmp_path / "results.zarr", in_memory)
 
 
+@pytest.mark.slow
 def test_analyze_on_a_local_cluster_reports_its_dashboard_and_progress(stores, in_memory, tmp_path, capsys):
     pytest.importorskip("distributed")
     assert _analyze(stores, tmp_path / "results.zarr", "--workers", "1") == 0  # one worker: a process starts slowly
@@ -90,6 +92,7 @@ def test_analyze_on_a_local_cluster_reports_its_dashboard_and_progress(stores, i
     assert done == total > 10 * len(in_memory)
 
 
+@pytest.mark.slow
 def test_analyze_on_a_running_cluster_by_its_address(stores, in_memory, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     # a cluster of threads starts in a moment; the command reaches it only through its address

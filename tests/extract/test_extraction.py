@@ -66,6 +66,7 @@ def _first_site_calls(backbone, family: str, stack: str = "encoder"):
     return calls, handle
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, backbones, tmp_path):
     backbone = backbones(architecture)

@@ -32,6 +32,7 @@ def reference(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "point, at",
     [
@@ -76,6 +77,7 @@ def test_close_and_reopen_resumes_pending_blocks(tmp_path, reference):
         assert writer.pending_blocks() == [] and writer.finalize()
 
 
+@pytest.mark.slow
 def test_two_processes_fill_disjoint_shards(tmp_path, reference):
     processes = [run_writer(tmp_path / "s.zarr", shard=[index, 2]) for index in range(2)]
     outcomes = []
@@ -89,6 +91,7 @@ def test_two_processes_fill_disjoint_shards(tmp_path, reference):
     assert check_store(tmp_path / "s.zarr") == []
 
 
+@pytest.mark.slow
 def test_resume_with_another_shard_count_after_a_crash(tmp_path, reference):
     path = tmp_path / "s.zarr"
     process = run_writer(path, kill={"point": "after_write_block", "at": 3})

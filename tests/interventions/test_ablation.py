@@ -239,6 +239,7 @@ def test_noise_logits_equal_an_independent_hook_bit_for_bit(embedded, positions)
                                                    batch_size=batch_size).logits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("positions", ["prompt", "all"])
 def test_accuracies_equal_an_independent_computation(embedded, positions):
     scores = embedded.scores(seed=5)
@@ -282,6 +283,7 @@ def test_accuracies_equal_an_independent_computation(embedded, positions):
     assert result.attrs["positions"] == positions and json.loads(result.attrs["settings"])["positions"] == positions
 
 
+@pytest.mark.slow
 def test_noise_sweep_draws_the_skill_set_noise_per_draw(embedded):
     ablation = SkillAblation(method="noise", noise_std=3.0, fractions=(0.5,), draws=3, progress=False)
     result = ablation.fit(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split).score(
@@ -458,6 +460,7 @@ def test_resample_is_deterministic_and_independent_of_the_batch_size(embedded):
     assert not torch.equal(evaluate_perturbed(*args[:4], other_seed, batch_size=5).logits, first.logits)
 
 
+@pytest.mark.slow
 def test_resample_sweep_draws_donors_per_draw(embedded):
     pool = embedded.pool()
     settings = {"method": "resample", "fractions": (0.5,), "draws": 3, "seed": 1, "batch_size": 5,

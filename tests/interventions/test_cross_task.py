@@ -31,6 +31,7 @@ def tiny():
     return prompted, targets, skills
 
 
+@pytest.mark.slow
 def test_the_matrix_has_every_pair_and_its_diagonal_is_the_single_task_result(tiny):
     prompted, targets, skills = tiny
     settings = {"method": "noise", "noise_std": 3.0, "fractions": (0.0, 0.3), "draws": 2, "seed": 4,

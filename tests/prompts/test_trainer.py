@@ -41,6 +41,7 @@ def test_only_the_prompt_learns_and_the_backbone_stays_bit_identical(architectur
     assert not torch.equal(trainer.prompt_.vectors, start.vectors)  # the prompt itself did learn
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_from_the_seed(splits):
     backbone = random_backbone("bert")
     first = PromptTrainer(backbone, TASK, CONFIG, progress=False).fit(*splits)

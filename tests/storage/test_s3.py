@@ -20,6 +20,8 @@ from tests.helpers.storage_helpers import S3_KEY, S3_SECRET, copy_to
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
+# A moto server, uploads and CLI runs over HTTP for every test.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ def test_every_hub_task_is_covered():
     assert hub_tasks == set(EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hub_task_splits_come_from_the_right_hub_splits(name: str, mirror: Path):
     expected = EXPECTED[name]

@@ -57,6 +57,7 @@ def test_the_suite_is_registered_with_types_and_adversarial_links():
     assert len(get_task("toy_topic").label_names) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLEAN + ADVERSARIAL)
 def test_default_sizes_columns_and_ids(name: str):
     spec = get_task(name)
