@@ -117,6 +117,7 @@ def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, ba
     assert ds.attrs["weights_sha256"] == backbone.weights_sha256
 
 
+@pytest.mark.slow
 def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
     backbone = backbones("t5")
     checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=3))
@@ -131,6 +132,7 @@ def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
     np.testing.assert_allclose(ds.activation.values[:, 0], expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_t5_bfloat16_bits_are_exactly_the_forward_values(backbones, tmp_path):
     backbone = backbones("t5-gated")
     checkpoint = load_checkpoint(make_checkpoint(backbone, tmp_path / "prompt", length=3, seed=5))
@@ -158,6 +160,7 @@ def test_t5_bfloat16_bits_are_exactly_the_forward_values(backbones, tmp_path):
     np.testing.assert_array_equal(decoded.view(np.uint32) >> 16, bits.astype(np.uint32))
 
 
+@pytest.mark.slow
 def test_a_train_store_holds_statistics_of_the_stored_values_and_plain_xarray_reads_it(backbones, tmp_path):
     backbone = backbones("bert")
     checkpoint = make_checkpoint(backbone, tmp_path / "prompt", length=3)

@@ -58,6 +58,7 @@ def _hooks_left(backbone) -> int:
     return sum(len(site.resolve(backbone.model)._forward_pre_hooks) for site in backbone.all_sites)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["noise", "zero", "mean", "resample"])
 def test_an_empty_mask_gives_exactly_the_unperturbed_logits(prompted, method):
     reference = evaluate(prompted.backbone, prompted.prompt, prompted.verbalizer, prompted.split, batch_size=5)
@@ -68,6 +69,7 @@ def test_an_empty_mask_gives_exactly_the_unperturbed_logits(prompted, method):
         assert result.accuracy == reference.accuracy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "positions"), [("zero", "all"), ("zero", "prompt"), ("zero", "input"),
                                                    ("mean", "all"), ("mean", "prompt"), ("mean", "input")])
 def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_chosen_positions(prompted, method, positions):
@@ -140,6 +142,7 @@ def test_noise_runs_are_reproducible_and_independent_of_the_batch_size(embedded)
     assert not torch.allclose(first.logits, reference.logits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("positions", ["all", "input"])
 def test_editing_the_padding_does_not_change_the_scores(prompted, positions):
     # Alone in a batch an example has no padding; in a batch of 12 the shorter examples are right-padded and

@@ -74,6 +74,7 @@ def test_gradient_accumulation_counts_optimizer_steps(splits):
     assert [h["step"] for h in trainer.history_] == [2, 4]
 
 
+@pytest.mark.slow
 def test_cli_trains_from_a_local_checkpoint_folder(tmp_path, capsys):
     backbone = random_backbone("bert")
     backbone.model.save_pretrained(tmp_path / "model")
@@ -126,6 +127,7 @@ def test_untuned_prompt_without_dev_records_no_accuracy(tmp_path):
     assert json.loads(text)["dev_accuracy"] is None and "NaN" not in text
 
 
+@pytest.mark.slow
 def test_cli_prompt_neighbours_reads_the_trained_vectors(tmp_path, capsys):
     from neurokit.analysis import checkpoint_neighbours, prompt_neighbours
 
