@@ -1,5 +1,5 @@
 # Two entry points: `make demo` runs the main job on the embedded default, `make test` runs the test suite.
-# `make lint` runs ruff and mypy (not in CI until both are clean).
+# For the edit loop: `make test-fast` (the suite without its `slow` marks) and `make lint` (ruff and mypy).
 # All create the virtual environment when it is missing, with a CPU build of torch.
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_OUT ?= cache/demo
 
-.PHONY: demo test lint env clean-env
+.PHONY: demo test test-fast lint env clean-env
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: env
 
 test: env
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+test-fast: env
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
 # ruff and mypy come with the `lint` extra, installed on first use (CI's `make test` does not need them).
 $(BIN)/.lint-installed: $(BIN)/.installed
