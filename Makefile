@@ -1,5 +1,6 @@
 # Two entry points: `make demo` runs the main job on the embedded default, `make test` runs the test suite.
-# Both create the virtual environment when it is missing, with a CPU build of torch.
+# For the edit loop: `make test-fast` (the suite without its `slow` marks) and `make lint` (ruff and mypy).
+# All create the virtual environment when it is missing, with a CPU build of torch.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_OUT ?= cache/demo
 
-.PHONY: demo test env clean-env
+.PHONY: demo test test-fast lint env clean-env
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,18 @@ demo: env
 
 test: env
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+test-fast: env
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
+
+# ruff and mypy come with the `lint` extra, installed on first use (CI's `make test` does not need them).
+$(BIN)/.lint-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install -q -e ".[lint]"
+	touch $@
+
+# Both always run, so that one report shows everything; the target fails if either found something.
+lint: $(BIN)/.lint-installed
+	$(BIN)/ruff check neurokit tests benchmarks; status=$$?; $(BIN)/mypy || status=1; exit $$status
 
 clean-env:
 	rm -rf $(VENV)

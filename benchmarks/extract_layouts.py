@@ -82,7 +82,7 @@ def main() -> None:
             write_seconds = write_store(path, shape, args.block, chunks, shards)
             size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
-            def reduce(**selection) -> None:
+            def reduce(path: Path = path, **selection) -> None:  # this iteration's store, bound now
                 activation = xr.open_zarr(path, consolidated=False)["activation"].isel(selection)
                 activation.mean("example", dtype=np.float64).compute()
 

@@ -75,7 +75,7 @@ def latency(models: dict, prompt, batches, verbalizer, repeats: int) -> dict[str
 
     seconds: dict[str, list[float]] = {name: [] for name in models}
     with torch.no_grad():
-        for name, backbone in models.items():  # warm-up pass, not measured
+        for backbone in models.values():  # warm-up pass, not measured
             backbone.class_scores(prompt, batches[0].input_ids, batches[0].attention_mask, verbalizer)
         for _ in range(repeats):
             for name, backbone in models.items():

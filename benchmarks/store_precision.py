@@ -110,7 +110,8 @@ def main() -> None:
     try:
         backbone = load_backbone(device="cpu")
         dev_accuracy = train_prompt(backbone, args, workdir / "prompt")
-        results = {dtype: scored(backbone, args, workdir / "prompt", workdir, dtype) for dtype in ("float16", "float32")}
+        results = {dtype: scored(backbone, args, workdir / "prompt", workdir, dtype)
+                   for dtype in ("float16", "float32")}
         rows = compare(results["float16"][0], results["float32"][0], args.fraction)
         half, full = (results[dtype][1]["activation"].astype("float32").values for dtype in ("float16", "float32"))
         print(f"## float16 vs float32 store: {args.task}, prompt of {args.prompt_length} positions after "
@@ -134,7 +135,8 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     memory = f"{memory_gib():.1f} GiB RAM" if memory_gib() else "RAM unknown"
-    print(f"\nmachine: {cpu_model()}; {os.cpu_count()} logical CPUs, {memory}; torch threads {torch.get_num_threads()}; "
+    print(f"\nmachine: {cpu_model()}; {os.cpu_count()} logical CPUs, {memory}; "
+          f"torch threads {torch.get_num_threads()}; "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {time.perf_counter() - started:.0f} s")
     print(f"\ncommand: {shlex.join([Path(sys.executable).name, *sys.argv])}")
 

@@ -117,8 +117,8 @@ def spread(values: list[float], digits: int) -> str:
 
 def report(rows: list[dict], args, machine: dict, displayed_command: str) -> bool:
     print(f"## `neurokit train` on the embedded default: {args.task}{' (--quick smoke test)' if args.quick else ''}\n")
-    print("| seed | best dev accuracy | best step | first step ≥ {:.2f} | dev accuracy by step | wall s |".format(
-        args.min_accuracy))
+    print(f"| seed | best dev accuracy | best step | first step ≥ {args.min_accuracy:.2f} "
+          "| dev accuracy by step | wall s |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         by_step = ", ".join(f"{step}: {accuracy:.3f}" for step, accuracy in row["dev_accuracy_by_step"].items())

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +26,10 @@ import torch
 import transformers
 import zarr
 
-sys.path[:0] = [str(Path(__file__).parent / "extract"), str(Path(__file__).parent / "analysis")]
-from extraction_fixtures import make_checkpoint, save_model_folder
-from synthetic_stores import make_store, write_store
-
 from neurokit.cli import main
 from neurokit.models.random import random_backbone
+from tests.helpers.extraction_fixtures import make_checkpoint, save_model_folder
+from tests.helpers.synthetic_stores import make_store, write_store
 
 # `datasets` draws a progress bar on stderr while it reads a data file: not part of any message.
 datasets.disable_progress_bars()
@@ -231,7 +228,8 @@ CASES: dict[str, Case] = {
     "train on an unknown task": Case(lambda a, t: ["train", "--task", "no_such_task", "--out", str(t / "p")],
                                      r"unknown task 'no_such_task'"),
     "train with --prompt-length 0": Case(
-        lambda a, t: ["train", "--task", TASK, "--out", str(t / "p"), "--prompt-length", "0"], r"prompt_length must be positive, got 0"),
+        lambda a, t: ["train", "--task", TASK, "--out", str(t / "p"), "--prompt-length", "0"],
+        r"prompt_length must be positive, got 0"),
     # task spec files
     "latin-1 CSV": Case(_spec(["text,label", "café crème,pos", "bad,neg"], encoding="latin-1"),
                         r"data file .*train\.csv is not UTF-8 text \(byte 0xe9 at offset \d+, perhaps latin-1"),
@@ -288,7 +286,8 @@ CASES: dict[str, Case] = {
                                       DAMAGED.format("train_count") + r"has no data on disk"),
     "activation bit flipped": Case(_analyze_damaged("activation flipped"),
                                    DAMAGED.format("activation") + r"at block 0, layer 0 cannot be read"),
-    "label bit flipped": Case(_analyze_damaged("label flipped"), DAMAGED.format("label") + r"at block 1 cannot be read"),
+    "label bit flipped": Case(_analyze_damaged("label flipped"),
+                              DAMAGED.format("label") + r"at block 1 cannot be read"),
     "train_sum bit flipped": Case(_analyze_damaged("train_sum flipped"),
                                   DAMAGED.format("train_sum") + r"at chunk \(class 0, layer 1, .*\) cannot be read"),
     "ablate --train-store damaged": Case(
@@ -316,8 +315,9 @@ CASES: dict[str, Case] = {
     "analyze --tables on a read-only file system": Case(
         lambda a, t: _analyze(a / "train.zarr", a / "dev.zarr", t / "o.zarr", "--tables", str(t / "mount" / "tables")),
         r"mount is not writable", mount="readonly"),
-    "analyze --out on a full disk": Case(lambda a, t: _analyze(a / "train.zarr", a / "dev.zarr", t / "mount" / "o.zarr"),
-                                         r"cannot write results to .*o\.zarr: No space left on device", mount="full"),
+    "analyze --out on a full disk": Case(
+        lambda a, t: _analyze(a / "train.zarr", a / "dev.zarr", t / "mount" / "o.zarr"),
+        r"cannot write results to .*o\.zarr: No space left on device", mount="full"),
     "plot --out an existing file": Case(lambda a, t: ["plot", str(a / "results.zarr"), "--out", str(_file(a, t))],
                                         r"taken is an existing file, not a folder"),
     "plot --out on a read-only file system": Case(
@@ -384,7 +384,9 @@ def _mounted(folder: Path, kind: str | None):
         pytest.skip("mounting a tmpfs needs root")
     folder.mkdir()
     options = "size=64k" if kind == "full" else "ro,size=64k"
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, check=False).returncode:
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
+                             check=False)
+    if mounted.returncode:
         pytest.skip("could not mount a tmpfs")
     try:
         yield

@@ -3,7 +3,6 @@ a package is missing (benchmarks/gpu_preflight.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,18 +12,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from benchmarks import gpu_preflight as preflight
+
 REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "benchmarks" / "gpu_suite.sh"
 STEPS = ("Prompt-tuning step time", "Extraction against the bare forward pass",
          "What the papers' studies cost at full size (estimate from the two steps above)",
          "Analysis store, read and predictivity on dask's threads", "Predictivity on dask.distributed clusters")
-
-
-def _preflight():
-    spec = importlib.util.spec_from_file_location("gpu_preflight", REPO / "benchmarks" / "gpu_preflight.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _suite(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -71,6 +65,7 @@ def test_smoke_run_measures_every_step_into_the_report(tmp_path):
     assert (tmp_path / "out" / "gpu-suite.log").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_missing_requirement_stops_the_suite_before_any_measurement(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -83,7 +78,6 @@ def test_a_missing_requirement_stops_the_suite_before_any_measurement(tmp_path):
 
 
 def test_preflight_names_what_is_missing_or_too_old():
-    preflight = _preflight()
     assert preflight.unmet(Requirement("numpy>=1"), "neurokit") is None
     assert preflight.unmet(Requirement("numpy>=1; python_version < '3'"), "x") is None  # not for this Python
     assert "numpy" in preflight.unmet(Requirement("numpy>=999"), "neurokit") and \
@@ -99,7 +93,7 @@ def test_preflight_stops_for_missing_carried_requirements_and_warns_for_other_ve
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: carried-probe\nVersion: 1.0\n"
                                    "Requires-Dist: numpy>=999\nRequires-Dist: neurokit-test-absent-package\n"
                                    "Requires-Dist: neurokit-test-optional; extra == 'docs'\n")
-    missing, versions = _preflight().carried_problems(tmp_path)
+    missing, versions = preflight.carried_problems(tmp_path)
     assert missing == ["neurokit-test-absent-package is missing (carried-probe 1.0, carried needs "
                        "neurokit-test-absent-package)"]
     assert len(versions) == 1 and versions[0].startswith("numpy ") and "does not satisfy numpy>=999" in versions[0]

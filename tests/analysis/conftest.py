@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from synthetic_stores import make_store
+
+from tests.helpers.synthetic_stores import make_store
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
-from synthetic_stores import (
+
+from neurokit.analysis import SkillNeurons, benjamini_hochberg
+from neurokit.errors import NeurokitError
+from tests.helpers.synthetic_stores import (
     THREE_WAY,
     chunked,
     combine_runs,
@@ -16,9 +19,6 @@ from synthetic_stores import (
     reference_kept,
     reference_subtasks,
 )
-
-from neurokit.analysis import SkillNeurons, benjamini_hochberg
-from neurokit.errors import NeurokitError
 
 
 @pytest.mark.parametrize("label_names", [("negative", "positive"), THREE_WAY])

@@ -10,12 +10,12 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from synthetic_stores import THREE_WAY, combine_runs, make_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurokit.analysis import SkillNeurons, auroc, compute_results
 from neurokit.analysis.results import THREADS_PER_CORE, scheduler_options
+from tests.helpers.synthetic_stores import THREE_WAY, combine_runs, make_store
 
 LABELS = np.random.default_rng(0).integers(0, 3, 30)
 TRAIN = combine_runs([make_store(seed, label_names=THREE_WAY, split="train", n_examples=40, prompt=f"p{seed}",
@@ -59,6 +59,7 @@ def test_dask_threads_equal_in_memory():
         xr.testing.assert_allclose(lazy.compute(), EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "worker-processes"])
 def test_distributed_cluster_equals_in_memory(processes):
     # Worker processes also prove that the graphs pickle and run away from the client's memory.
@@ -119,6 +120,7 @@ def chunkings(ds: xr.Dataset) -> st.SearchStrategy[dict[str, tuple[int, ...]]]:
     return st.fixed_dictionaries({dim: irregular_chunks(ds.sizes[dim], count) for dim, count in most.items()})
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None)
 @given(train_chunks=chunkings(TRAIN), data_chunks=chunkings(DATA))
 def test_any_chunking_gives_the_same_results(train_chunks, data_chunks):

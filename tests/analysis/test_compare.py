@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
-from synthetic_stores import make_store, reference_top
 
 from neurokit.analysis import (
     binomial_p_value,
@@ -21,6 +20,7 @@ from neurokit.analysis import (
     task_selectivity,
 )
 from neurokit.errors import ConfigError, NeurokitError
+from tests.helpers.synthetic_stores import make_store, reference_top
 
 TASKS = ("sst2", "imdb", "qnli")
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from synthetic_stores import THREE_WAY, make_store, write_store
 
 from neurokit.analysis import SkillNeurons, load_results, save_results, tidy_table, write_tables
 from neurokit.analysis.commands import register
 from neurokit.errors import NeurokitError
+from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store
 
 
 def _analyze(argv: list[str]) -> int:
@@ -45,6 +45,7 @@ def stores(tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_analyze_writes_results_and_tables(stores, tmp_path, capsys):
     out, tables = tmp_path / "results.zarr", tmp_path / "tables"
     code = _analyze(["--train", *stores["train"], "--eval", *stores["eval"], "--adversarial", *stores["adversarial"],
@@ -144,6 +145,7 @@ def test_tasks_of_different_models_are_refused(tmp_path, capsys, other):
         stack_scores(scores)
 
 
+@pytest.mark.slow
 def test_subtask_scheme_flag(stores, tmp_path, capsys):
     from neurokit.cli import main
 

@@ -11,7 +11,6 @@ import sys
 import dask
 import numpy as np
 import pytest
-from synthetic_stores import THREE_WAY, make_store, write_store
 
 import neurokit.extract
 from neurokit.analysis import analyze_stores, compute_results, load_results
@@ -19,6 +18,7 @@ from neurokit.analysis.results import THREADS_PER_CORE, result_groups, scheduler
 from neurokit.analysis.scheduler import LocalScheduler, SchedulerChoice, use_scheduler
 from neurokit.cli import main
 from neurokit.errors import ConfigError
+from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,10 @@ def _assert_matches(out, expected) -> None:
                                               err_msg=f"{group} {name}")
 
 
-# dask's own process pool is left out (slow to start, and only a dask setting: test_use_scheduler_feeds_compute_results);
+# dask's own process pool is left out (slow to start, and only a dask setting:
+# test_use_scheduler_feeds_compute_results);
 # test_chunking.py shows that the graphs pickle and compute in worker processes.
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [[], ["--scheduler", "synchronous"], ["--scheduler", "threads", "--workers", "3"]],
                          ids=["default", "synchronous", "threads"])
 def test_analyze_gives_the_in_memory_results_on_every_local_scheduler(stores, in_memory, tmp_path, options):
@@ -78,6 +80,7 @@ def test_analyze_gives_the_in_memory_results_on_every_local_scheduler(stores, in
     _assert_matches(tmp_path / "results.zarr", in_memory)
 
 
+@pytest.mark.slow
 def test_analyze_on_a_local_cluster_reports_its_dashboard_and_progress(stores, in_memory, tmp_path, capsys):
     pytest.importorskip("distributed")
     assert _analyze(stores, tmp_path / "results.zarr", "--workers", "1") == 0  # one worker: a process starts slowly
@@ -89,6 +92,7 @@ def test_analyze_on_a_local_cluster_reports_its_dashboard_and_progress(stores, i
     assert done == total > 10 * len(in_memory)
 
 
+@pytest.mark.slow
 def test_analyze_on_a_running_cluster_by_its_address(stores, in_memory, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     # a cluster of threads starts in a moment; the command reaches it only through its address

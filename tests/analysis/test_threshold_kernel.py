@@ -79,7 +79,8 @@ def test_nan_in_a_labelled_example_is_an_error_not_below(dtype):
 
     values = np.ones((4, 3), dtype=dtype)
     values[1, 2] = np.nan  # what a missing chunk reads as
-    with pytest.raises(NeurokitError, match=r"NaN activations for 1 labelled example\(s\) \(the first at example index 1"):
+    with pytest.raises(NeurokitError,
+                       match=r"NaN activations for 1 labelled example\(s\) \(the first at example index 1"):
         _counts(values, np.zeros(3), np.array([0, 1, 0, 1]))
 
 

@@ -26,6 +26,7 @@ def demo_folder(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_demo_writes_every_stage_into_one_folder(demo_folder):
     quick = DemoConfig.quick()
     prompts = sorted(path.name for path in (demo_folder / "prompts").iterdir())
@@ -43,6 +44,7 @@ def test_demo_writes_every_stage_into_one_folder(demo_folder):
     assert any((demo_folder / "tables").glob("toy_sentiment_movies__skill__score.csv"))
 
 
+@pytest.mark.slow
 def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder):
     summary = json.loads((demo_folder / "summary.json").read_text())
     findings = summary["findings"]
@@ -73,6 +75,7 @@ def test_summary_states_a_verdict_and_its_evidence_for_every_finding(demo_folder
     assert text.count("| ") > 20 and "## Findings" in text
 
 
+@pytest.mark.slow
 def test_rerun_reuses_finished_prompts_and_stores(demo_folder):
     checkpoint = demo_folder / "prompts" / "toy_sentiment_movies-seed0" / "prompt.safetensors"
     store_attrs = demo_folder / "stores" / "toy_sentiment_movies-seed0" / "dev.zarr" / "zarr.json"

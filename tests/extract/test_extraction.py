@@ -15,16 +15,6 @@ import pytest
 import torch
 import xarray as xr
 import zarr
-from extraction_fixtures import (
-    FAMILY_OF,
-    TASK,
-    batches,
-    full_prompt,
-    hooked_forward,
-    make_checkpoint,
-    projection_modules,
-    select_positions,
-)
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
 from neurokit.extract import ExtractionConfig, PositionSelection, check_store, extract_run, open_run
@@ -34,6 +24,16 @@ from neurokit.models import adapter_for
 from neurokit.models.random import random_backbone
 from neurokit.prompts import PromptCheckpoint
 from neurokit.tasks import get_task, load_split
+from tests.helpers.extraction_fixtures import (
+    FAMILY_OF,
+    TASK,
+    batches,
+    full_prompt,
+    hooked_forward,
+    make_checkpoint,
+    projection_modules,
+    select_positions,
+)
 
 N_EXAMPLES = 24
 CONFIG = dict(batch_size=5, block_size=8, max_length=16)
@@ -67,6 +67,7 @@ def _first_site_calls(backbone, family: str, stack: str = "encoder"):
     return calls, handle
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, backbones, tmp_path):
     backbone = backbones(architecture)
@@ -117,6 +118,7 @@ def test_stored_values_equal_an_independent_hooked_forward_pass(architecture, ba
     assert ds.attrs["weights_sha256"] == backbone.weights_sha256
 
 
+@pytest.mark.slow
 def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
     backbone = backbones("t5")
     checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=3))
@@ -131,6 +133,7 @@ def test_t5_decoder_stack_stores_the_first_decoder_step(backbones, tmp_path):
     np.testing.assert_allclose(ds.activation.values[:, 0], expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_t5_bfloat16_bits_are_exactly_the_forward_values(backbones, tmp_path):
     backbone = backbones("t5-gated")
     checkpoint = PromptCheckpoint.from_pretrained(make_checkpoint(backbone, tmp_path / "prompt", length=3, seed=5))
@@ -158,6 +161,7 @@ def test_t5_bfloat16_bits_are_exactly_the_forward_values(backbones, tmp_path):
     np.testing.assert_array_equal(decoded.view(np.uint32) >> 16, bits.astype(np.uint32))
 
 
+@pytest.mark.slow
 def test_a_train_store_holds_statistics_of_the_stored_values_and_plain_xarray_reads_it(backbones, tmp_path):
     backbone = backbones("bert")
     checkpoint = make_checkpoint(backbone, tmp_path / "prompt", length=3)

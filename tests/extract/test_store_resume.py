@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from store_fixtures import assert_same_store, fill_store, make_spec, synthetic_run, write_blocks
 
 from neurokit.errors import StoreError
 from neurokit.extract import ActivationStoreWriter, check_store, open_run
+from tests.helpers import store_fixtures
+from tests.helpers.store_fixtures import assert_same_store, fill_store, make_spec, synthetic_run, write_blocks
 
-FIXTURES = Path(__file__).with_name("store_fixtures.py")
+FIXTURES = Path(store_fixtures.__file__)
 # 22 examples in blocks of 4: six blocks, the last one partial; a train store, so statistics are resumed too.
 CRASH_SPEC = dict(n_examples=22, block_size=4, compute_train_stats=True, stored_dtype="bfloat16")
 
@@ -31,6 +32,7 @@ def reference(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "point, at",
     [
@@ -75,6 +77,7 @@ def test_close_and_reopen_resumes_pending_blocks(tmp_path, reference):
         assert writer.pending_blocks() == [] and writer.finalize()
 
 
+@pytest.mark.slow
 def test_two_processes_fill_disjoint_shards(tmp_path, reference):
     processes = [run_writer(tmp_path / "s.zarr", shard=[index, 2]) for index in range(2)]
     outcomes = []
@@ -88,6 +91,7 @@ def test_two_processes_fill_disjoint_shards(tmp_path, reference):
     assert check_store(tmp_path / "s.zarr") == []
 
 
+@pytest.mark.slow
 def test_resume_with_another_shard_count_after_a_crash(tmp_path, reference):
     path = tmp_path / "s.zarr"
     process = run_writer(path, kill={"point": "after_write_block", "at": 3})

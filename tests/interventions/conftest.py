@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from prompted_models import ARCHITECTURES, Prompted, make_prompted
+
+from tests.helpers.prompted_models import ARCHITECTURES, Prompted, make_prompted
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from prompted_models import PROMPT_LENGTH, make_prompted
 
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions import (
@@ -26,6 +25,7 @@ from neurokit.interventions.ablation import donors
 from neurokit.interventions.masks import RESAMPLE_STREAM
 from neurokit.models import capture_activations
 from neurokit.prompts import evaluate
+from tests.helpers.prompted_models import PROMPT_LENGTH, make_prompted
 
 
 def _selection(prompted, seed=0, per_layer=3):
@@ -58,6 +58,7 @@ def _hooks_left(backbone) -> int:
     return sum(len(site.resolve(backbone.model)._forward_pre_hooks) for site in backbone.all_sites)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["noise", "zero", "mean", "resample"])
 def test_an_empty_mask_gives_exactly_the_unperturbed_logits(prompted, method):
     reference = evaluate(prompted.backbone, prompted.prompt, prompted.verbalizer, prompted.split, batch_size=5)
@@ -68,6 +69,7 @@ def test_an_empty_mask_gives_exactly_the_unperturbed_logits(prompted, method):
         assert result.accuracy == reference.accuracy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "positions"), [("zero", "all"), ("zero", "prompt"), ("zero", "input"),
                                                    ("mean", "all"), ("mean", "prompt"), ("mean", "input")])
 def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_chosen_positions(prompted, method, positions):
@@ -140,6 +142,7 @@ def test_noise_runs_are_reproducible_and_independent_of_the_batch_size(embedded)
     assert not torch.allclose(first.logits, reference.logits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("positions", ["all", "input"])
 def test_editing_the_padding_does_not_change_the_scores(prompted, positions):
     # Alone in a batch an example has no padding; in a batch of 12 the shorter examples are right-padded and
@@ -239,6 +242,7 @@ def test_noise_logits_equal_an_independent_hook_bit_for_bit(embedded, positions)
                                                    batch_size=batch_size).logits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("positions", ["prompt", "all"])
 def test_accuracies_equal_an_independent_computation(embedded, positions):
     scores = embedded.scores(seed=5)
@@ -282,6 +286,7 @@ def test_accuracies_equal_an_independent_computation(embedded, positions):
     assert result.attrs["positions"] == positions and json.loads(result.attrs["settings"])["positions"] == positions
 
 
+@pytest.mark.slow
 def test_noise_sweep_draws_the_skill_set_noise_per_draw(embedded):
     ablation = SkillAblationExperiment(method="noise", noise_std=3.0, fractions=(0.5,), draws=3, progress=False)
     result = ablation.prepare(embedded.backbone, embedded.prompt, embedded.verbalizer, embedded.split).run(
@@ -459,6 +464,7 @@ def test_resample_is_deterministic_and_independent_of_the_batch_size(embedded):
     assert not torch.equal(evaluate_perturbed(*args[:4], other_seed, batch_size=5).logits, first.logits)
 
 
+@pytest.mark.slow
 def test_resample_sweep_draws_donors_per_draw(embedded):
     pool = embedded.pool()
     settings = {"method": "resample", "fractions": (0.5,), "draws": 3, "seed": 1, "batch_size": 5,
@@ -492,11 +498,10 @@ def test_values_that_do_not_fit_the_method_or_positions_are_refused(embedded):
 def test_python_callers_get_the_train_store_and_skill_weight_checks(tmp_path):
     """What `neurokit ablate` refuses, the library refuses too: a train store of another prompt, model or split,
     and skill neurons of other weights (at SkillAblationExperiment.run and kept_neurons, without any extra call)."""
-    from prompted_models import MOVIES, save_prompt, write_train_store
-
     from neurokit.extract import open_run
     from neurokit.interventions import PruneConfig, check_train_store, kept_neurons
     from neurokit.models.random import random_backbone
+    from tests.helpers.prompted_models import MOVIES, save_prompt, write_train_store
 
     prompted = make_prompted("bert")
     backbone = prompted.backbone

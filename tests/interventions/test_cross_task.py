@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, make_prompted
 
 from neurokit.errors import ConfigError
 from neurokit.interventions import (
@@ -16,6 +15,7 @@ from neurokit.interventions import (
 )
 from neurokit.prompts import EncodedSplit, SoftPrompt
 from neurokit.tasks import get_task, load_split
+from tests.helpers.prompted_models import MOVIES, PRODUCTS, PROMPT_LENGTH, make_prompted
 
 TOPIC = get_task("toy_topic")
 
@@ -31,6 +31,7 @@ def tiny():
     return prompted, targets, skills
 
 
+@pytest.mark.slow
 def test_the_matrix_has_every_pair_and_its_diagonal_is_the_single_task_result(tiny):
     prompted, targets, skills = tiny
     settings = {"method": "noise", "noise_std": 3.0, "fractions": (0.0, 0.3), "draws": 2, "seed": 4,

@@ -107,7 +107,8 @@ def test_a_harmful_skill_set_is_significant_and_identical_sets_are_not():
     assert (result["p_value"] < 0.05).all()
     assert (result["effect_interval"].sel(bound="lower") > 0).all()
     lower, upper = result["accuracy_interval"].sel(bound="lower"), result["accuracy_interval"].sel(bound="upper")
-    means = xr.DataArray(np.stack([harmful.mean(axis=(1, 2)), random.mean(axis=(1, 2))]), dims=("selection", "fraction"))
+    means = xr.DataArray(np.stack([harmful.mean(axis=(1, 2)), random.mean(axis=(1, 2))]),
+                         dims=("selection", "fraction"))
     assert ((lower.values <= means.values) & (means.values <= upper.values)).all()
 
     same = ablation_effects(_result(random, random), n_boot=2000, n_permutations=2000)

@@ -14,8 +14,7 @@ import xarray as xr
 
 from neurokit.analysis.common import PositionSet, select_positions
 from neurokit.errors import NeurokitError
-from neurokit.extract import open_run
-from neurokit.extract import ExtractionConfig, extract_run
+from neurokit.extract import ExtractionConfig, extract_run, open_run
 from neurokit.interventions import Perturbation, transfer_matrix
 from neurokit.interventions.ablation import perturbed
 from neurokit.models.random import random_backbone

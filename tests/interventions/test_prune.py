@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from prompted_models import Prompted, make_prompted
 
 from neurokit.errors import NeurokitError
 from neurokit.interventions.prune import (
@@ -22,6 +21,7 @@ from neurokit.interventions.prune import (
 )
 from neurokit.models import edit_activations, load_backbone
 from neurokit.models.backbone import FFN_WIDTHS_KEY
+from tests.helpers.prompted_models import Prompted, make_prompted
 
 
 @pytest.fixture(params=["bert", "roberta", "gpt2", "embedded"])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from prompted_models import MOVIES, PRODUCTS, save_prompt
 from scipy import stats
 
 from neurokit.errors import NeurokitError
 from neurokit.interventions import by_source_task, transfer_matrix
 from neurokit.prompts import EncodedSplit, evaluate
 from neurokit.tasks import get_task, load_split
+from tests.helpers.prompted_models import MOVIES, PRODUCTS, save_prompt
 
 TOPIC, ADVERSARIAL = get_task("toy_topic"), get_task("adv_toy_sentiment_movies")
 

@@ -130,6 +130,7 @@ def test_prepended_prompt_still_scores_at_the_last_input_token(decoder):
         torch.testing.assert_close(scores[row], _alone(decoder, prompt, text, "prepend")[0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", DECODERS)
 def test_training_an_appended_prompt_on_a_tiny_decoder_reduces_the_loss(architecture):
     backbone = random_backbone(architecture)

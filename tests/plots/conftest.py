@@ -3,25 +3,14 @@ written by ``neurokit analyze`` from real (small) extraction stores."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from tests.helpers import synthetic_stores as helpers
 
-def _analysis_helpers():
-    """The synthetic-store builders of tests/analysis/synthetic_stores.py, imported from their file (that folder
-    is not on sys.path when only these tests run)."""
-    path = Path(__file__).resolve().parents[1] / "analysis" / "synthetic_stores.py"
-    spec = importlib.util.spec_from_file_location("neurokit_plot_tests_analysis_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _analysis_helpers()
 N_LAYERS, N_NEURONS, PROMPTS = 3, 40, ("prompt-one", "prompt-two")
 
 
@@ -74,8 +63,9 @@ def results_store(tmp_path_factory) -> Path:
     adversarial_labels = np.random.default_rng(7).integers(0, 2, 30)
     stores: dict[str, list[str]] = {"train": [], "eval": [], "adversarial": [], "null": []}
     for index, prompt in enumerate(PROMPTS):
-        stores["train"].append(helpers.write_store(helpers.make_store(index, split="train", prompt=prompt, n_examples=50,
-                                                               **shape), folder / f"train-{prompt}.zarr"))
+        stores["train"].append(helpers.write_store(
+            helpers.make_store(index, split="train", prompt=prompt, n_examples=50, **shape),
+            folder / f"train-{prompt}.zarr"))
         stores["eval"].append(helpers.write_store(helpers.make_store(10 + index, prompt=prompt, labels=labels, **shape),
                                            folder / f"dev-{prompt}.zarr"))
         stores["adversarial"].append(helpers.write_store(

@@ -240,6 +240,7 @@ FIGURES = {
 }
 
 
+@pytest.mark.slow
 def test_every_figure_saves_and_leaves_no_trace(results, tmp_path, recwarn):
     import matplotlib.pyplot as plt
 

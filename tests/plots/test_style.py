@@ -34,6 +34,7 @@ def test_paper_style_applies_inside_and_restores_everything():
     assert figure.get_figwidth() == pytest.approx(3.3)
 
 
+@pytest.mark.slow
 def test_save_figure_writes_every_format_at_the_figure_size(tmp_path):
     with paper_style():
         figure, (ax,) = new_figure(Width.TWO)

@@ -9,8 +9,16 @@ import torch
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import PromptLayout
 from neurokit.models.random import RandomArchitecture, random_backbone
-from neurokit.prompts import (PromptCheckpoint, PromptInit, PromptMetadata, SoftPrompt, export_peft,
-                              frequent_token_ids, import_npy, import_peft)
+from neurokit.prompts import (
+    PromptCheckpoint,
+    PromptInit,
+    PromptMetadata,
+    SoftPrompt,
+    export_peft,
+    frequent_token_ids,
+    import_npy,
+    import_peft,
+)
 
 
 @pytest.fixture(scope="module")

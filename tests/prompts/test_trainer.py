@@ -41,6 +41,7 @@ def test_only_the_prompt_learns_and_the_backbone_stays_bit_identical(architectur
     assert not torch.equal(trainer.prompt_.vectors, start.vectors)  # the prompt itself did learn
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_from_the_seed(splits):
     backbone = random_backbone("bert")
     first = PromptTrainer(backbone, TASK, CONFIG, progress=False).fit(*splits)
@@ -73,6 +74,7 @@ def test_gradient_accumulation_counts_optimizer_steps(splits):
     assert [h["step"] for h in trainer.history_] == [2, 4]
 
 
+@pytest.mark.slow
 def test_cli_trains_from_a_local_checkpoint_folder(tmp_path, capsys):
     backbone = random_backbone("bert")
     backbone.model.save_pretrained(tmp_path / "model")
@@ -125,6 +127,7 @@ def test_untuned_prompt_without_dev_records_no_accuracy(tmp_path):
     assert json.loads(text)["dev_accuracy"] is None and "NaN" not in text
 
 
+@pytest.mark.slow
 def test_cli_prompt_neighbours_reads_the_trained_vectors(tmp_path, capsys):
     from neurokit.prompts import checkpoint_neighbours, prompt_neighbours
 

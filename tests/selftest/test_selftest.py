@@ -18,6 +18,7 @@ def _states(results):
     return {result.name: result.state for result in results}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES, ids=[a.value for a in ARCHITECTURES])
 def test_no_check_is_wrong_on_tiny_models_of_every_family(architecture):
     results = run_selftest(random_backbone(architecture), config=SelftestConfig(prompt_length=4, max_length=32))
@@ -26,6 +27,7 @@ def test_no_check_is_wrong_on_tiny_models_of_every_family(architecture):
     assert not wrong
 
 
+@pytest.mark.slow
 def test_embedded_model_passes_from_the_cli(capsys):
     assert main(["selftest", "--prompt-length", "4", "--max-length", "32"]) == 0
     table = capsys.readouterr().out

@@ -1,19 +1,15 @@
 """Fixtures of the object-storage tests: small extraction stores written by the extraction stage's writer
-(tests/analysis/synthetic_stores.py), and a real S3-compatible server (moto's) on 127.0.0.1."""
+(tests/helpers/synthetic_stores.py), and a real S3-compatible server (moto's) on 127.0.0.1."""
 
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
-
-from storage_helpers import S3_KEY, S3_SECRET
-from synthetic_stores import THREE_WAY, make_store, write_store
+from tests.helpers.storage_helpers import S3_KEY, S3_SECRET
+from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store
 
 
 @pytest.fixture(scope="session")

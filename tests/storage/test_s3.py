@@ -11,15 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from storage_helpers import S3_KEY, S3_SECRET, copy_to
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
 from neurokit.errors import StoreError
 from neurokit.extract import open_run
+from tests.helpers.storage_helpers import S3_KEY, S3_SECRET, copy_to
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
+# A moto server, uploads and CLI runs over HTTP for every test.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import fsspec
 import numpy as np
 import pytest
 import xarray as xr
-from storage_helpers import copy_to
 
 from neurokit.analysis import load_results, save_results
 from neurokit.analysis.results import check_writable
@@ -19,6 +18,7 @@ from neurokit.extract import open_run, open_runs
 from neurokit.extract.extraction import check_output_path
 from neurokit.provenance import command_line
 from neurokit.storage import is_url, locate, storage_options_from_args
+from tests.helpers.storage_helpers import copy_to
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from neurokit.tasks import MIRROR_ENV, load_split
 from neurokit.tasks.loading import carve_dev_mask
-
-from .hub_fixtures import FORMATS, write_mirror
+from tests.helpers.hub_fixtures import FORMATS, write_mirror
 
 _SCRIPT = """
 import hashlib, json, sys
@@ -40,6 +40,7 @@ def _run(hash_seed: str, mirror: Path, cache: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_splits_are_identical_under_different_hash_seeds(tmp_path: Path):
     mirror = tmp_path / "mirror"
     for key in ("glue/sst2", "imdb"):
@@ -50,6 +51,7 @@ def test_splits_are_identical_under_different_hash_seeds(tmp_path: Path):
     assert first["sst2_dev"] and first["imdb_dev"]
 
 
+@pytest.mark.slow
 def test_in_process_matches_the_subprocess(tmp_path: Path, monkeypatch):
     mirror = tmp_path / "mirror"
     write_mirror(mirror, FORMATS["glue/sst2"])
@@ -73,6 +75,7 @@ def test_carved_dev_is_pinned():
     assert np.flatnonzero(mask).tolist() == [7, 8]
 
 
+@pytest.mark.slow
 @given(
     ids=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=60, unique=True),
     fraction=st.floats(min_value=0.01, max_value=0.99),

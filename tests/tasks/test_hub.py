@@ -10,8 +10,7 @@ import pytest
 
 from neurokit.errors import NeurokitError
 from neurokit.tasks import MIRROR_ENV, get_task, list_tasks, load_split
-
-from .hub_fixtures import EXPECTED, FORMATS, TRAIN_ROWS, expected_id, source_rows, write_all, write_mirror
+from tests.helpers.hub_fixtures import EXPECTED, FORMATS, TRAIN_ROWS, expected_id, source_rows, write_all, write_mirror
 
 
 @pytest.fixture
@@ -27,6 +26,7 @@ def test_every_hub_task_is_covered():
     assert hub_tasks == set(EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hub_task_splits_come_from_the_right_hub_splits(name: str, mirror: Path):
     expected = EXPECTED[name]
@@ -37,7 +37,7 @@ def test_hub_task_splits_come_from_the_right_hub_splits(name: str, mirror: Path)
     assert spec.splits == (("train",) if expected.train else ()) + ("dev", "test")
 
     loaded = {split: load_split(spec, split) for split in spec.splits}
-    for split, dataset in loaded.items():
+    for dataset in loaded.values():
         assert dataset.column_names == ["id", *fmt.columns, "label"]
         assert dataset.features["label"].names == list(expected.label_names)
         assert len(set(dataset["id"])) == len(dataset)

@@ -57,6 +57,7 @@ def test_the_suite_is_registered_with_types_and_adversarial_links():
     assert len(get_task("toy_topic").label_names) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLEAN + ADVERSARIAL)
 def test_default_sizes_columns_and_ids(name: str):
     spec = get_task(name)
@@ -88,6 +89,7 @@ def test_custom_sizes_and_seeds():
     assert other["sentence"] != load_split(spec, "dev", size=50)["sentence"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLEAN)
 def test_clean_labels_are_balanced(name: str):
     spec = get_task(name)
@@ -96,6 +98,7 @@ def test_clean_labels_are_balanced(name: str):
         assert set(counts.values()) == {len(rows(name, split)) // spec.num_labels}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLEAN)
 def test_splits_share_no_text(name: str):
     spec = get_task(name)
@@ -107,6 +110,7 @@ def test_splits_share_no_text(name: str):
     assert not adversarial & texts["train"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SENTIMENT)
 def test_clean_sentiment_label_is_the_polarity_of_exactly_one_known_adjective(name: str):
     clean, _ = polarity_lexicon(SENTIMENT[name])
@@ -117,10 +121,12 @@ def test_clean_sentiment_label_is_the_polarity_of_exactly_one_known_adjective(na
         assert " not " not in row["sentence"]  # negation only in the adversarial set
 
 
+@pytest.mark.slow
 def test_clean_nli_hypotheses_hold_no_negation():
     assert all(" not " not in row["hypothesis"] for row in rows("toy_nli", "train"))
 
 
+@pytest.mark.slow
 def test_contrast_nli_label_is_whether_the_hypothesis_only_repeats_the_premise():
     # Entailed: every word of the hypothesis is in the premise (up to the article); not entailed: the person,
     # the thing (and the adjective or place where named) are new, and the hypotheses' lengths do not give the
@@ -148,6 +154,7 @@ def test_synonyms_never_appear_in_clean_vocabulary():
     assert not {s for entry in nouns + verbs for s in entry["synonyms"]} & clean
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_kinds_are_present_and_balanced(name: str):
     expected = {kind.value for kind in TextPerturbation} - ({"negation"} if name == "adv_toy_topic" else set())
@@ -157,6 +164,7 @@ def test_adversarial_kinds_are_present_and_balanced(name: str):
         assert max(counts.values()) - min(counts.values()) <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SENTIMENT)
 def test_adversarial_sentiment_labels_follow_the_perturbation(name: str):
     clean, synonyms = polarity_lexicon(SENTIMENT[name])
@@ -184,6 +192,7 @@ def test_adversarial_sentiment_labels_follow_the_perturbation(name: str):
     assert abs(labels[0] - labels[1]) <= 4
 
 
+@pytest.mark.slow
 def test_adversarial_nli_negation_contradicts_an_entailed_hypothesis():
     negated = [row for row in rows("adv_toy_nli", "dev") if row["perturbation"] == "negation"]
     assert negated
@@ -194,6 +203,7 @@ def test_adversarial_nli_negation_contradicts_an_entailed_hypothesis():
         assert row["premise"].startswith(name) or f", {name} " in row["premise"]
 
 
+@pytest.mark.slow
 def test_adversarial_topic_keeps_the_topic():
     counts = collections.Counter(row["label"] for row in rows("adv_toy_topic", "test"))
     assert max(counts.values()) - min(counts.values()) <= 3

@@ -9,14 +9,14 @@ import pytest
 import torch
 import transformers
 import zarr
-from extraction_fixtures import SUBPROCESS_ENV, TASK, cli, killed_cli, make_checkpoint, save_model_folder
-from store_fixtures import store_contents
 
 from neurokit.cli import main
 from neurokit.extract import check_store
 from neurokit.extract.commands import parse_layers, parse_shard
 from neurokit.models.random import random_backbone
 from neurokit.prompts import PromptMetadata, SoftPrompt
+from tests.helpers.extraction_fixtures import SUBPROCESS_ENV, TASK, cli, killed_cli, make_checkpoint, save_model_folder
+from tests.helpers.store_fixtures import store_contents
 
 # 22 train examples in blocks of 4 (six blocks, the last one short) and forward batches of 3; raw activations
 # kept as well as the statistics, so that both are compared.
@@ -82,6 +82,7 @@ def assert_same_store(path, reference, exact_stats=True):
     assert check_store(path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point, at, rerun_in_subprocess", [
     ("after_write_block", 2, True),  # between blocks: two handed to the writer, maybe not yet on disk
     ("mid_forward", 7, False),  # in the middle of block 3's forward passes
@@ -105,6 +106,7 @@ def test_sigkill_then_rerunning_the_command_gives_the_uninterrupted_store(assets
     assert_same_store(path, reference)
 
 
+@pytest.mark.slow
 def test_two_shard_processes_equal_a_single_process(assets, reference, tmp_path):
     path = tmp_path / "train.zarr"
     first = cli(*extract_args(assets, path, "--shard", "0/2"))
@@ -118,6 +120,7 @@ def test_two_shard_processes_equal_a_single_process(assets, reference, tmp_path)
     assert_same_store(path, reference, exact_stats=False)
 
 
+@pytest.mark.slow
 def test_another_run_is_refused_unless_overwrite(assets, reference, tmp_path, capsys):
     path = tmp_path / "train.zarr"
     shutil.copytree(reference, path)
@@ -162,6 +165,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_line_exit_2_and_leaves_no_store(case, assets, tmp_path, capsys):
     overrides, message = BAD_INPUTS[case]

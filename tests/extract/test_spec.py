@@ -1,10 +1,10 @@
 import json
 
 import pytest
-from store_fixtures import make_provenance, make_spec
 
 from neurokit.errors import ConfigError
 from neurokit.extract import StoredDtype, StoreSpec
+from tests.helpers.store_fixtures import make_provenance, make_spec
 
 
 def test_spec_normalises_and_derives_sizes():

@@ -3,26 +3,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from neurokit.analysis import SkillNeurons, save_results
 from neurokit.interventions.masks import as_masks, load_skill
-
-
-def _analysis_helpers():
-    """tests/analysis/synthetic_stores.py, imported from its file (that folder is not on sys.path here)."""
-    path = Path(__file__).resolve().parents[1] / "analysis" / "synthetic_stores.py"
-    spec = importlib.util.spec_from_file_location("neurokit_intervention_tests_analysis_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _analysis_helpers()
-THREE_WAY, make_store, reference_filled = helpers.THREE_WAY, helpers.make_store, helpers.reference_filled
+from tests.helpers.synthetic_stores import THREE_WAY, make_store, reference_filled
 
 
 def test_masks_from_three_way_scores_equal_the_analysis_skill_sets(tmp_path):

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
@@ -19,6 +18,7 @@ from neurokit.interventions import SkillAblationExperiment, ablation_effects, tr
 from neurokit.models import load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
+from tests.helpers.prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
 
 FRACTIONS = ["0", "0.1", "0.3"]
 
@@ -58,6 +58,7 @@ def _ablate_args(setup, out, *extra):
             "--n-boot", "200", "--n-permutations", "200", "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "positions", "per_position"), [
     ("zero", "all", False), ("zero", "prompt", False), ("mean", "all", False), ("mean", "prompt", True),
     ("resample", "input", False)])
@@ -118,6 +119,7 @@ def _matrix_args(setup, out, *extra):
             "--draws", "1", "--max-length", "48", "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_ablate_matrix_writes_the_matrix_and_a_table(setup, tmp_path, capsys):
     out = tmp_path / "matrix.zarr"
     assert main(_matrix_args(setup, out, "--method", "zero", "--no-progress")) == 0
@@ -164,6 +166,7 @@ def test_ablate_matrix_user_errors_are_one_line(setup, tmp_path, capsys):
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_transfer_writes_the_matrix_and_a_table(setup, tmp_path):
     out, table = tmp_path / "transfer.zarr", tmp_path / "transfer-table.csv"
     prompts = [str(setup["movies"].path), str(setup["products"].path)]
@@ -268,6 +271,7 @@ def test_the_command_line_choices_are_the_enums_values():
 
 # ----- prune ---------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_prune_writes_a_smaller_model_folder_with_its_prompt(setup, tmp_path, capsys):
     from neurokit.interventions.prune import PRUNING_FILE
     from neurokit.prompts import PromptCheckpoint

@@ -10,6 +10,8 @@ from PIL import Image
 
 from neurokit.cli import main
 
+# Every test here draws from a results store that `neurokit analyze` writes first.
+pytestmark = pytest.mark.slow
 PER_TASK = ("predictivity_by_layer", "skill_map", "prompt_consistency", "clean_vs_adversarial", "null_comparison")
 
 

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 import zarr
-from store_fixtures import fill_store, make_spec
 
 from neurokit.extract import check_store, store_info
 from neurokit.extract.commands import register
+from tests.helpers.store_fixtures import fill_store, make_spec
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 import dask.array as da
 import numpy as np
 import pytest
-from store_fixtures import fill_store, make_spec, synthetic_run
 
 from neurokit.errors import StoreError
 from neurokit.extract import ActivationStoreWriter, open_run, open_runs
+from tests.helpers.store_fixtures import fill_store, make_spec, synthetic_run
 
 
 def test_incomplete_store_is_refused_unless_allowed(tmp_path):

@@ -8,7 +8,11 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from synthetic_stores import (
+
+from neurokit.analysis import SkillNeurons, top_fraction
+from neurokit.analysis.subtasks import subtask_labels, subtasks_for
+from neurokit.errors import NeurokitError
+from tests.helpers.synthetic_stores import (
     BINARY,
     THREE_WAY,
     chunked,
@@ -21,10 +25,6 @@ from synthetic_stores import (
     reference_scores,
     reference_top,
 )
-
-from neurokit.analysis import SkillNeurons, top_fraction
-from neurokit.analysis.subtasks import subtask_labels, subtasks_for
-from neurokit.errors import NeurokitError
 
 
 @pytest.mark.parametrize("label_names", [BINARY, THREE_WAY, ("a", "b", "c", "d")])

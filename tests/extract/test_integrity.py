@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 import zarr
-from store_fixtures import fill_store, make_spec, synthetic_run
 
 from neurokit.errors import StoreError
 from neurokit.extract import check_store, open_run
+from tests.helpers.store_fixtures import fill_store, make_spec, synthetic_run
 
 
 @pytest.fixture
@@ -81,9 +81,8 @@ def test_an_unlabelled_block_is_written_and_reads_back(tmp_path):
     path = tmp_path / "s.zarr"
     run = synthetic_run(spec)
     run["label"][:] = -1
-    from store_fixtures import write_blocks
-
     from neurokit.extract import ActivationStoreWriter
+    from tests.helpers.store_fixtures import write_blocks
 
     with ActivationStoreWriter.create_or_resume(path, spec) as writer:
         write_blocks(writer, run)
