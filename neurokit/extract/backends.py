@@ -32,6 +32,7 @@ cannot be checked, and is taken over only when the caller says so (``overwrite=T
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import shutil
@@ -237,8 +238,7 @@ class ObjectStoreBackend(StoreBackend):
         self.location = location
         self.where = location
         self.fs = location.fs
-        protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
-        self.conditional_writes = bool(protocols & _CONDITIONAL_CREATE_PROTOCOLS)
+        self.conditional_writes = _creates_exclusively(self.fs)
         self._progress = location.join(PROGRESS_DIR).fs_path
 
     def zarr_store(self) -> Any:
@@ -359,11 +359,21 @@ class ObjectStoreBackend(StoreBackend):
         self.fs.rm([self._key(key) for key in sorted(keys - {_ROOT})])
 
 
+def _creates_exclusively(fs: Any) -> bool:
+    """Whether ``fs.pipe_file(..., mode="create")`` is an atomic create-only-if-absent: a protocol known to make
+    it one, in a plugin version that has the ``mode`` argument (s3fs: since its exclusive write, fsspec/s3fs#917)."""
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    pipe_file = getattr(type(fs), "_pipe_file", None) if getattr(fs, "async_impl", False) else type(fs).pipe_file
+    return bool(protocols & _CONDITIONAL_CREATE_PROTOCOLS) and pipe_file is not None and (
+        "mode" in inspect.signature(pipe_file).parameters)
+
+
 class _Lease:
     """A held lease object; :meth:`release` deletes it unless another writer has taken it over."""
 
     def __init__(self, fs: Any, key: str, token: str) -> None:
-        self.fs, self.key, self.token = fs, key, token
+        self.fs, self.key = fs, key
+        self.token: str | None = token
 
     def release(self) -> None:
         if self.token is None:

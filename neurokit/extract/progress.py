@@ -116,7 +116,8 @@ def load_snapshot(source: Path | bytes, name: str | None = None) -> tuple[set[in
             blocks = {int(block) for block in data["blocks"]}
             stats = ClassStats(data["count"], data["total"], data["total_sq"]) if "count" in data else None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise StoreError(f"unreadable progress snapshot {name or source}: {error}") from error
+        where = name if isinstance(source, bytes) else source
+        raise StoreError(f"unreadable progress snapshot {where}: {error}") from error
     return blocks, stats
 
 
