@@ -349,14 +349,21 @@ class ObjectStoreBackend(StoreBackend):
 
     def finish(self) -> None:
         self.fs.invalidate_cache(self._progress)
-        if self.fs.find(self._progress):
-            self.fs.rm(self._progress, recursive=True)
+        self._delete(self.fs.find(self._progress))
 
     def remove(self) -> None:
         keys = self._keys()
         if _ROOT in keys:  # the root first: what remains for a moment is no store, not a damaged one
             self.fs.rm_file(self._key(_ROOT))
-        self.fs.rm([self._key(key) for key in sorted(keys - {_ROOT})])
+        self._delete([self._key(key) for key in sorted(keys - {_ROOT})])
+
+    def _delete(self, keys: list[str]) -> None:
+        """Delete ``keys`` (full fs paths); those already gone (another writer finishing too) are no error."""
+        if keys:
+            try:
+                self.fs.rm(keys)
+            except FileNotFoundError:
+                pass
 
 
 def _creates_exclusively(fs: Any) -> bool:

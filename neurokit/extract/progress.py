@@ -146,8 +146,14 @@ def _load_object_snapshots(progress: Location) -> dict[tuple[int, int], tuple[se
         shard = parse_shard_name(key.rsplit("/", 1)[-1], ".npz")
         if shard is not None:
             found[shard] = key
-    return {shard: load_snapshot(bytes(progress.fs.cat_file(key)), progress.join(shard_name(shard, ".npz")).url)
-            for shard, key in sorted(found.items())}
+    snapshots = {}
+    for shard, key in sorted(found.items()):
+        try:
+            data = bytes(progress.fs.cat_file(key))
+        except FileNotFoundError:  # removed since the listing: another writer has just finished the store
+            continue
+        snapshots[shard] = load_snapshot(data, progress.join(shard_name(shard, ".npz")).url)
+    return snapshots
 
 
 def covered_blocks(store: Path | Location) -> set[int]:

@@ -4,11 +4,11 @@ Design (docs/store-format.md, "Writing"): the examples are cut into blocks of ``
 is one zarr shard of ``activation`` and one chunk of each per-example variable, so every block is written
 whole by exactly one writer. Writer i of n owns the blocks with ``b % n == i``. A block is done once a
 progress snapshot lists it (see :mod:`neurokit.extract.progress`); a writer killed at any moment loses at
-most the blocks written since its last snapshot, and redoing them rewrites identical bytes. How writers
-create the store, exclude each other and record progress on the local disk or on an object store is the
-store backend's part (:mod:`neurokit.extract.backends`). Compression and
+most the blocks written since its last snapshot, and redoing them rewrites identical bytes. Compression and
 IO run on one background thread fed through a bounded queue, so the caller (the model's forward passes)
-keeps working while host memory stays bounded by a few blocks.
+keeps working while host memory stays bounded by a few blocks. How the writers create the store, exclude
+each other and record their progress, on the local disk or on an object store, is the part of the store
+backend (:mod:`neurokit.extract.backends`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import zarr
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
 from neurokit.extract.backends import StoreBackend, store_backend
-from neurokit.extract.progress import ClassStats
+from neurokit.extract.progress import ClassStats, covered_blocks
 from neurokit.extract.schema import (
     ACTIVATION,
     NO_LABEL,
@@ -314,7 +314,7 @@ class ActivationStoreWriter:
 
     def _discard_if_never_written(self) -> None:
         """Remove a store that this writer created, alone, and that failed before any block was recorded."""
-        if self._created and self.shard[1] == 1 and not self.complete and not self._backend.load_snapshots():
+        if self._created and self.shard[1] == 1 and not self.complete and not covered_blocks(self.path):
             self._backend.remove()
 
     def _raise_if_unusable(self) -> None:
