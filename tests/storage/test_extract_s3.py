@@ -99,6 +99,8 @@ def _assert_same_store(url: str, reference: Path, options: dict, exact_stats: bo
 def test_a_killed_extraction_to_s3_resumes_to_the_uninterrupted_store(extracted, s3_options):
     stores, local = extracted
     _assert_same_store(stores["train"], local["train"], s3_options)  # no progress object or lease left either
+    attrs = open_run(stores["train"], storage_options=s3_options).attrs  # created by the killed process
+    assert "--storage-options <redacted>" in attrs["command"] and S3_SECRET not in json.dumps(attrs)
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ from neurokit.analysis.results import check_writable
 from neurokit.cli import main
 from neurokit.errors import ConfigError, StoreError
 from neurokit.extract import open_run, open_runs
-from neurokit.extract.extraction import check_output_path
 from neurokit.provenance import command_line
 from neurokit.storage import is_url, locate, storage_options_from_args
 
@@ -136,9 +135,7 @@ def test_results_whose_writer_died_are_refused(memory_prefix, monkeypatch):
         load_results(url)
 
 
-def test_extraction_and_tables_refuse_urls_with_one_line(local_stores, capsys):
-    with pytest.raises(StoreError, match="extract to a local folder, then copy"):
-        check_output_path("s3://bucket/run/dev.zarr")
+def test_tables_and_pruned_folders_refuse_urls_with_one_line(local_stores, capsys):
     with pytest.raises(StoreError, match="give a local path"):  # ablate/transfer tables, pruned model folders
         check_writable("s3://bucket/pruned", overwrite=False)
     code = main(["analyze", "--train", *local_stores["train"], "--eval", *local_stores["eval"],
