@@ -24,9 +24,10 @@ Conditional ("create only if absent") writes are used where the fsspec plugin ma
 (``If-None-Match: *`` on PutObject) and the in-process ``memory://`` filesystem. Elsewhere a store can
 still be written by one writer; several ``shard`` writers are refused, since they could not exclude each other.
 
-A lease records its writer's host, process id and process start time. A lease whose process is gone on this
-host is stale and taken over silently, so a resume after a kill just works; a lease held from another host
-cannot be checked, and is taken over only when the caller says so (``overwrite=True``, ``--overwrite``).
+A lease records its writer's host, pid namespace, process id and process start time. A lease whose process is
+gone on this host (and pid namespace) is stale and taken over silently, so a resume after a kill just works; a
+lease held from elsewhere cannot be checked, and is taken over only when the caller says so
+(``overwrite=True``, ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -284,8 +285,7 @@ class ObjectStoreBackend(StoreBackend):
         killed while creating it), else StoreError: another run is being created here. Objects that are no
         part of a store are never overwritten or deleted.
         """
-        if replace:  # the root first: from then on nothing here is a store, even if this process dies
-            self.fs.rm_file(self._key(_ROOT))
+        if replace:
             self.remove()
         with tempfile.TemporaryDirectory(prefix="neurokit-skeleton-") as folder:
             skeleton = Path(folder) / "store.zarr"
@@ -404,14 +404,24 @@ def _process_start(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]  # a zombie has exited: only its exit status is left
 
 
+def _pid_namespace() -> str | None:
+    """This process's pid namespace (Linux): containers may share a host name but not their process ids."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def _this_process() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "process_start": _process_start(os.getpid())}
+    return {"host": socket.gethostname(), "pid_namespace": _pid_namespace(), "pid": os.getpid(),
+            "process_start": _process_start(os.getpid())}
 
 
 def _takeable(holder: dict, take_over: bool) -> bool:
-    """Whether the lease ``holder`` may be taken: its process is gone (known only on this host), or it is
-    held from another host (or unreadable) and the caller said ``take_over``."""
-    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+    """Whether the lease ``holder`` may be taken: its process is gone (known only on this host, in this pid
+    namespace), or it is held from elsewhere (or unreadable) and the caller said ``take_over``."""
+    here = holder.get("host") == socket.gethostname() and holder.get("pid_namespace") == _pid_namespace()
+    if not here or not isinstance(holder.get("pid"), int):
         return take_over
     pid = holder["pid"]
     try:

@@ -5,7 +5,6 @@ offers no conditional writes. tests/storage/test_extract_s3.py runs the same pro
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
 import numpy as np
@@ -76,7 +75,7 @@ def test_a_resume_skips_the_blocks_in_the_snapshot_and_takes_over_a_dead_writers
         open_run(location)
     # A lease of this host whose process is gone (here: this pid with another start time, i.e. a reused pid).
     location.fs.pipe_file(_lease(location, "0-of-1"), json.dumps(
-        {"host": backends.socket.gethostname(), "pid": os.getpid(), "process_start": "0", "since": "before"}).encode())
+        {**backends._this_process(), "process_start": "0", "since": "before"}).encode())
     with ActivationStoreWriter.create_or_resume(location, spec) as writer:
         assert writer.pending_blocks() == [3, 4, 5]
         write_blocks(writer, run)
