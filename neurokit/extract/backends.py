@@ -96,7 +96,9 @@ class StoreBackend(ABC):
 
     @abstractmethod
     def exists(self) -> bool:
-        """Whether something is at the store's place (a store or not)."""
+        """Whether something is at the store's place that a new store is not simply built over: locally,
+        anything at the path; on an object store, a root ``zarr.json`` (the other objects under the prefix are
+        checked one by one by :meth:`build`)."""
 
     def creation_lock(self) -> AbstractContextManager[None]:
         """Held while a writer creates, checks or replaces the store (none where conditional writes decide)."""
@@ -250,7 +252,9 @@ class ObjectStoreBackend(StoreBackend):
         first write with the plugin's own message)."""
 
     def exists(self) -> bool:
-        return self.location.exists()
+        # Not the prefix: while the first of several writers uploads the skeleton, the others find objects but
+        # no root, and must build (the same bytes) and lose the root's create-exclusively, not refuse.
+        return self.location.join(_ROOT).exists()
 
     def _key(self, relative: str) -> str:
         return f"{self.location.fs_path}/{relative}"

@@ -600,7 +600,7 @@ def _check_shard(shard) -> tuple[int, int]:
 
 def _resumes(path: Path | Location, spec: StoreSpec, overwrite: bool) -> bool:
     """Whether ``path`` holds this very run (resumed); a store of another run is refused unless ``overwrite``."""
-    if not path.exists():
+    if not store_backend(path).exists():
         return False
     try:
         attrs = read_store_attrs(path)

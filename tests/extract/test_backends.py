@@ -63,6 +63,11 @@ def test_the_first_writer_creates_the_store_and_later_ones_resume_it(location):
     assert backend.build(spec, attrs, replace=False) is False  # the root exists: created by someone else
     with pytest.raises(StoreError, match="being created by a writer of another run"):
         backend.build(make_spec(n_neurons=4), attrs, replace=False)
+    # A creation killed before its root was written (or still under way in another writer): no store yet, and
+    # a writer of the same run builds over the same bytes instead of refusing.
+    location.fs.rm_file(f"{location.fs_path}/zarr.json")
+    assert not backend.exists() and location.exists()
+    assert fill_store(location, spec) is True
 
 
 def test_a_resume_skips_the_blocks_in_the_snapshot_and_takes_over_a_dead_writers_lease(location, reference):
