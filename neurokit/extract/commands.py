@@ -17,6 +17,7 @@ import re
 from neurokit.cli import add_progress_argument
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.extract.check import check_store, store_info
+from neurokit.storage import add_storage_argument, locate, storage_options_from_args
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -85,7 +86,7 @@ def _extract(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     if args.split not in task.splits:
         raise ConfigError(f"task {task.name!r} has no {args.split!r} split (it has {', '.join(task.splits)})")
-    check_output_path(args.out)
+    out = check_output_path(locate(args.out, storage_options_from_args(args)))
     from neurokit.prompts.checkpoint import PromptCheckpoint
 
     checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
@@ -99,7 +100,7 @@ def _extract(args: argparse.Namespace) -> int:
             pass  # a prompt of another family: the default read-out, and the prompt check below says why
     if backbone is None:
         backbone = backbone_from_args(args)
-    path = extract_run(backbone, checkpoint, task, args.split, args.out, config, shard=shard,
+    path = extract_run(backbone, checkpoint, task, args.split, out, config, shard=shard,
                        overwrite=args.overwrite, size=args.size, data_seed=args.data_seed,
                        progress=not args.no_progress)
     from neurokit.extract.schema import read_store_attrs
@@ -129,7 +130,8 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--prompt", required=True, help="prompt checkpoint folder (from `neurokit train`)")
     extract.add_argument("--task", required=True, help="task name or spec file (see `neurokit tasks`)")
     extract.add_argument("--split", required=True, help="train, dev or test; train stores per-class statistics")
-    extract.add_argument("--out", required=True, help="path of the zarr store to write, e.g. cache/run/dev.zarr")
+    extract.add_argument("--out", required=True, help="path or URL of the zarr store to write, e.g. cache/run/dev.zarr "
+                                                      "or s3://bucket/run/dev.zarr")
     extract.add_argument("--positions", default=",".join(position.value for position in defaults.positions), help=(
         "comma-separated: prompt (every prompt position, the mask slot included on MLM backbones; default), "
         "mask (MLM only), input_mean, input_max, last_token"))
@@ -154,7 +156,9 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--shard", default=None,
                          help="i/n: this process writes every n-th block (default: RANK/WORLD_SIZE, else 0/1)")
     extract.add_argument("--overwrite", action="store_true",
-                         help="replace an existing store of another run (a store of this run is resumed)")
+                         help="replace an existing store of another run (a store of this run is resumed); on "
+                              "object storage also take over shard leases held from other hosts")
+    add_storage_argument(extract)
     add_progress_argument(extract)
     extract.set_defaults(handler=_extract)
 

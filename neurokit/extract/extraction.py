@@ -22,7 +22,6 @@ module (the run: resuming, the forward loop, cleaning up after an error).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -32,21 +31,23 @@ from neurokit.errors import ConfigError, NeurokitError, StoreError
 from neurokit.extract._plan import ExtractionConfig, Plan, plan_extraction
 from neurokit.extract._positions import PositionSelector
 from neurokit.extract._staging import StagedBlock, Staging
-from neurokit.extract.progress import exclusive_lock, live_writers, load_snapshots
+from neurokit.extract.backends import store_backend
 from neurokit.extract.schema import read_store_attrs
 from neurokit.extract.spec import StoreSpec
 from neurokit.extract.writer import ActivationStoreWriter, run_mismatch
 from neurokit.models import Backbone
-from neurokit.storage import require_local
+from neurokit.storage import Location, locate
 
 
-def check_output_path(out: str | os.PathLike) -> Path:
+def check_output_path(out: str | os.PathLike | Location) -> Path | Location:
     """``out`` as an absolute path, if a store can be created there (its nearest existing ancestor is a
-    writable directory) or it is an existing directory; else one-line StoreError. Extraction writes to the local
-    disk only: its resume and multi-writer guarantees rest on atomic renames and file locks (docs/store-format.md)."""
-    require_local(out, "an activation store", "extract to a local folder, then copy the finished store "
-                  "(e.g. aws s3 sync, gsutil rsync, azcopy)")
-    path = Path(os.path.abspath(out))
+    writable directory) or it is an existing directory; else one-line StoreError. A URL (or a Location, which
+    carries its storage options) comes back as a Location: the writer's object-store backend keeps the resume
+    and multi-writer guarantees there (docs/store-format.md, "Writing")."""
+    location = locate(out)
+    if location.local is None:
+        return location
+    path = Path(os.path.abspath(location.local))
     if path.exists():
         if not path.is_dir():
             raise StoreError(f"cannot write a store at {path}: it exists and is not a directory")
@@ -125,9 +126,9 @@ def _check_shard(shard) -> tuple[int, int]:
     return index, count
 
 
-def _resumes(path: Path, spec: StoreSpec, overwrite: bool) -> bool:
+def _resumes(path: Path | Location, spec: StoreSpec, overwrite: bool) -> bool:
     """Whether ``path`` holds this very run (resumed); a store of another run is refused unless ``overwrite``."""
-    if not path.exists():
+    if not store_backend(path).exists():
         return False
     try:
         attrs = read_store_attrs(path)
@@ -161,18 +162,19 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
-def _discard_new_store(path: Path, shard: tuple[int, int]) -> bool:
+def _discard_new_store(path: Path | Location, shard: tuple[int, int]) -> bool:
     """Remove the incomplete store this run created, unless another writer has a share in it; returns
-    whether it is gone. Under the lock on the parent folder, so no writer registers meanwhile."""
+    whether it is gone. Under the lock on the parent folder (local disk), so no writer registers meanwhile."""
+    backend = store_backend(path)
     try:
-        with exclusive_lock(path.parent):
-            if not path.exists():
+        with backend.creation_lock():
+            if not backend.exists():
                 return True
             if read_store_attrs(path).get("complete"):
                 return False
-            if live_writers(path) or any(other != shard for other in load_snapshots(path)):
+            if backend.live_writers() or any(other != shard for other in backend.load_snapshots()):
                 return False
-            shutil.rmtree(path)
+            backend.remove()
             return True
     except (OSError, NeurokitError):
         return False
@@ -183,7 +185,7 @@ def extract_run(
     checkpoint,
     task,
     split: str,
-    out: str | os.PathLike,
+    out: str | os.PathLike | Location,
     config: ExtractionConfig | None = None,
     *,
     shard: tuple[int, int] = (0, 1),
@@ -192,7 +194,7 @@ def extract_run(
     data_seed: int = 0,
     progress: bool = True,
     command: str | None = None,
-) -> Path:
+) -> Path | Location:
     """Run ``backbone`` with the prompt of ``checkpoint`` over ``split`` of ``task`` into the store ``out``.
 
     Args:
@@ -202,7 +204,8 @@ def extract_run(
         task: a :class:`~neurokit.tasks.TaskSpec` or a registered task name (or spec-file path).
         split: ``train``, ``dev`` or ``test``. A ``train`` store holds per-class statistics (and raw
             activations only with ``config.store_train_activations``).
-        out: the store's path; missing parent folders are created.
+        out: the store's path (missing parent folders are created), or a URL on an object store (give a
+            :class:`~neurokit.storage.Location` from :func:`~neurokit.storage.locate` to pass storage options).
         config: what to extract (:class:`ExtractionConfig`; default: prompt positions, every layer).
         shard: (i, n): this process writes blocks ``b % n == i``; all n together fill the store and the last
             one to finish completes it. Same-run stores are resumed; another run's store is refused unless
@@ -212,7 +215,8 @@ def extract_run(
         command: the command line recorded in the store (default: this process's ``sys.argv``).
 
     Returns:
-        The store's absolute path. Whether it is complete (all shards done) is its ``complete`` attribute.
+        The store's absolute path (its Location for a URL). Whether it is complete (all shards done) is its
+        ``complete`` attribute.
 
     Raises:
         NeurokitError: one line, before any store is created, for every invalid input; and when writing fails
@@ -224,7 +228,7 @@ def extract_run(
     plan = plan_extraction(backbone, checkpoint, task, split, config, size=size, data_seed=data_seed,
                            command=command)
     resuming = _resumes(path, plan.spec, overwrite)
-    created_folders = _make_parents(path)
+    created_folders = _make_parents(path) if isinstance(path, Path) else []
     try:
         writer = ActivationStoreWriter.create_or_resume(path, plan.spec, overwrite=overwrite, shard=shard)
     except BaseException:

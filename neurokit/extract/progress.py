@@ -3,7 +3,9 @@
 Layout inside an unfinished store (removed when the store is finalized)::
 
     <store>/_neurokit_progress/shard-<i>-of-<n>.npz    snapshot of writer i of n
-    <store>/_neurokit_progress/shard-<i>-of-<n>.lock   held (flock) while writer i of n is alive
+    <store>/_neurokit_progress/shard-<i>-of-<n>.lock   held (flock) while writer i of n is alive (local disk)
+    <store>/_neurokit_progress/shard-<i>-of-<n>.lease  writer i of n's lease (object storage, see
+                                                       neurokit.extract.backends)
 
 A snapshot lists the blocks whose data that writer has finished writing and, for train stores, its running
 per-class sums over exactly those blocks. It is replaced atomically (temporary file + ``os.replace``), so a
@@ -15,6 +17,7 @@ identical bytes. Locks are ``flock`` locks, which the kernel releases when a pro
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import re
 import zipfile
@@ -28,15 +31,25 @@ import numpy as np
 from neurokit.errors import StoreError
 from neurokit.extract.schema import decode_stored
 from neurokit.extract.spec import StoredDtype
+from neurokit.storage import Location
 
 PROGRESS_DIR = "_neurokit_progress"
-_SNAPSHOT_NAME = re.compile(r"^shard-(\d+)-of-(\d+)\.npz$")
-_LOCK_NAME = re.compile(r"^shard-(\d+)-of-(\d+)\.lock$")
+
+
+def shard_name(shard: tuple[int, int], suffix: str) -> str:
+    """``shard-<i>-of-<n><suffix>``: the name of a shard's progress file (or object) in :data:`PROGRESS_DIR`."""
+    return f"shard-{shard[0]}-of-{shard[1]}{suffix}"
 
 
 def shard_file(store: Path, shard: tuple[int, int], suffix: str) -> Path:
     """``<store>/_neurokit_progress/shard-<i>-of-<n><suffix>``."""
-    return store / PROGRESS_DIR / f"shard-{shard[0]}-of-{shard[1]}{suffix}"
+    return store / PROGRESS_DIR / shard_name(shard, suffix)
+
+
+def parse_shard_name(name: str, suffix: str) -> tuple[int, int] | None:
+    """(i, n) of a progress file named ``shard-<i>-of-<n><suffix>``; None for any other name."""
+    match = re.fullmatch(rf"shard-(\d+)-of-(\d+){re.escape(suffix)}", name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 @dataclass
@@ -77,41 +90,73 @@ class ClassStats:
         self.total_sq += other.total_sq
 
 
-def save_snapshot(path: Path, blocks: set[int], stats: ClassStats | None) -> None:
-    """Atomically replace the snapshot at ``path`` with ``blocks`` (and ``stats`` for train stores)."""
+def snapshot_bytes(blocks: set[int], stats: ClassStats | None) -> bytes:
+    """A snapshot as the bytes of an ``.npz`` file: ``blocks`` (and ``stats`` for train stores)."""
     arrays = {"blocks": np.array(sorted(blocks), dtype=np.int64)}
     if stats is not None:
         arrays.update(count=stats.count, total=stats.total, total_sq=stats.total_sq)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def save_snapshot(path: Path, blocks: set[int], stats: ClassStats | None) -> None:
+    """Atomically replace the snapshot at ``path`` with ``blocks`` (and ``stats`` for train stores)."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
+        handle.write(snapshot_bytes(blocks, stats))
     os.replace(temporary, path)
 
 
-def load_snapshot(path: Path) -> tuple[set[int], ClassStats | None]:
-    """The blocks and (if saved) class statistics of one snapshot; never unpickles."""
+def load_snapshot(source: Path | bytes, name: str | None = None) -> tuple[set[int], ClassStats | None]:
+    """The blocks and (if saved) class statistics of one snapshot (a file, or its bytes named ``name`` in
+    messages); never unpickles."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False) as data:
             blocks = {int(block) for block in data["blocks"]}
             stats = ClassStats(data["count"], data["total"], data["total_sq"]) if "count" in data else None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise StoreError(f"unreadable progress snapshot {path}: {error}") from error
+        where = name if isinstance(source, bytes) else source
+        raise StoreError(f"unreadable progress snapshot {where}: {error}") from error
     return blocks, stats
 
 
-def load_snapshots(store: Path) -> dict[tuple[int, int], tuple[set[int], ClassStats | None]]:
-    """Every writer's snapshot in ``store``, by shard (i, n), in sorted order (the order they are merged in)."""
+def load_snapshots(store: Path | Location) -> dict[tuple[int, int], tuple[set[int], ClassStats | None]]:
+    """Every writer's snapshot in ``store`` (a local folder, or a store on an object store), by shard (i, n),
+    in sorted order (the order they are merged in)."""
+    if isinstance(store, Location):
+        if store.local is None:
+            return _load_object_snapshots(store.join(PROGRESS_DIR))
+        store = store.local
     progress = store / PROGRESS_DIR
     found = {}
     if progress.is_dir():
         for entry in progress.iterdir():
-            match = _SNAPSHOT_NAME.match(entry.name)
-            if match:
-                found[(int(match.group(1)), int(match.group(2)))] = entry
+            shard = parse_shard_name(entry.name, ".npz")
+            if shard is not None:
+                found[shard] = entry
     return {shard: load_snapshot(found[shard]) for shard in sorted(found)}
 
 
-def covered_blocks(store: Path) -> set[int]:
+def _load_object_snapshots(progress: Location) -> dict[tuple[int, int], tuple[set[int], ClassStats | None]]:
+    """The snapshots below the object-store prefix ``progress``: one listing, then one read per shard."""
+    progress.fs.invalidate_cache(progress.fs_path)  # the listing must show snapshots written since the last one
+    found = {}
+    for key in progress.fs.find(progress.fs_path):
+        shard = parse_shard_name(key.rsplit("/", 1)[-1], ".npz")
+        if shard is not None:
+            found[shard] = key
+    snapshots = {}
+    for shard, key in sorted(found.items()):
+        try:
+            data = bytes(progress.fs.cat_file(key))
+        except FileNotFoundError:  # removed since the listing: another writer has just finished the store
+            continue
+        snapshots[shard] = load_snapshot(data, progress.join(shard_name(shard, ".npz")).url)
+    return snapshots
+
+
+def covered_blocks(store: Path | Location) -> set[int]:
     """The blocks that some snapshot in ``store`` lists as done."""
     covered: set[int] = set()
     for blocks, _ in load_snapshots(store).values():
@@ -155,11 +200,11 @@ def live_writers(store: Path) -> list[tuple[int, int]]:
     alive = []
     if progress.is_dir():
         for entry in sorted(progress.iterdir()):
-            match = _LOCK_NAME.match(entry.name)
-            if not match:
+            shard = parse_shard_name(entry.name, ".lock")
+            if shard is None:
                 continue
             try:
                 ShardLock(entry).release()
             except BlockingIOError:
-                alive.append((int(match.group(1)), int(match.group(2))))
+                alive.append(shard)
     return alive

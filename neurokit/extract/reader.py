@@ -71,21 +71,17 @@ def open_run(path: str | os.PathLike | Location, *, allow_incomplete: bool = Fal
     location = locate(path, storage_options)
     attrs = read_store_attrs(location)
     if not attrs["complete"] and not allow_incomplete:
-        # Progress snapshots are local files of a running extraction (extraction writes only to local disk).
-        total = n_blocks(attrs)
-        progress = (f"{len(covered_blocks(location.local))} of {total} blocks written" if location.local is not None
-                    else f"not all of its {total} blocks written")
         raise StoreError(
-            f"{location} is incomplete ({progress}); finish or resume the "
-            "extraction, or pass allow_incomplete=True"
+            f"{location} is incomplete ({len(covered_blocks(location))} of {n_blocks(attrs)} blocks written); "
+            "finish or resume the extraction, or pass allow_incomplete=True"
         )
     store = location.zarr_store()
     group = zarr.open_group(store, mode="r")
     data_names = [name for name in (ACTIVATION, *PER_EXAMPLE, *TRAIN_STATS) if name in group]
     if attrs["complete"]:
         written = set(range(n_blocks(attrs)))
-    else:  # progress snapshots are local files of a running extraction
-        written = covered_blocks(location.local) if location.local is not None else set()
+    else:  # the blocks that the progress snapshots of a running (or killed) extraction list
+        written = covered_blocks(location)
     problem = missing_chunk_problem(location, group, data_names if attrs["complete"] else
                                     [name for name in data_names if name not in TRAIN_STATS], written)
     if problem:

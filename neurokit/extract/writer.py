@@ -6,38 +6,27 @@ whole by exactly one writer. Writer i of n owns the blocks with ``b % n == i``. 
 progress snapshot lists it (see :mod:`neurokit.extract.progress`); a writer killed at any moment loses at
 most the blocks written since its last snapshot, and redoing them rewrites identical bytes. Compression and
 IO run on one background thread fed through a bounded queue, so the caller (the model's forward passes)
-keeps working while host memory stays bounded by a few blocks.
+keeps working while host memory stays bounded by a few blocks. How the writers create the store, exclude
+each other and record their progress, on the local disk or on an object store, is the part of the store
+backend (:mod:`neurokit.extract.backends`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import queue
-import shutil
 import threading
 import time
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
-from zarr.core.sync import sync
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
-from neurokit.extract.progress import (
-    PROGRESS_DIR,
-    ClassStats,
-    ShardLock,
-    covered_blocks,
-    exclusive_lock,
-    live_writers,
-    load_snapshots,
-    save_snapshot,
-    shard_file,
-)
+from neurokit.extract.backends import StoreBackend, store_backend
+from neurokit.extract.progress import ClassStats, covered_blocks
 from neurokit.extract.schema import (
     ACTIVATION,
     INPUT_LENGTH,
@@ -48,13 +37,13 @@ from neurokit.extract.schema import (
     TRAIN_COUNT,
     TRAIN_SUM,
     TRAIN_SUMSQ,
-    create_skeleton,
     nonfinite_by_example_layer,
     read_store_attrs,
     to_stored,
 )
 from neurokit.extract.spec import STORE_VERSION, StoredDtype, StoreSpec
 from neurokit.provenance import utc_now
+from neurokit.storage import Location
 
 # A snapshot of the class statistics can be large (C x L x P x N float64, twice); it is saved whenever the
 # time since the last one exceeds this multiple of how long the last one took, which caps its share of the
@@ -115,46 +104,6 @@ def _new_store_attrs(spec: StoreSpec) -> dict:
     }
 
 
-def _build_in_place_of(path: Path, spec: StoreSpec) -> None:
-    """Create the store at ``path``, replacing what is there, so that ``path`` is never half-built.
-
-    The store is built under a hidden temporary name next to ``path`` and renamed into place; a replaced
-    store is first renamed aside, then deleted. The caller holds the lock on the parent directory, so any
-    temporary left there by a killed process is an orphan and is removed first.
-    """
-    for pattern in (f".{path.name}.building-*", f".{path.name}.retired-*"):
-        for orphan in path.parent.glob(pattern):
-            shutil.rmtree(orphan, ignore_errors=True)
-    building = path.parent / f".{path.name}.building-{uuid.uuid4().hex}"
-    try:
-        create_skeleton(building, spec, _new_store_attrs(spec))
-        if path.exists():
-            retired = path.parent / f".{path.name}.retired-{uuid.uuid4().hex}"
-            os.rename(path, retired)
-            os.rename(building, path)
-            shutil.rmtree(retired)
-        else:
-            os.rename(building, path)
-    except BaseException:
-        _await_pending_zarr_writes()
-        raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-
-
-def _await_pending_zarr_writes() -> None:
-    """Wait until zarr's event loop has no write left in flight.
-
-    zarr gathers the writes of one call without cancelling the others when one fails, so after an error
-    some may still be running and would recreate files in a folder being removed.
-    """
-    async def settle() -> None:
-        current = asyncio.current_task()
-        await asyncio.gather(*(task for task in asyncio.all_tasks() if task is not current), return_exceptions=True)
-
-    sync(settle())
-
-
 class ActivationStoreWriter:
     """Writes the blocks of one shard of a store; create it with :meth:`create_or_resume`.
 
@@ -171,14 +120,15 @@ class ActivationStoreWriter:
     the same order makes a resumed run's sums bit-identical to an uninterrupted run's.
     """
 
-    def __init__(self, path: Path, spec: StoreSpec, shard: tuple[int, int], created: bool,
-                 max_queued_blocks: int) -> None:
+    def __init__(self, backend: StoreBackend, spec: StoreSpec, shard: tuple[int, int], created: bool,
+                 max_queued_blocks: int, take_over: bool) -> None:
         """Private: use :meth:`create_or_resume`. Registers this writer in the store's progress."""
-        self.path = path
+        self.path = backend.where
         self.spec = spec
         self.shard = shard
+        self._backend = backend
         self._created = created
-        self._lock: ShardLock | None = None
+        self._lock: Any = None  # this shard's claim (a flock, or a lease object), held until close
         self._stats: ClassStats | None = None
         self._recorded: set[int] = set()  # blocks in this writer's snapshot
         self._unrecorded: list[int] = []  # blocks written since the last snapshot
@@ -190,11 +140,11 @@ class ActivationStoreWriter:
         index, count = shard
         self._arrays: dict[str, zarr.Array] = {}
         try:
-            with exclusive_lock(path):
-                self.complete = bool(read_store_attrs(path)["complete"])
-                covered = set(range(spec.n_blocks)) if self.complete else self._register()
+            with backend.store_lock():
+                self.complete = bool(read_store_attrs(self.path)["complete"])
+                covered = set(range(spec.n_blocks)) if self.complete else self._register(take_over)
             if not self.complete:
-                group = zarr.open_group(path, mode="r+")
+                group = zarr.open_group(backend.zarr_store(), mode="r+")
                 # write_empty_chunks: a block whose values all equal the fill value (e.g. an unlabelled split,
                 # label -1 everywhere) must still leave its chunk on disk, so that a missing chunk always
                 # means a missing block.
@@ -213,22 +163,16 @@ class ActivationStoreWriter:
         self._thread = threading.Thread(target=self._run, name=f"neurokit-store-writer-{index}", daemon=True)
         self._thread.start()
 
-    def _register(self) -> set[int]:
-        """Take this shard's lock and load the progress of all shards; returns the blocks already done.
+    def _register(self, take_over: bool) -> set[int]:
+        """Claim this shard and load the progress of all shards; returns the blocks already done.
 
-        Runs under the store lock, so that two writers starting together see each other's locks."""
-        (self.path / PROGRESS_DIR).mkdir(exist_ok=True)
-        others = [shard for shard in live_writers(self.path) if shard[1] != self.shard[1]]
-        if others:
-            raise StoreError(
-                f"{self.path} is being filled by writers of {others[0][1]} shards; "
-                f"use shard=(i, {others[0][1]}) or wait for them to finish"
-            )
-        try:
-            self._lock = ShardLock(shard_file(self.path, self.shard, ".lock"))
-        except BlockingIOError:
-            raise StoreError(f"shard {self.shard} of {self.path} is already being written by another process") from None
-        snapshots = load_snapshots(self.path)
+        Runs under the store lock where there is one (local disk), so that two writers starting together
+        see each other's claims; without one (object stores) the other shard counts are looked at again once
+        this writer's claim is visible, so that of two writers starting together at least one sees the other."""
+        self._refuse_other_shard_counts()
+        self._lock = self._backend.claim_shard(self.shard, take_over)
+        self._refuse_other_shard_counts()
+        snapshots = self._backend.load_snapshots()
         own_blocks, own_stats = snapshots.get(self.shard, (set(), None))
         self._recorded = set(own_blocks)
         if self.spec.compute_train_stats:
@@ -239,10 +183,18 @@ class ActivationStoreWriter:
             covered |= blocks
         return covered
 
+    def _refuse_other_shard_counts(self) -> None:
+        others = [shard for shard in self._backend.live_writers() if shard[1] != self.shard[1]]
+        if others:
+            raise StoreError(
+                f"{self.path} is being filled by writers of {others[0][1]} shards; "
+                f"use shard=(i, {others[0][1]}) or wait for them to finish"
+            )
+
     @classmethod
     def create_or_resume(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike | Location,
         spec: StoreSpec,
         *,
         overwrite: bool = False,
@@ -251,10 +203,14 @@ class ActivationStoreWriter:
     ) -> ActivationStoreWriter:
         """Open the store at ``path`` for writer ``shard`` = (i, n) of n, creating it if needed.
 
+        ``path``: a local path, or a URL (a :class:`~neurokit.storage.Location`, which carries the storage
+        options) on an object store; see :mod:`neurokit.extract.backends` for what each guarantees.
         A new ``path`` gets a complete skeleton (all metadata and coordinates, empty arrays). An existing store
         of the same run (same :meth:`StoreSpec.fingerprint`) is resumed; a store of another run is refused
-        unless ``overwrite`` is set, and then replaced (never while a writer of it is alive). Host memory holds
-        at most ``max_queued_blocks`` blocks waiting for the writer thread, plus the one being written.
+        unless ``overwrite`` is set, and then replaced (never while a writer of it is known to be alive; on an
+        object store ``overwrite`` also takes over the leases of writers on other hosts, which cannot be
+        checked). Host memory holds at most ``max_queued_blocks`` blocks waiting for the writer thread, plus
+        the one being written.
         """
         if not (len(shard) == 2 and all(isinstance(part, (int, np.integer)) for part in shard)
                 and 0 <= shard[0] < shard[1]):
@@ -262,13 +218,18 @@ class ActivationStoreWriter:
         shard = (int(shard[0]), int(shard[1]))
         if max_queued_blocks < 1:
             raise ConfigError(f"max_queued_blocks must be at least 1, got {max_queued_blocks}")
-        path = Path(os.path.abspath(path))
-        if not path.parent.is_dir():
-            raise StoreError(f"cannot create store {path}: {path.parent} is not an existing directory")
+        backend = store_backend(path)
+        path = backend.where
+        if shard[1] > 1 and not backend.conditional_writes:
+            raise StoreError(f"cannot write shard {shard} of {path}: this storage offers no conditional writes, so "
+                             "several writers could not exclude each other; extract with one writer")
+        backend.check_parent()
         try:
-            with exclusive_lock(path.parent):
-                created = False
-                if path.exists():
+            with backend.creation_lock():
+                # Without a creation lock (object stores) two writers may both find no store: the first to
+                # create its root wins, and the other one checks the run of that store like any existing one.
+                created = not backend.exists() and backend.build(spec, _new_store_attrs(spec), replace=False)
+                if not created:
                     try:
                         attrs = read_store_attrs(path)
                     except StoreError as error:
@@ -279,15 +240,14 @@ class ActivationStoreWriter:
                             raise StoreError(
                                 f"{path} holds another run ({mismatch}); pass overwrite=True to replace it"
                             )
-                        alive = live_writers(path)
+                        alive = backend.live_writers(taking_over=True)
                         if alive:
                             raise StoreError(f"cannot replace {path}: writer {alive[0]} is still filling it")
-                        _build_in_place_of(path, spec)
-                        created = True
-                else:
-                    _build_in_place_of(path, spec)
-                    created = True
-                return cls(path, spec, shard, created, max_queued_blocks)
+                        created = backend.build(spec, _new_store_attrs(spec), replace=True)
+                        if not created:
+                            raise StoreError(f"{path} was created again by another writer while this one replaced "
+                                             "it; run again to resume it")
+                return cls(backend, spec, shard, created, max_queued_blocks, overwrite)
         except OSError as error:
             raise StoreError(f"cannot create or open store {path}: {error}") from error
 
@@ -329,8 +289,8 @@ class ActivationStoreWriter:
         (the last one to finish completes the store) and again after a crash in the middle.
         """
         self.flush()
-        with exclusive_lock(self.path):
-            self.complete = _complete_store(self.path, self.spec)
+        with self._backend.store_lock():
+            self.complete = _complete_store(self._backend, self.spec)
         return self.complete
 
     def close(self) -> None:
@@ -361,7 +321,7 @@ class ActivationStoreWriter:
     def _discard_if_never_written(self) -> None:
         """Remove a store that this writer created, alone, and that failed before any block was recorded."""
         if self._created and self.shard[1] == 1 and not self.complete and not covered_blocks(self.path):
-            shutil.rmtree(self.path, ignore_errors=True)
+            self._backend.remove()
 
     def _raise_if_unusable(self) -> None:
         if self._closed:
@@ -472,7 +432,7 @@ class ActivationStoreWriter:
     def _snapshot(self) -> None:
         started = time.monotonic()
         blocks = self._recorded | set(self._unrecorded)
-        save_snapshot(shard_file(self.path, self.shard, ".npz"), blocks, self._stats)
+        self._backend.save_snapshot(self.shard, blocks, self._stats)
         self._recorded = blocks
         self._unrecorded = []
         self._last_snapshot_end = time.monotonic()
@@ -505,15 +465,18 @@ def _ids(ids: tuple[str, ...], rows: np.ndarray) -> str:
     return f"{shown}" + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
-def _complete_store(path: Path, spec: StoreSpec) -> bool:
+def _complete_store(backend: StoreBackend, spec: StoreSpec) -> bool:
     """Finish the store if all blocks are recorded (caller holds the store lock); returns whether complete.
 
     Order matters for crash safety: the statistics are written and ``complete`` is set before the progress
     files (their source) are removed, so a crash anywhere here leaves a store that a later call finishes.
+    Without a store lock (object stores) several writers may finish at once: each computes the same
+    statistics from the same snapshots, so their writes agree, and ``complete`` is still set after them.
     """
-    group = zarr.open_group(path, mode="r+")
+    path = backend.where
+    group = zarr.open_group(backend.zarr_store(), mode="r+")
     if not group.attrs["complete"]:
-        snapshots = load_snapshots(path)
+        snapshots = backend.load_snapshots()
         covered: set[int] = set()
         for shard, (blocks, _) in snapshots.items():
             if covered & blocks:
@@ -522,8 +485,8 @@ def _complete_store(path: Path, spec: StoreSpec) -> bool:
                     f"(last {shard}); the statistics cannot be trusted, rerun with overwrite=True"
                 )
             covered |= blocks
-        if len(covered) < spec.n_blocks:
-            return False
+        if len(covered) < spec.n_blocks:  # or, without a store lock, another writer has just finished it
+            return bool(read_store_attrs(path)["complete"])
         if spec.compute_train_stats:
             merged = ClassStats.zeros(len(spec.class_names), spec.activation_shape[1:])
             for _, stats in snapshots.values():
@@ -532,9 +495,6 @@ def _complete_store(path: Path, spec: StoreSpec) -> bool:
             group[TRAIN_SUM][:] = merged.total
             group[TRAIN_SUMSQ][:] = merged.total_sq
         group.attrs.update({"finished_at": utc_now(), "complete": True})
-    # zarr writes each file under a temporary name first; a writer killed mid-write leaves those behind.
-    for leftover in path.rglob("*.partial"):
-        leftover.unlink()
-    shutil.rmtree(path / PROGRESS_DIR, ignore_errors=True)
+    backend.finish()
     return True
 

@@ -119,7 +119,7 @@ def assert_same_store(path, reference, exact_stats: bool = True) -> None:
 
 def _install_kill(point: str, at: int) -> None:
     """Make this process SIGKILL itself at the ``at``-th (1-based) occurrence of ``point``."""
-    import neurokit.extract.writer as writer_module
+    import neurokit.extract.backends as backends_module
 
     counts = {"n": 0}
 
@@ -164,7 +164,7 @@ def _install_kill(point: str, at: int) -> None:
 
         LocalStore.set = set_
     elif point in ("mid_snapshot", "before_cleanup"):  # snapshot temp written, not renamed / store complete
-        original_replace, original_rmtree = os.replace, writer_module.shutil.rmtree
+        original_replace, original_rmtree = os.replace, backends_module.shutil.rmtree
 
         def replace(source, destination, *args, **kwargs):
             if point == "mid_snapshot" and str(destination).endswith(".npz") and hit():
@@ -177,7 +177,7 @@ def _install_kill(point: str, at: int) -> None:
             return original_rmtree(path, *args, **kwargs)
 
         os.replace = replace
-        writer_module.shutil.rmtree = rmtree
+        backends_module.shutil.rmtree = rmtree
     else:
         raise ValueError(f"unknown kill point {point!r}")
 

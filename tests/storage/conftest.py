@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -42,12 +43,14 @@ def s3_server():
     server.stop()
 
 
-@pytest.fixture
-def s3_options(s3_server, monkeypatch) -> dict[str, str]:
-    """Storage options for the server; the environment holds no AWS settings, so nothing else can leak in."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    return {"endpoint_url": s3_server, "key": S3_KEY, "secret": S3_SECRET}
+@pytest.fixture(scope="module")
+def s3_options(s3_server) -> Iterator[dict[str, str]]:
+    """Storage options for the server; the environment holds no AWS settings, so nothing else can leak in.
+    Module-scoped, so that a module's fixtures can extract to the server once for several tests."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                     "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        yield {"endpoint_url": s3_server, "key": S3_KEY, "secret": S3_SECRET}
