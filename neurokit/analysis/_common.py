@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from neurokit.errors import ConfigError, StoreError
+from neurokit.validation import as_enum
 
 RUN = "run"
 EXAMPLE = "example"
@@ -240,23 +241,11 @@ def as_position_set(positions: PositionSet | str | Sequence[str]) -> PositionSet
     if isinstance(positions, PositionSet):
         return positions
     if isinstance(positions, str):
-        try:
-            return PositionSet(positions)
-        except ValueError:
-            raise ConfigError(f"positions must be 'prompt', 'all' or a list of roles, got {positions!r}") from None
+        return as_enum(positions, PositionSet, "positions (unless a list of roles)")
     roles = tuple(str(role) for role in positions)
     if not roles:
         raise ConfigError("positions: the list of roles is empty")
     return roles
-
-
-def choice(kind: type[enum.Enum], value):
-    """The enum member for ``value`` (a member or its string value); ConfigError naming the valid choices."""
-    try:
-        return kind(value)
-    except ValueError:
-        valid = ", ".join(repr(member.value) for member in kind)
-        raise ConfigError(f"{value!r} is not a valid {kind.__name__}: choose {valid}") from None
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from neurokit.errors import ConfigError
+from neurokit.validation import integer
 
 #: Marks a folder as written by this command; a non-empty folder without it is never written into.
 MARKER = "demo.json"
@@ -68,12 +69,9 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ConfigError("the demo needs at least one task")
-        if self.seeds < 1:
-            raise ConfigError(f"seeds must be at least 1, got {self.seeds}")
-        for name in ("prompt_length", "steps", "batch_size", "eval_every", "dev_size", "train_size", "eval_size",
-                     "max_length", "ablation_draws"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("seeds", "prompt_length", "steps", "batch_size", "eval_every", "dev_size", "train_size",
+                     "eval_size", "max_length", "ablation_draws"):
+            integer(getattr(self, name), name)
 
     @classmethod
     def quick(cls) -> DemoConfig:

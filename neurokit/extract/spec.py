@@ -21,6 +21,7 @@ import numpy as np
 
 from neurokit.errors import ConfigError
 from neurokit.provenance import command_line, package_versions
+from neurokit.validation import as_enum, integer
 
 STORE_VERSION = 1
 
@@ -186,15 +187,9 @@ class StoreSpec:
             raise ConfigError(
                 f"unknown position roles {bad_roles!r}; expected mask, prompt_<k>, input_mean, input_max, last_token"
             )
-        try:
-            object.__setattr__(self, "stored_dtype", StoredDtype(self.stored_dtype))
-        except ValueError:
-            choices = ", ".join(dtype.value for dtype in StoredDtype)
-            raise ConfigError(f"stored_dtype must be one of {choices}, got {self.stored_dtype!r}") from None
-        for name in ("n_neurons", "block_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        object.__setattr__(self, "stored_dtype", as_enum(self.stored_dtype, StoredDtype, "stored_dtype"))
+        integer(self.n_neurons, "n_neurons")
+        integer(self.block_size, "block_size")
         if not isinstance(self.provenance, Provenance):
             raise ConfigError("provenance must be a neurokit.extract.Provenance")
         if not (self.store_raw_activations or self.compute_train_stats):

@@ -49,6 +49,7 @@ from neurokit.extract.schema import (
 )
 from neurokit.extract.spec import STORE_VERSION, StoredDtype, StoreSpec
 from neurokit.provenance import utc_now
+from neurokit.validation import integer
 
 # A snapshot of the class statistics can be large (C x L x P x N float64, twice); it is saved whenever the
 # time since the last one exceeds this multiple of how long the last one took, which caps its share of the
@@ -254,8 +255,7 @@ class ActivationStoreWriter:
                 and 0 <= shard[0] < shard[1]):
             raise ConfigError(f"shard must be (index, count) with 0 <= index < count, got {shard!r}")
         shard = (int(shard[0]), int(shard[1]))
-        if max_queued_blocks < 1:
-            raise ConfigError(f"max_queued_blocks must be at least 1, got {max_queued_blocks}")
+        integer(max_queued_blocks, "max_queued_blocks")
         path = Path(os.path.abspath(path))
         if not path.parent.is_dir():
             raise StoreError(f"cannot create store {path}: {path.parent} is not an existing directory")

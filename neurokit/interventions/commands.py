@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.validation import OPEN_UNIT, integer, real
 
 _ABLATION_METHODS = ("noise", "zero", "mean", "resample")  # AblationMethod's values, without importing torch
 _POSITIONS = ("all", "prompt", "input")  # Positions' values, likewise
@@ -184,8 +185,8 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
 def _check_positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if value is not None:  # a flag left out
+            integer(value, f"--{name.replace('_', '-')}")
 
 
 def _save(results: dict, out: Path, table, frame, settings: dict) -> None:
@@ -280,7 +281,6 @@ def _with_settings(frame, result):
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.effects import with_effects
     from neurokit.interventions.masks import load_skill
@@ -292,7 +292,7 @@ def _ablate(args: argparse.Namespace) -> int:
     out, table = _outputs(args)
     _check_ablation_arguments(args, "--train-store")
     _check_positive(args, "n_boot", "n_permutations")
-    check_confidence(args.confidence)
+    real(args.confidence, "--confidence", OPEN_UNIT)
     scheduler = scheduler_choice(args)
     task = get_task(args.task)
     skill = load_skill(args.skill, args.skill_group, task=task.name)

@@ -18,6 +18,7 @@ from neurokit.analysis.results import load_results
 from neurokit.analysis.skill import DEFAULT_FRACTIONS, skill_set
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
+from neurokit.validation import integer
 
 FRACTION = "fraction"
 DRAW = "draw"
@@ -124,8 +125,7 @@ def random_masks(masks: xr.DataArray, draws: int, seed: int = 0) -> xr.DataArray
     fraction): sets are uniform over the layer's neurons, reproducible from the seed, independent between
     draws and layers, and nested across fractions (a larger set contains a smaller one of the same draw).
     """
-    if draws < 1:
-        raise ConfigError(f"draws must be at least 1, got {draws}")
+    integer(draws, "draws")
     masks = masks.transpose(..., LAYER, NEURON)
     counts = masks.sum(NEURON).values  # (…, layer)
     width = masks.sizes[NEURON]

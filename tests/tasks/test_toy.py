@@ -213,7 +213,7 @@ def test_generator_and_spec_must_agree():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"family": "poetry"}, "unknown generated task family"),
+        ({"family": "poetry"}, "generated task family must be one of nli, .*, got 'poetry'"),
         ({"family": "topic", "perturbations": ("shouting",)}, "perturbations must be among"),
         ({"family": "topic", "sizes": {"validation": 5}}, "sizes must give"),
         ({"family": "topic", "sizes": {"dev": 0}}, "sizes must give"),
