@@ -47,17 +47,19 @@ def one_of(value: T, choices: Sequence[T], name: str) -> T:
 
 
 def _items(values: object) -> tuple:
-    # A lone string is one item, not a sequence of characters.
-    return (values,) if isinstance(values, str) else tuple(values)  # type: ignore[arg-type]
+    # A lone string is one item, not a sequence of characters; so is anything that is not a collection.
+    return tuple(values) if isinstance(values, Iterable) and not isinstance(values, str) else (values,)
 
 
 def _refuse_several(values: tuple, accepted: str, name: str, distinct: bool) -> ConfigError:
     return ConfigError(f"{name} must be {'distinct names ' if distinct else ''}among {accepted}, got {list(values)}")
 
 
-def _check_several(values: tuple, accepted: str, name: str, distinct: bool, allow_empty: bool) -> None:
+def _check_several(given: tuple, values: tuple, accepted: str, name: str, distinct: bool, allow_empty: bool) -> None:
+    """Refuse no ``values`` at all (unless ``allow_empty``) or a repeat among them (if ``distinct``), quoting
+    what was ``given``."""
     if (not values and not allow_empty) or (distinct and len(set(values)) != len(values)):
-        raise _refuse_several(values, accepted, name, distinct)
+        raise _refuse_several(given, accepted, name, distinct)
 
 
 def several_of(values: str | Iterable[T], choices: Sequence[T], name: str, *, distinct: bool = False,
@@ -67,7 +69,7 @@ def several_of(values: str | Iterable[T], choices: Sequence[T], name: str, *, di
     items = _items(values)
     if any(item not in choices for item in items):
         raise _refuse_several(items, _listed(choices), name, distinct)
-    _check_several(items, _listed(choices), name, distinct, allow_empty)
+    _check_several(items, items, _listed(choices), name, distinct, allow_empty)
     return items
 
 
@@ -80,7 +82,7 @@ def as_enums(values: object, kind: type[E], name: str, *, distinct: bool = False
         members = tuple(kind(item) for item in items)
     except ValueError:
         raise _refuse_several(items, _enum_values(kind), name, distinct) from None
-    _check_several(members, _enum_values(kind), name, distinct, allow_empty)
+    _check_several(items, members, _enum_values(kind), name, distinct, allow_empty)
     return members
 
 
@@ -139,6 +141,6 @@ OPEN_UNIT = Interval(0.0, 1.0, low_closed=False, high_closed=False)
 
 def real(value: object, name: str, interval: Interval) -> float:
     """``value`` as a ``float`` if it is a real number (not a bool) in ``interval``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value not in interval:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or float(value) not in interval:
         raise ConfigError(f"{name} must be {interval}, got {value!r}")
     return float(value)

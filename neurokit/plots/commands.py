@@ -23,6 +23,7 @@ from neurokit.storage import (
     storage_options_from_args,
     upload,
 )
+from neurokit.validation import FRACTION, POSITIVE, real
 
 FIGURES = ("predictivity_by_layer", "skill_map", "task_overlap", "prompt_consistency", "clean_vs_adversarial",
            "null_comparison", "ablation_curve", "transfer_heatmap")
@@ -205,10 +206,9 @@ def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = 
 
     width = as_width(width)
     check_writable(out, overwrite=True)  # an existing file or a read-only folder fails now, not after drawing
-    if dpi <= 0:
-        raise ConfigError(f"--dpi must be positive, got {dpi}")
-    if fraction is not None and not 0.0 < fraction <= 1.0:
-        raise ConfigError(f"--fraction must be in (0, 1], got {fraction}")
+    real(dpi, "--dpi", POSITIVE)
+    if fraction is not None:  # None: the results' own fraction
+        real(fraction, "--fraction", FRACTION)
     tree = load_results(results, storage_options)
     planned, notes = plan(tree, list(figures), _default_fraction(tree, fraction), width.value)
     written: list[Path] = []

@@ -19,7 +19,6 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
-from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
 from neurokit.plots._inputs import FRACTION, LAYER, NEURON, RUN, TASK, PlotInputError
 from neurokit.plots.style import (
@@ -38,6 +37,7 @@ from neurokit.plots.style import (
     paper_style,
     root_figure,
 )
+from neurokit.validation import one_of
 
 #: Fraction of skill neurons marked by default: Wang et al.'s headline setting (top 5 % per layer).
 DEFAULT_FRACTION = 0.05
@@ -104,8 +104,7 @@ def predictivity_by_layer(scores, *, hue: str | None = None, kind: str = "box", 
     ``hue``: None, "prompt" (or "run"), "task", "subtask", or any other dim of the scores.
     """
     figure_name = "predictivity_by_layer"
-    if kind not in _KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+    one_of(kind, _KINDS, "kind")
     width = as_width(width)
     values, hue_dim = _scores_with_hue(scores, hue, figure_name)
     table, layers, hue_labels = _long_table(values, hue_dim)
@@ -252,8 +251,7 @@ def skill_map(scores, *, mask: xr.DataArray | None = None, fraction: float = DEF
     ``order="natural"`` keeps neuron indices and marks each skill neuron with a dot.
     """
     figure_name = "skill_map"
-    if order not in _ORDERS:
-        raise ConfigError(f"order must be one of {', '.join(_ORDERS)}, got {order!r}")
+    one_of(order, _ORDERS, "order")
     width = as_width(width)
     score_values, mask_values, mask_label = _skill_inputs(scores, mask, fraction, selection, figure_name)
     reference = score_values if score_values is not None else mask_values

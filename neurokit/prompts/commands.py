@@ -98,12 +98,11 @@ def _init_prompt(args) -> int:
 
 def _neighbours(args) -> int:
     from neurokit.analysis.prompt_tokens import checkpoint_neighbours
-    from neurokit.errors import ConfigError
     from neurokit.prompts.checkpoint import load_checkpoint
+    from neurokit.validation import integer
 
     checkpoint = load_checkpoint(args.prompt)
-    if args.k < 1:
-        raise ConfigError(f"--k must be at least 1, got {args.k}")
+    integer(args.k, "--k")
     result = checkpoint_neighbours(backbone_for_checkpoint(args, checkpoint), checkpoint, args.k, args.seed)
     for position in result["prompt_position"].values:
         tokens = result["token"].sel(vector="prompt", prompt_position=position).values
