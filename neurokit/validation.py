@@ -131,6 +131,8 @@ class Interval:
 POSITIVE = Interval(0.0, low_closed=False)
 #: ≥ 0: a penalty that may be off (weight decay).
 NON_NEGATIVE = Interval(0.0)
+#: [0, 1]: a share that may be nothing or everything (a sweep of top fractions).
+UNIT = Interval(0.0, 1.0)
 #: (0, 1]: a share of something that must not be empty (the top fraction of neurons).
 FRACTION = Interval(0.0, 1.0, low_closed=False)
 #: [0, 1): a share that may be nothing but never everything (a warmup ratio, a pruned share).

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from neurokit.errors import ConfigError, StoreError
-from neurokit.validation import as_enum
+from neurokit.validation import UNIT, as_enum, real
 
 RUN = "run"
 EXAMPLE = "example"
@@ -249,10 +249,11 @@ def as_position_set(positions: PositionSet | str | Sequence[str]) -> PositionSet
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
-    values = tuple(float(fraction) for fraction in fractions)
-    if not values or any(not 0.0 <= fraction <= 1.0 for fraction in values):
-        raise ConfigError(f"fractions must be a non-empty list of numbers in [0, 1], got {list(fractions)}")
-    return values
+    """A sweep of top fractions as floats: at least one, each in [0, 1] (0: no neuron, 1: every neuron)."""
+    values = tuple(fractions)
+    if not values:
+        raise ConfigError("fractions must be a non-empty list of numbers in [0, 1], got []")
+    return tuple(real(fraction, "fractions", UNIT) for fraction in values)
 
 
 def top_count(fraction: float, size: int) -> int:

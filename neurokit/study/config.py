@@ -17,7 +17,8 @@ from typing import Any
 
 from neurokit.errors import ConfigError
 from neurokit.prompts import PromptTuningConfig
-from neurokit.validation import FRACTION, HALF_OPEN_UNIT, integer, real, several_of
+from neurokit.tasks.spec import SPLITS
+from neurokit.validation import FRACTION, HALF_OPEN_UNIT, integer, one_of, real, several_of
 
 #: Sections of the reproduction report, in the order written (see :mod:`neurokit.study.report`).
 REPORT_SECTIONS = ("accuracy", "adversarial_accuracy", "predictivity", "ablation", "adversarial_ablation",
@@ -70,6 +71,8 @@ class StudyConfig:
         if not self.models or not self.tasks or not self.seeds:
             raise ConfigError("a study needs at least one model, one task and one seed")
         object.__setattr__(self, "sections", several_of(self.sections, REPORT_SECTIONS, "sections", allow_empty=True))
+        one_of(self.choose_split, SPLITS, "choose_split")
+        one_of(self.report_split, SPLITS, "report_split")
         for name in ("train_size", "choose_size", "report_size"):
             integer(getattr(self, name), f"{name} (0: the whole split)", minimum=0)
         integer(self.ablation_draws, "ablation_draws")
