@@ -156,7 +156,8 @@ BAD_INPUTS = {
     "site of no stack": (["--layers", "decoder.layer.0.ffn"], "no decoder stack"),
     "float16 on T5": (["--model", "{t5}", "--prompt", "{t5_prompt}", "--dtype", "float16"], "never stored as float16"),
     "unknown position": (["--positions", "prompt,everything"],
-                         r"positions must be distinct names among mask, prompt, .*got \['prompt', 'everything'\]"),
+                         "positions must be distinct names among mask, prompt, input_mean, input_max, last_token "
+                         "(PositionSelection), got ['prompt', 'everything']"),
     "bad shard": (["--shard", "2/2"], "--shard must be"),
     "unwritable output": (["--out", "{bert}/config.json/s.zarr"], "not a directory"),
     "output is not a store": (["--out", "{bert}"], "not touching it"),
