@@ -367,7 +367,12 @@ def _predictivity(config: dict) -> dict:
 
 
 def _selectivity(config: dict) -> dict:
-    from neurokit.analysis import SkillNeurons, compute_results, stack_scores, task_selectivity
+    from neurokit.analysis import (
+        SkillNeurons,
+        compute_results,
+        stack_scores,
+        task_selectivity,
+    )
     from neurokit.extract import open_run
 
     control = SkillNeurons().fit(open_run(config["train_a"])).control_selectivity(open_run(config["eval_a"]))

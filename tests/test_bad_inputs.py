@@ -229,7 +229,7 @@ CASES: dict[str, Case] = {
                                      r"unknown task 'no_such_task'"),
     "train with --prompt-length 0": Case(
         lambda a, t: ["train", "--task", TASK, "--out", str(t / "p"), "--prompt-length", "0"],
-        r"prompt_length must be positive, got 0"),
+        r"prompt_length must be a positive integer, got 0"),
     # task spec files
     "latin-1 CSV": Case(_spec(["text,label", "café crème,pos", "bad,neg"], encoding="latin-1"),
                         r"data file .*train\.csv is not UTF-8 text \(byte 0xe9 at offset \d+, perhaps latin-1"),

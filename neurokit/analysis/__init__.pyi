@@ -1,10 +1,10 @@
 # The names this package exports, for type checkers and IDEs. At run time its __init__.py hands this file to
 # lazy_loader.attach_stub, which imports each name from its module on first use (and lists them in dir()).
 
+from .auc import auroc as auroc
 from .common import PositionSet as PositionSet
 from .common import RunAggregation as RunAggregation
 from .common import Selection as Selection
-from .auc import auroc as auroc
 from .compare import binomial_p_value as binomial_p_value
 from .compare import chance_threshold as chance_threshold
 from .compare import clean_vs_adversarial as clean_vs_adversarial

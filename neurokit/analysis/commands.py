@@ -13,7 +13,11 @@ from __future__ import annotations
 import argparse
 
 from neurokit.analysis.common import PositionSet, RunAggregation, Selection
-from neurokit.analysis.pipeline import AnalysisOptions, analysis_provenance, analyze_stores
+from neurokit.analysis.pipeline import (
+    AnalysisOptions,
+    analysis_provenance,
+    analyze_stores,
+)
 from neurokit.analysis.results import (
     check_target,
     check_writable,
@@ -22,10 +26,18 @@ from neurokit.analysis.results import (
     save_results,
     write_tables,
 )
-from neurokit.analysis.scheduler import add_scheduler_arguments, scheduler_choice, use_scheduler
+from neurokit.analysis.scheduler import (
+    add_scheduler_arguments,
+    scheduler_choice,
+    use_scheduler,
+)
 from neurokit.analysis.subtasks import SubtaskScheme
 from neurokit.cli import add_progress_argument
-from neurokit.storage import add_storage_argument, require_local, storage_options_from_args
+from neurokit.storage import (
+    add_storage_argument,
+    require_local,
+    storage_options_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -20,6 +20,7 @@ import xarray as xr
 
 from neurokit.dims import CLASS, LAYER, NEURON, POSITION, POSITION_ROLE, RUN, SUBTASK
 from neurokit.errors import ConfigError, StoreError
+from neurokit.validation import UNIT, as_enum, real
 
 # Dask chunks of the slabs that need every example of a neuron at once (AUROC, resampling). 128 MiB keeps a
 # worker well inside the 2 GB a >RAM benchmark allows while making the per-slab Python overhead negligible.
@@ -239,30 +240,19 @@ def as_position_set(positions: PositionSet | str | Sequence[str]) -> PositionSet
     if isinstance(positions, PositionSet):
         return positions
     if isinstance(positions, str):
-        try:
-            return PositionSet(positions)
-        except ValueError:
-            raise ConfigError(f"positions must be 'prompt', 'all' or a list of roles, got {positions!r}") from None
+        return as_enum(positions, PositionSet, "positions (unless a list of roles)")
     roles = tuple(str(role) for role in positions)
     if not roles:
         raise ConfigError("positions: the list of roles is empty")
     return roles
 
 
-def choice(kind: type[enum.Enum], value):
-    """The enum member for ``value`` (a member or its string value); ConfigError naming the valid choices."""
-    try:
-        return kind(value)
-    except ValueError:
-        valid = ", ".join(repr(member.value) for member in kind)
-        raise ConfigError(f"{value!r} is not a valid {kind.__name__}: choose {valid}") from None
-
-
 def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
-    values = tuple(float(fraction) for fraction in fractions)
-    if not values or any(not 0.0 <= fraction <= 1.0 for fraction in values):
-        raise ConfigError(f"fractions must be a non-empty list of numbers in [0, 1], got {list(fractions)}")
-    return values
+    """A sweep of top fractions as floats: at least one, each in [0, 1] (0: no neuron, 1: every neuron)."""
+    values = tuple(fractions)
+    if not values:
+        raise ConfigError("fractions must be a non-empty list of numbers in [0, 1], got []")
+    return tuple(real(fraction, "fractions", UNIT) for fraction in values)
 
 
 def top_count(fraction: float, size: int) -> int:

@@ -19,7 +19,6 @@ from neurokit.analysis.common import (
     Selection,
     check_fractions,
     check_same_model,
-    choice,
     describe,
     single_chunk,
     task_level,
@@ -30,6 +29,7 @@ from neurokit.analysis.skill import DEFAULT_FRACTION, top_fraction
 from neurokit.dims import EXAMPLE, FRACTION, LAYER, NEURON, TASK
 from neurokit.errors import ConfigError
 from neurokit.extract.schema import LABEL, PREDICTION
+from neurokit.validation import as_enum, integer
 
 #: Ackermann & Ohmer's sweep for clean-vs-adversarial overlap: n = 2, 4, …, 20 %.
 ADVERSARIAL_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step in range(2, 21, 2))
@@ -113,7 +113,7 @@ def pairwise_agreement(scores: xr.DataArray, dim: str = TASK, fraction: float = 
     E|A∩B| / (k_A + k_B − E|A∩B|) (a ratio of expectations); ``spearman`` = Spearman's ρ of the scores over
     all neurons.
     """
-    selection = choice(Selection, selection)
+    selection = as_enum(selection, Selection, "selection")
     scores = task_level(scores)
     masks = top_fraction(scores, [fraction], selection).squeeze(FRACTION, drop=True)
     partner = _partner(masks, dim)
@@ -170,7 +170,7 @@ def clean_vs_adversarial(clean: xr.DataArray, adversarial: xr.DataArray,
     overlap − chance, the summary number per prompt; ``spearman`` ([run]): Spearman's ρ between clean and
     adversarial scores over all neurons.
     """
-    selection = choice(Selection, selection)
+    selection = as_enum(selection, Selection, "selection")
     fractions = check_fractions(fractions)
     if 0.0 in fractions:
         raise ConfigError("overlap needs fractions above 0")
@@ -213,7 +213,7 @@ def null_comparison(tuned: xr.DataArray, null: xr.DataArray, quantiles: Sequence
     ``reference`` quantile; ``share_above_null_by_layer`` (layer); ``skill_share_above_null`` (fraction):
     the same share among the tuned skill neurons (top fraction, ``selection``).
     """
-    selection = choice(Selection, selection)
+    selection = as_enum(selection, Selection, "selection")
     tuned, null = task_level(tuned), task_level(null)
     check_same_model(tuned.attrs, null.attrs, what="scores")
     units = [LAYER, NEURON]
@@ -255,8 +255,7 @@ def chance_threshold(trials: int, alpha: float = 0.05, chance: float = 0.5) -> f
 
     E.g. 85/148 = 57.4 % and 47/78 = 60.3 % at α = 5 %, chance 0.5 (the AdvGLUE set sizes).
     """
-    if trials < 1:
-        raise ConfigError(f"trials must be at least 1, got {trials}")
+    integer(trials, "trials")
     p_values = _upper_tail(np.arange(trials + 1), trials, chance)
     passing = np.flatnonzero(p_values <= alpha)
     return float(passing[0] / trials) if passing.size else float("nan")

@@ -17,7 +17,6 @@ from neurokit.analysis.common import (
     Selection,
     as_position_set,
     check_same_model,
-    choice,
     describe,
 )
 from neurokit.analysis.compare import (
@@ -50,8 +49,9 @@ from neurokit.analysis.skill import DEFAULT_FRACTION, SkillNeurons, split_contro
 from neurokit.analysis.stores import open_by_task, open_null_runs
 from neurokit.analysis.subtasks import SubtaskScheme
 from neurokit.dims import RUN, TASK
-from neurokit.errors import ConfigError, StoreError
+from neurokit.errors import StoreError
 from neurokit.provenance import command_line, package_versions, utc_now
+from neurokit.validation import FRACTION_RANGE, as_enum, integer, real
 
 
 def _per_prompt(skill: xr.Dataset) -> xr.DataArray:
@@ -76,19 +76,18 @@ class AnalysisOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "positions", as_position_set(self.positions))
-        object.__setattr__(self, "over_runs", choice(RunAggregation, self.over_runs))
-        object.__setattr__(self, "selection", choice(Selection, self.selection))
+        object.__setattr__(self, "over_runs", as_enum(self.over_runs, RunAggregation, "over_runs"))
+        object.__setattr__(self, "selection", as_enum(self.selection, Selection, "selection"))
         if self.scheme is not None:
-            object.__setattr__(self, "scheme", choice(SubtaskScheme, self.scheme))
-        if not 0.0 < self.fraction <= 1.0:
-            raise ConfigError(f"fraction must be in (0, 1], got {self.fraction}")
-        if self.bootstrap < 0 or self.permutations < 0:
-            raise ConfigError("bootstrap and permutations must be ≥ 0")
+            object.__setattr__(self, "scheme", as_enum(self.scheme, SubtaskScheme, "scheme"))
+        real(self.fraction, "fraction", FRACTION_RANGE)
+        integer(self.bootstrap, "bootstrap", minimum=0)
+        integer(self.permutations, "permutations", minimum=0)
 
     def describe(self) -> dict:
         positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
         return {"positions": positions, "over_runs": self.over_runs.value, "selection": self.selection.value,
-                "subtask_scheme": None if self.scheme is None else choice(SubtaskScheme, self.scheme).value,
+                "subtask_scheme": None if self.scheme is None else as_enum(self.scheme, SubtaskScheme, "scheme").value,
                 "fraction": self.fraction, "seed": self.seed}
 
 

@@ -29,13 +29,13 @@ import xarray as xr
 from neurokit.analysis.common import (
     DEFAULT_SLAB_BYTES,
     RunAggregation,
-    choice,
     single_chunk,
     slab_chunks,
 )
 from neurokit.analysis.subtasks import SubTask, SubtaskScheme, balanced_weights
 from neurokit.dims import BOUND, EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import ConfigError
+from neurokit.validation import OPEN_UNIT, as_enum, integer, real
 
 REPLICATE = "replicate"
 #: The level of every interval (bootstrap intervals of scores and of ablation effects) unless one is asked for.
@@ -123,7 +123,7 @@ def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, 
     baseline = single_chunk(baseline, (RUN, SUBTASK, POSITION))
     labels = single_chunk(labels.broadcast_like(activation[RUN]).transpose(RUN, EXAMPLE), (RUN, EXAMPLE))
     result = xr.apply_ufunc(
-        partial(kernel, subtasks=tuple(subtasks), over_runs=over_runs, scheme=choice(SubtaskScheme, scheme),
+        partial(kernel, subtasks=tuple(subtasks), over_runs=over_runs, scheme=as_enum(scheme, SubtaskScheme, "scheme"),
                 **kernel_settings),
         activation, baseline, labels,
         xr.Variable((REPLICATE, EXAMPLE), index), xr.Variable((REPLICATE, EXAMPLE), weight),
@@ -134,18 +134,6 @@ def _apply_replicates(kernel, activation: xr.DataArray, baseline: xr.DataArray, 
         dask_gufunc_kwargs={"output_sizes": extra_dims},
     )
     return result.assign_coords({name: coord for name, coord in baseline.coords.items() if coord.dims == (SUBTASK,)})
-
-
-def check_count(value: int, what: str) -> None:
-    """ConfigError unless ``value`` (a number of resamples or permutations) is at least 1."""
-    if int(value) < 1:
-        raise ConfigError(f"{what} must be at least 1, got {value}")
-
-
-def check_confidence(confidence: float) -> None:
-    """ConfigError unless the confidence level of an interval is in (0, 1)."""
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
 
 
 def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataArray,
@@ -163,8 +151,8 @@ def bootstrap_interval(activation: xr.DataArray, baseline: xr.DataArray, labels:
     ``np.random.default_rng(seed).multinomial(n, [1/n]·n, size=n_resamples)`` — row b counts how often each
     eval example is drawn in resample b (the same draw for every run, since the runs share examples).
     """
-    check_count(n_resamples, "n_resamples")
-    check_confidence(confidence)
+    integer(n_resamples, "n_resamples")
+    real(confidence, "confidence", OPEN_UNIT)
     n_examples = activation.sizes[EXAMPLE]
     draws = resample_counts(np.random.default_rng(seed), n_examples, n_resamples)
     index = np.broadcast_to(np.arange(n_examples), (n_resamples + 1, n_examples))
@@ -188,7 +176,7 @@ def permutation_p_values(activation: xr.DataArray, baseline: xr.DataArray, label
     ``rng.permutation(n)`` for b = 1…B in order, ``rng = np.random.default_rng(seed)``; the same
     permutation of the example axis relabels every run.
     """
-    check_count(n_permutations, "n_permutations")
+    integer(n_permutations, "n_permutations")
     n_examples = activation.sizes[EXAMPLE]
     rng = np.random.default_rng(seed)
     index = np.vstack([np.arange(n_examples)] + [rng.permutation(n_examples) for _ in range(n_permutations)])
@@ -232,7 +220,7 @@ def bootstrap_shares(successes, trials, n_resamples: int = 2000, seed: int = 0) 
     resampled independently (cells that share examples are treated as independent samples). Draws:
     ``np.random.default_rng(seed).binomial`` once, for all cells.
     """
-    check_count(n_resamples, "n_resamples")
+    integer(n_resamples, "n_resamples")
     successes, trials = np.broadcast_arrays(np.asarray(successes, dtype=np.int64), np.asarray(trials, dtype=np.int64))
     if np.any(trials < 1) or np.any(successes < 0) or np.any(successes > trials):
         raise ConfigError("bootstrap_shares needs 0 ≤ successes ≤ trials and trials ≥ 1")

@@ -21,6 +21,7 @@ from enum import Enum
 import dask
 
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.validation import integer
 
 #: dask threads in each worker process of the local cluster that ``--workers N`` starts. One: the worker
 #: processes already keep several reads in flight, and with two workers two threads each were slower than one
@@ -61,8 +62,8 @@ class SchedulerChoice:
             elif not _ADDRESS.match(str(scheduler)):
                 raise ConfigError(f"--scheduler must be threads, processes, synchronous or the address of a "
                                   f"dask.distributed scheduler (tcp://HOST:PORT), got {scheduler!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if self.workers is not None:  # a flag left out, not a Python None to mention
+            integer(self.workers, "--workers")
         if self.workers is not None and self.scheduler is LocalScheduler.SYNCHRONOUS:
             raise ConfigError("--workers does not apply to the synchronous scheduler (one task at a time)")
         if self.workers is not None and self.address is not None:

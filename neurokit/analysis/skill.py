@@ -42,7 +42,6 @@ from neurokit.analysis.common import (
     check_same_layout,
     check_same_model,
     check_same_task,
-    choice,
     describe,
     select_positions,
     single_chunk,
@@ -59,9 +58,19 @@ from neurokit.analysis.subtasks import (
     subtask_scheme,
     subtasks_for,
 )
-from neurokit.dims import CLASS, EXAMPLE, FRACTION, LAYER, NEURON, POSITION, RUN, SUBTASK
+from neurokit.dims import (
+    CLASS,
+    EXAMPLE,
+    FRACTION,
+    LAYER,
+    NEURON,
+    POSITION,
+    RUN,
+    SUBTASK,
+)
 from neurokit.errors import NeurokitError, StoreError
 from neurokit.extract.schema import ACTIVATION, LABEL, TRAIN_COUNT, TRAIN_SUM
+from neurokit.validation import as_enum
 
 #: The sweep of Wang et al.: 0 % to 20 % of the neurons in 1 % steps.
 DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(step / 100, 2) for step in range(21))
@@ -191,7 +200,7 @@ def top_fraction(scores: xr.DataArray, fractions: Sequence[float],
     Ties at the cut go to the lower (layer, neuron) index; NaN scores are never selected.
     """
     fractions = check_fractions(fractions)
-    core = [NEURON] if choice(Selection, selection) is Selection.PER_LAYER else [LAYER, NEURON]
+    core = [NEURON] if as_enum(selection, Selection, "selection") is Selection.PER_LAYER else [LAYER, NEURON]
     scores = single_chunk(scores, core)
     ranks = xr.apply_ufunc(
         _descending_rank, scores, input_core_dims=[core], output_core_dims=[core],
@@ -244,7 +253,7 @@ def filled_top(scores: xr.DataArray, fractions: Sequence[float],
     fractions = check_fractions(fractions)
     if scores.sizes.get(SUBTASK) != 2:
         raise NeurokitError(f"filled_top needs scores of two sub-tasks, got {scores.sizes.get(SUBTASK, 0)}")
-    core = [NEURON] if choice(Selection, selection) is Selection.PER_LAYER else [LAYER, NEURON]
+    core = [NEURON] if as_enum(selection, Selection, "selection") is Selection.PER_LAYER else [LAYER, NEURON]
     scores = single_chunk(scores, [SUBTASK, *core])
     size = int(np.prod([scores.sizes[dim] for dim in core]))
     first = np.array([top_count(fraction / 2.0, size) for fraction in fractions])
@@ -266,7 +275,7 @@ def skill_set(scores: xr.DataArray, fractions: Sequence[float], selection: Selec
     (:func:`filled_top`, Wang et al.); otherwise the set is the union of the sub-tasks' tops.
     """
     scheme = scheme if scheme is not None else scores.attrs.get("subtask_scheme", SubtaskScheme.ALL_EXAMPLES)
-    if SUBTASK in scores.dims and choice(SubtaskScheme, scheme) is SubtaskScheme.BALANCED:
+    if SUBTASK in scores.dims and as_enum(scheme, SubtaskScheme, "scheme") is SubtaskScheme.BALANCED:
         return filled_top(scores, fractions, selection)
     masks = top_fraction(scores, fractions, selection)
     return masks.any(SUBTASK) if SUBTASK in masks.dims else masks
@@ -324,10 +333,10 @@ class SkillNeurons:
 
     def __post_init__(self) -> None:
         self.positions = as_position_set(self.positions)
-        self.over_runs = choice(RunAggregation, self.over_runs)
-        self.selection = choice(Selection, self.selection)
+        self.over_runs = as_enum(self.over_runs, RunAggregation, "over_runs")
+        self.selection = as_enum(self.selection, Selection, "selection")
         self.fractions = check_fractions(self.fractions)
-        self.scheme = None if self.scheme is None else choice(SubtaskScheme, self.scheme)
+        self.scheme = None if self.scheme is None else as_enum(self.scheme, SubtaskScheme, "scheme")
 
     def fit(self, train: xr.Dataset) -> SkillNeurons:
         """Learn the baselines from a train store (or train runs combined along ``run``)."""

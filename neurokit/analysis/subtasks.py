@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis.common import choice
 from neurokit.dims import CLASS, EXAMPLE, SUBTASK
 from neurokit.errors import ConfigError, StoreError
+from neurokit.validation import as_enum
 
 
 class SubtaskScheme(enum.Enum):
@@ -85,7 +85,7 @@ def subtask_scheme(scheme: SubtaskScheme | str | None, label_names: Sequence[str
     defined = _neutral_class([str(name) for name in label_names]) is not None
     if scheme is None:
         return SubtaskScheme.BALANCED if defined else SubtaskScheme.ALL_EXAMPLES
-    chosen: SubtaskScheme = choice(SubtaskScheme, scheme)
+    chosen: SubtaskScheme = as_enum(scheme, SubtaskScheme, "scheme")
     if chosen is SubtaskScheme.BALANCED and not defined:
         raise ConfigError(f"balanced sub-tasks are defined for 3-way tasks with a neutral class, not for classes "
                           f"{list(label_names)}: use scheme 'all-examples'")
@@ -174,9 +174,10 @@ def subtask_labels(labels: xr.DataArray, subtasks: Sequence[SubTask], label_name
     along ``example``: a few bytes per example).
     """
     whole = labels if labels.chunks is None else labels.chunk({EXAMPLE: -1})
+    balanced = as_enum(scheme, SubtaskScheme, "scheme") is SubtaskScheme.BALANCED
     kept = xr.apply_ufunc(
         _kept, whole, input_core_dims=[[EXAMPLE]], output_core_dims=[[SUBTASK, EXAMPLE]],
-        kwargs={"subtasks": tuple(subtasks), "balanced": choice(SubtaskScheme, scheme) is SubtaskScheme.BALANCED},
+        kwargs={"subtasks": tuple(subtasks), "balanced": balanced},
         dask="parallelized", output_dtypes=[np.int64],
         dask_gufunc_kwargs={"output_sizes": {SUBTASK: len(subtasks)}},
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from neurokit.analysis.skill import DEFAULT_FRACTION
 from neurokit.errors import ConfigError
+from neurokit.validation import integer
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,9 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ConfigError("the demo needs at least one task")
-        if self.seeds < 1:
-            raise ConfigError(f"seeds must be at least 1, got {self.seeds}")
-        for name in ("prompt_length", "steps", "batch_size", "eval_every", "dev_size", "train_size", "eval_size",
-                     "max_length", "ablation_draws"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("seeds", "prompt_length", "steps", "batch_size", "eval_every", "dev_size", "train_size",
+                     "eval_size", "max_length", "ablation_draws"):
+            integer(getattr(self, name), name)
 
     @classmethod
     def quick(cls) -> DemoConfig:

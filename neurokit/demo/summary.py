@@ -35,7 +35,16 @@ from neurokit.analysis.groups import (
 )
 from neurokit.analysis.resampling import bootstrap_shares, percentile_bounds
 from neurokit.analysis.results import result_group
-from neurokit.dims import FRACTION, LAYER, NEURON, RUN, SOURCE, SOURCE_TASK, TARGET, TASK
+from neurokit.dims import (
+    FRACTION,
+    LAYER,
+    NEURON,
+    RUN,
+    SOURCE,
+    SOURCE_TASK,
+    TARGET,
+    TASK,
+)
 from neurokit.tasks import get_task
 
 #: Verdicts of a finding. "Does not hold" needs the criterion to fail in at least two settings, each with its

@@ -13,9 +13,23 @@ import numpy as np
 import torch
 
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.extract.spec import Provenance, StoredDtype, StoreSpec, _enum_value, stored_dtype_policy
-from neurokit.models import Backbone, NeuronSite, PromptLayout, Scoring, Stack, Verbalizer, parse_site_name
+from neurokit.extract.spec import (
+    Provenance,
+    StoredDtype,
+    StoreSpec,
+    stored_dtype_policy,
+)
+from neurokit.models import (
+    Backbone,
+    NeuronSite,
+    PromptLayout,
+    Scoring,
+    Stack,
+    Verbalizer,
+    parse_site_name,
+)
 from neurokit.provenance import command_line
+from neurokit.validation import as_enum, as_enums, integer
 
 TRAIN_SPLIT = "train"
 
@@ -68,15 +82,7 @@ class ExtractionConfig:
     store_train_activations: bool = False
 
     def __post_init__(self) -> None:
-        positions = (self.positions,) if isinstance(self.positions, str) else tuple(self.positions)
-        positions = tuple(_enum_value(PositionSelection, value, "position") for value in positions)
-        if not positions:
-            raise ConfigError("positions must name at least one of " +
-                              ", ".join(member.value for member in PositionSelection))
-        repeated = sorted({p.value for p in positions if positions.count(p) > 1})
-        if repeated:
-            raise ConfigError(f"positions repeat {', '.join(repeated)}")
-        object.__setattr__(self, "positions", positions)
+        object.__setattr__(self, "positions", as_enums(self.positions, PositionSelection, "positions", distinct=True))
         if self.layers is not None:
             layers = (self.layers,) if isinstance(self.layers, (str, int)) else tuple(self.layers)
             if not layers:
@@ -88,13 +94,11 @@ class ExtractionConfig:
                     parse_site_name(layer)  # malformed names fail here, before any model is loaded
             object.__setattr__(self, "layers", tuple(int(v) if not isinstance(v, str) else v for v in layers))
         if self.stack is not None:
-            object.__setattr__(self, "stack", _enum_value(Stack, self.stack, "stack"))
+            object.__setattr__(self, "stack", as_enum(self.stack, Stack, "stack"))
         if self.dtype is not None:
-            object.__setattr__(self, "dtype", _enum_value(StoredDtype, self.dtype, "dtype"))
+            object.__setattr__(self, "dtype", as_enum(self.dtype, StoredDtype, "dtype"))
         for name in ("batch_size", "block_size", "max_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            integer(getattr(self, name), name)
         if not isinstance(self.store_train_activations, bool):
             raise ConfigError(f"store_train_activations must be true or false, got {self.store_train_activations!r}")
 

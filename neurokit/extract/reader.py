@@ -13,7 +13,16 @@ import xarray as xr
 import zarr
 from dask.base import tokenize
 
-from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, POSITION_ROLE, RUN, SITE
+from neurokit.dims import (
+    CLASS,
+    EXAMPLE,
+    LAYER,
+    NEURON,
+    POSITION,
+    POSITION_ROLE,
+    RUN,
+    SITE,
+)
 from neurokit.errors import ConfigError, StoreError
 from neurokit.extract.integrity import checked_dask_array, missing_chunk_problem
 from neurokit.extract.progress import covered_blocks
@@ -29,6 +38,7 @@ from neurokit.extract.schema import (
 )
 from neurokit.extract.spec import StoredDtype
 from neurokit.storage import Location, locate
+from neurokit.validation import one_of
 
 # Runs can only be stacked when their neurons are the same neurons.
 _SAME_MODEL_ATTRS = ("model_id", "model_revision", "weights_sha256")
@@ -131,8 +141,7 @@ def open_runs(
     differs between the runs (e.g. ``prompt_sha256``, ``task``, ``split``), one string coordinate of that
     name; attributes shared by all runs stay in ``attrs``.
     """
-    if join not in ("exact", "inner", "outer"):
-        raise ConfigError(f"join must be 'exact', 'inner' or 'outer', got {join!r}")
+    one_of(join, ("exact", "inner", "outer"), "join")
     paths = [locate(path, storage_options) for path in paths]
     if not paths:
         raise ConfigError("open_runs needs at least one store")

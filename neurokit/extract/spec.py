@@ -21,6 +21,7 @@ import numpy as np
 
 from neurokit.errors import ConfigError
 from neurokit.provenance import command_line, package_versions
+from neurokit.validation import as_enum, integer
 
 if TYPE_CHECKING:
     from neurokit.models import ArchitectureAdapter
@@ -189,15 +190,9 @@ class StoreSpec:
             raise ConfigError(
                 f"unknown position roles {bad_roles!r}; expected mask, prompt_<k>, input_mean, input_max, last_token"
             )
-        try:
-            object.__setattr__(self, "stored_dtype", StoredDtype(self.stored_dtype))
-        except ValueError:
-            choices = ", ".join(dtype.value for dtype in StoredDtype)
-            raise ConfigError(f"stored_dtype must be one of {choices}, got {self.stored_dtype!r}") from None
-        for name in ("n_neurons", "block_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        object.__setattr__(self, "stored_dtype", as_enum(self.stored_dtype, StoredDtype, "stored_dtype"))
+        integer(self.n_neurons, "n_neurons")
+        integer(self.block_size, "block_size")
         if not isinstance(self.provenance, Provenance):
             raise ConfigError("provenance must be a neurokit.extract.Provenance")
         if not (self.store_raw_activations or self.compute_train_stats):
@@ -247,14 +242,6 @@ class StoreSpec:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _enum_value(enum: type[Enum], value: Any, what: str):
-    try:
-        return enum(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in enum)
-        raise ConfigError(f"{what} must be one of {choices}, got {value!r}") from None
-
-
 def stored_dtype_policy(adapter: ArchitectureAdapter, requested: StoredDtype | str | None) -> tuple[StoredDtype, str]:
     """The stored dtype for a backbone family (its adapter) and the reason, as recorded in the ``dtype_policy``
     attribute.
@@ -266,7 +253,7 @@ def stored_dtype_policy(adapter: ArchitectureAdapter, requested: StoredDtype | s
     range: :attr:`~neurokit.models.ArchitectureAdapter.float16_overflows`).
     """
     family = adapter.family.value
-    requested = None if requested is None else _enum_value(StoredDtype, requested, "dtype")
+    requested = None if requested is None else as_enum(requested, StoredDtype, "dtype")
     if adapter.float16_overflows and requested is StoredDtype.FLOAT16:
         raise ConfigError(f"{family} activations are never stored as float16 (its FFN exceeds the float16 range); "
                           "use float32 or bfloat16")

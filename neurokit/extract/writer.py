@@ -44,6 +44,7 @@ from neurokit.extract.schema import (
 from neurokit.extract.spec import STORE_VERSION, StoredDtype, StoreSpec
 from neurokit.provenance import utc_now
 from neurokit.storage import Location
+from neurokit.validation import integer
 
 # A snapshot of the class statistics can be large (C x L x P x N float64, twice); it is saved whenever the
 # time since the last one exceeds this multiple of how long the last one took, which caps its share of the
@@ -216,8 +217,7 @@ class ActivationStoreWriter:
                 and 0 <= shard[0] < shard[1]):
             raise ConfigError(f"shard must be (index, count) with 0 <= index < count, got {shard!r}")
         shard = (int(shard[0]), int(shard[1]))
-        if max_queued_blocks < 1:
-            raise ConfigError(f"max_queued_blocks must be at least 1, got {max_queued_blocks}")
+        integer(max_queued_blocks, "max_queued_blocks")
         backend = store_backend(path)
         path = backend.where
         if shard[1] > 1 and not backend.conditional_writes:

@@ -7,10 +7,10 @@ from .ablation import AblationMethod as AblationMethod
 from .ablation import Perturbation as Perturbation
 from .ablation import Positions as Positions
 from .ablation import SkillAblationExperiment as SkillAblationExperiment
+from .ablation import check_train_store as check_train_store
 from .ablation import evaluate_perturbed as evaluate_perturbed
 from .ablation import perturbed as perturbed
 from .ablation import train_activations as train_activations
-from .ablation import check_train_store as check_train_store
 from .ablation import train_mean as train_mean
 from .cross_task import CrossTaskTarget as CrossTaskTarget
 from .cross_task import cross_task_ablation as cross_task_ablation

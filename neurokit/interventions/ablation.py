@@ -35,11 +35,20 @@ from tqdm.auto import tqdm
 from neurokit.analysis.common import (
     Selection,
     check_fractions,
-    choice,
     prompt_position_mask,
 )
 from neurokit.analysis.results import scheduler_options
-from neurokit.dims import CLASS, DRAW, EXAMPLE, FRACTION, LAYER, NEURON, POSITION, POSITION_ROLE, SELECTION
+from neurokit.dims import (
+    CLASS,
+    DRAW,
+    EXAMPLE,
+    FRACTION,
+    LAYER,
+    NEURON,
+    POSITION,
+    POSITION_ROLE,
+    SELECTION,
+)
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.extract.schema import ACTIVATION, TRAIN_COUNT, TRAIN_SUM
 from neurokit.interventions.masks import (
@@ -51,11 +60,18 @@ from neurokit.interventions.masks import (
     check_skill_weights,
     random_masks,
 )
-from neurokit.models import Backbone, NeuronSite, PromptLayout, Verbalizer, edit_activations
+from neurokit.models import (
+    Backbone,
+    NeuronSite,
+    PromptLayout,
+    Verbalizer,
+    edit_activations,
+)
 from neurokit.prompts.checkpoint import PromptCheckpoint
 from neurokit.prompts.data import EncodedBatch, EncodedSplit
 from neurokit.prompts.soft_prompt import SoftPrompt
 from neurokit.prompts.trainer import Evaluation, evaluate
+from neurokit.validation import POSITIVE, as_enum, integer, real
 
 #: Wang et al.'s noise level.
 DEFAULT_NOISE_STD = 0.1
@@ -128,16 +144,15 @@ class Perturbation:
     positions: Positions = DEFAULT_POSITIONS
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "method", choice(AblationMethod, self.method))
-        object.__setattr__(self, "positions", choice(Positions, self.positions))
+        object.__setattr__(self, "method", as_enum(self.method, AblationMethod, "method"))
+        object.__setattr__(self, "positions", as_enum(self.positions, Positions, "positions"))
         if not isinstance(self.mask, xr.DataArray) or set(self.mask.dims) != {LAYER, NEURON} \
                 or self.mask.dtype != bool:
             raise ConfigError("a perturbation's mask must be a boolean DataArray with dims (layer, neuron)")
         check_values(self.method, self.values, self.positions)
-        if not self.noise_std > 0:
-            raise ConfigError(f"noise_std must be positive, got {self.noise_std}")
-        if self.seed < 0 or self.draw < 0:
-            raise ConfigError("seed and draw must be non-negative")
+        real(self.noise_std, "noise_std", POSITIVE)
+        integer(self.seed, "seed", minimum=0)
+        integer(self.draw, "draw", minimum=0)
 
 
 def check_values(method: AblationMethod, values: xr.DataArray | None, positions: Positions) -> None:
@@ -390,17 +405,15 @@ class SkillAblationExperiment:
     progress: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
-        self.method = choice(AblationMethod, self.method)
-        self.positions = choice(Positions, self.positions)
-        self.selection = choice(Selection, self.selection)
+        self.method = as_enum(self.method, AblationMethod, "method")
+        self.positions = as_enum(self.positions, Positions, "positions")
+        self.selection = as_enum(self.selection, Selection, "selection")
         if self.fractions is not None:
             self.fractions = check_fractions(self.fractions)
-        if not self.noise_std > 0:
-            raise ConfigError(f"noise_std must be positive, got {self.noise_std}")
-        if self.draws < 1 or self.batch_size < 1:
-            raise ConfigError(f"draws and batch_size must be at least 1, got {self.draws} and {self.batch_size}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be non-negative, got {self.seed}")
+        real(self.noise_std, "noise_std", POSITIVE)
+        integer(self.draws, "draws")
+        integer(self.batch_size, "batch_size")
+        integer(self.seed, "seed", minimum=0)
 
     def settings(self) -> dict:
         """The settings as JSON-ready values."""

@@ -15,8 +15,18 @@ import os
 from pathlib import Path
 
 from neurokit.cli import add_progress_argument
-from neurokit.dims import BOUND, FRACTION, LAYER, SELECTION, SOURCE, SOURCE_TASK, TARGET, TARGET_TASK
+from neurokit.dims import (
+    BOUND,
+    FRACTION,
+    LAYER,
+    SELECTION,
+    SOURCE,
+    SOURCE_TASK,
+    TARGET,
+    TARGET_TASK,
+)
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.validation import OPEN_UNIT, integer, real
 
 _ABLATION_METHODS = ("noise", "zero", "mean", "resample")  # AblationMethod's values, without importing torch
 _POSITIONS = ("all", "prompt", "input")  # Positions' values, likewise
@@ -94,7 +104,11 @@ def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     from neurokit.analysis.resampling import DEFAULT_CONFIDENCE
     from neurokit.analysis.scheduler import add_scheduler_arguments
-    from neurokit.interventions.effects import DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, DEFAULT_RESAMPLING
+    from neurokit.interventions.effects import (
+        DEFAULT_N_BOOT,
+        DEFAULT_N_PERMUTATIONS,
+        DEFAULT_RESAMPLING,
+    )
     from neurokit.interventions.prune import PruneConfig
     from neurokit.models.cli_args import add_model_arguments
 
@@ -205,8 +219,8 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
 def _check_positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if value is not None:  # a flag left out
+            integer(value, f"--{name.replace('_', '-')}")
 
 
 def _save(results: dict, out: Path, table, frame, settings: dict) -> None:
@@ -256,7 +270,11 @@ def _train_values(path: str | None, method: str, per_position: bool, backbone, c
     (:func:`~neurokit.interventions.train_mean`) or the donor pool
     (:func:`~neurokit.interventions.train_activations`); ``None`` for the other methods."""
     from neurokit.extract import open_run
-    from neurokit.interventions.ablation import check_train_store, train_activations, train_mean
+    from neurokit.interventions.ablation import (
+        check_train_store,
+        train_activations,
+        train_mean,
+    )
 
     if method not in _NEEDS_TRAIN_STORE:
         return None
@@ -289,19 +307,18 @@ def _with_settings(frame, result):
 def _ablate(args: argparse.Namespace) -> int:
     from neurokit.analysis import Selection
     from neurokit.analysis.groups import ABLATION, group_path
-    from neurokit.analysis.resampling import check_confidence
     from neurokit.analysis.scheduler import scheduler_choice, use_scheduler
     from neurokit.interventions.effects import with_effects
     from neurokit.interventions.masks import check_skill_weights, load_skill
-    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.models.cli_args import backbone_for_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
     out, table = _outputs(args)
     _check_ablation_arguments(args, "--train-store")
     _check_positive(args, "n_boot", "n_permutations")
-    check_confidence(args.confidence)
+    real(args.confidence, "--confidence", OPEN_UNIT)
     scheduler = scheduler_choice(args)
     task = get_task(args.task)
     skill = load_skill(args.skill, args.skill_group, task=task.name)
@@ -350,8 +367,8 @@ def _ablate_matrix(args: argparse.Namespace) -> int:
     from neurokit.analysis.groups import ABLATION, CROSS_TASK, SKILL, group_path
     from neurokit.interventions.cross_task import CrossTaskTarget, cross_task_ablation
     from neurokit.interventions.masks import check_skill_weights, load_skill
-    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.models.cli_args import backbone_for_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.data import EncodedSplit
     from neurokit.tasks import get_task, load_split
 
@@ -425,9 +442,13 @@ def _transfer_table(result):
 
 def _transfer(args: argparse.Namespace) -> int:
     from neurokit.analysis.groups import PROMPTS, SOURCE_TASKS, TRANSFER, group_path
-    from neurokit.interventions.transfer import by_source_task, plan_transfer, transfer_matrix
-    from neurokit.prompts.checkpoint import PromptCheckpoint
+    from neurokit.interventions.transfer import (
+        by_source_task,
+        plan_transfer,
+        transfer_matrix,
+    )
     from neurokit.models.cli_args import backbone_for_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.tasks import get_task, load_split
 
     out, table = _outputs(args)
@@ -485,8 +506,8 @@ def _prune(args: argparse.Namespace) -> int:
         prune,
         save_pruned,
     )
-    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.models.cli_args import backbone_for_checkpoint
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.provenance import command_line, package_versions, utc_now
 
     out = check_writable(args.out, args.overwrite)

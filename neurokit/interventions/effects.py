@@ -36,11 +36,9 @@ import json
 import numpy as np
 import xarray as xr
 
-from neurokit.analysis.common import choice, single_chunk
+from neurokit.analysis.common import single_chunk
 from neurokit.analysis.resampling import (
     DEFAULT_CONFIDENCE,
-    check_confidence,
-    check_count,
     percentile_bounds,
     resample_counts,
 )
@@ -51,6 +49,7 @@ from neurokit.interventions.masks import (
     SELECTIONS,
     SIGN_FLIP_STREAM,
 )
+from neurokit.validation import OPEN_UNIT, as_enum, integer, real
 
 #: Resamples of the effect's bootstrap interval and random sign flips of its one-sided test.
 DEFAULT_N_BOOT = 10_000
@@ -128,10 +127,10 @@ def ablation_effects(result: xr.Dataset, n_boot: int = DEFAULT_N_BOOT, confidenc
 
     The definitions and random streams are in the module docstring; ``seed`` picks the streams.
     """
-    check_count(n_boot, "n_boot")
-    check_count(n_permutations, "n_permutations")
-    check_confidence(confidence)
-    scheme: Resampling = choice(Resampling, resampling)
+    integer(n_boot, "n_boot")
+    integer(n_permutations, "n_permutations")
+    real(confidence, "confidence", OPEN_UNIT)
+    scheme: Resampling = as_enum(resampling, Resampling, "resampling")
     if not isinstance(result, xr.Dataset) or "correct" not in result:
         raise NeurokitError("the ablation result has no per-example 'correct' (selection, fraction, draw, "
                             "example): run the ablation again with this version of neurokit")

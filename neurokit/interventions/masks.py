@@ -20,6 +20,7 @@ from neurokit.analysis.skill import DEFAULT_FRACTIONS, skill_set
 from neurokit.dims import DRAW, FRACTION, LAYER, NEURON, SITE, SUBTASK
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.models import Backbone
+from neurokit.validation import integer
 
 #: The values of the ``selection`` dim: which neurons an ablation perturbed (size-matched random sets).
 SELECTIONS = ("skill", "random")
@@ -133,8 +134,7 @@ def random_masks(masks: xr.DataArray, draws: int, seed: int = 0) -> xr.DataArray
     fraction): sets are uniform over the layer's neurons, reproducible from the seed, independent between
     draws and layers, and nested across fractions (a larger set contains a smaller one of the same draw).
     """
-    if draws < 1:
-        raise ConfigError(f"draws must be at least 1, got {draws}")
+    integer(draws, "draws")
     masks = masks.transpose(..., LAYER, NEURON)
     counts = masks.sum(NEURON).values  # (…, layer)
     width = masks.sizes[NEURON]

@@ -30,7 +30,6 @@ from torch import nn
 from neurokit.analysis.common import (
     Selection,
     check_fractions,
-    choice,
 )
 from neurokit.analysis.results import check_writable
 from neurokit.dims import FRACTION, LAYER, NEURON, POSITION
@@ -38,6 +37,7 @@ from neurokit.errors import ConfigError, NeurokitError
 from neurokit.interventions.masks import as_masks, check_masks, check_skill_weights
 from neurokit.models import Backbone
 from neurokit.models.backbone import FFN_WIDTHS_KEY, WEIGHTS_FILE
+from neurokit.validation import as_enum
 
 #: Wang et al.'s kept share of neurons per layer.
 DEFAULT_FRACTION = 0.02
@@ -69,8 +69,8 @@ class PruneConfig:
     fold: BiasFold | str = BiasFold.REMOVED
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "selection", choice(Selection, self.selection))
-        object.__setattr__(self, "fold", choice(BiasFold, self.fold))
+        object.__setattr__(self, "selection", as_enum(self.selection, Selection, "selection"))
+        object.__setattr__(self, "fold", as_enum(self.fold, BiasFold, "fold"))
         check_fractions([self.fraction])
         if self.layers is not None:
             layers = tuple(int(layer) for layer in self.layers)
@@ -134,7 +134,7 @@ def prune(backbone: Backbone, kept: xr.DataArray, means: xr.DataArray,
     layer the output bias becomes ``b + W · m`` with ``m`` the means of the removed neurons and 0 elsewhere
     (fold ``removed``), or the means of all neurons (fold ``all``, the released code's).
     """
-    fold = choice(BiasFold, fold)
+    fold = as_enum(fold, BiasFold, "fold")
     check_masks(kept, backbone)
     model = copy.deepcopy(backbone.model)
     sites = {site.layer: site for site in backbone.sites()}

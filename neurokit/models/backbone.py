@@ -12,8 +12,15 @@ import torch
 from torch import nn
 
 from neurokit.errors import NeurokitError
-from neurokit.models.adapters import ArchitectureAdapter, PromptLayout, Scoring, Verbalizer, adapter_for
+from neurokit.models.adapters import (
+    ArchitectureAdapter,
+    PromptLayout,
+    Scoring,
+    Verbalizer,
+    adapter_for,
+)
 from neurokit.models.sites import NeuronSite, Stack, parse_site_name
+from neurokit.validation import as_enum
 
 #: Name under which the embedded default model is addressed (CLI ``--model embedded``).
 EMBEDDED_MODEL = "embedded"
@@ -88,7 +95,7 @@ class Backbone:
         """Neuron sites of one stack; by default the stack that reads the prompt (encoder, or decoder-only)."""
         if stack is None:
             stack = self.all_sites[0].stack
-        stack = Stack(stack)
+        stack = as_enum(stack, Stack, "stack")
         return [site for site in self.all_sites if site.stack is stack]
 
     def site(self, name: str) -> NeuronSite:
@@ -208,7 +215,7 @@ def load_backbone(
         raise NeurokitError(f"cannot load model {model!r}: not a local model folder and not reachable on the "
                             f"Hugging Face Hub ({str(error).splitlines()[0]})") from error
     adapter = adapter_for(config.model_type)
-    scoring = Scoring(scoring) if scoring is not None else None
+    scoring = as_enum(scoring, Scoring, "scoring") if scoring is not None else None
     has_head = _has_mlm_head(config)
     if scoring is None and adapter.uses_mask_slot and not has_head:
         scoring = Scoring.TIED_EMBEDDING
@@ -254,7 +261,7 @@ def backbone_from_config(config, tokenizer, scoring: Scoring | str | None = None
                          model_id: str | None = None) -> Backbone:
     """A backbone with random weights built from a transformers config (tests and benchmarks; no download)."""
     adapter = adapter_for(config.model_type)
-    scoring = Scoring(scoring) if scoring is not None else None
+    scoring = as_enum(scoring, Scoring, "scoring") if scoring is not None else None
     torch.manual_seed(seed)
     want_head = scoring is not Scoring.TIED_EMBEDDING
     network = adapter.auto_class(want_head=want_head).from_config(config)

@@ -7,7 +7,12 @@ import argparse
 from typing import TYPE_CHECKING
 
 from neurokit.models.adapters import Scoring
-from neurokit.models.backbone import EMBEDDED_MODEL, Backbone, default_device, load_backbone
+from neurokit.models.backbone import (
+    EMBEDDED_MODEL,
+    Backbone,
+    default_device,
+    load_backbone,
+)
 
 if TYPE_CHECKING:  # a type only: the models stage does not import the prompts stage at run time
     from neurokit.prompts.checkpoint import PromptCheckpoint

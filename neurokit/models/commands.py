@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from neurokit.models.adapters import ADAPTERS
-from neurokit.models.backbone import EMBEDDED_DESCRIPTION, EMBEDDED_MODEL, embedded_model_path
+from neurokit.models.backbone import (
+    EMBEDDED_DESCRIPTION,
+    EMBEDDED_MODEL,
+    embedded_model_path,
+)
 
 
 def _list_models(args) -> int:

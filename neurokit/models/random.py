@@ -11,6 +11,7 @@ from enum import Enum
 import transformers
 
 from neurokit.models.backbone import Backbone, backbone_from_config, embedded_model_path
+from neurokit.validation import as_enum, one_of
 
 
 class RandomArchitecture(str, Enum):
@@ -24,8 +25,8 @@ class RandomArchitecture(str, Enum):
 
 def random_config(architecture: RandomArchitecture | str, size: str = "tiny", vocab_size: int = 30522):
     """A transformers config; ``size`` is ``"tiny"`` (2 layers, width 32) or ``"base"`` (roberta-/t5-base)."""
-    architecture = RandomArchitecture(architecture)
-    base = size == "base"
+    architecture = as_enum(architecture, RandomArchitecture, "architecture")
+    base = one_of(size, ("tiny", "base"), "size") == "base"
     width, ffn, layers, heads = (768, 3072, 12, 12) if base else (32, 64, 2, 4)
     if architecture in (RandomArchitecture.BERT, RandomArchitecture.ROBERTA):
         config_class = transformers.BertConfig if architecture is RandomArchitecture.BERT \

@@ -16,7 +16,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from neurokit.dims import RUN, TASK
-from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
 from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.style import (
@@ -29,6 +28,7 @@ from neurokit.plots.style import (
     paper_style,
     root_figure,
 )
+from neurokit.validation import several_of
 
 #: Metrics an agreement matrix can show, with the variable holding their chance value (None: no ratio).
 METRICS = {"jaccard": "expected_jaccard", "overlap": "expected_overlap", "spearman": None}
@@ -71,10 +71,7 @@ def _matrix(ds: xr.Dataset, name: str, dim: str, figure: str) -> np.ndarray:
 
 def _agreement_figure(results, dim: str, figure: str, metrics: Sequence[str], annotate: bool | None,
                       width: Width | str, ax: Axes | Sequence[Axes] | None) -> Figure:
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    unknown = [metric for metric in metrics if metric not in METRICS]
-    if not metrics or unknown:
-        raise ConfigError(f"metrics must be among {', '.join(METRICS)}, got {metrics}")
+    metrics = list(several_of(metrics, tuple(METRICS), "metrics"))
     width = as_width(width)
     ds = inputs.as_dataset(results, figure)
     matrices = {metric: _matrix(ds, metric, dim, figure) for metric in metrics}

@@ -24,6 +24,7 @@ from neurokit.storage import (
     storage_options_from_args,
     upload,
 )
+from neurokit.validation import FRACTION_RANGE, POSITIVE, real
 
 #: Figure names (``--figures``, file names): the drawing function's name, except ``clean_vs_adversarial`` and
 #: ``null_comparison``, named after their result groups and drawn by ``clean_vs_adversarial_figure`` and
@@ -234,10 +235,9 @@ def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = 
 
     width = as_width(width)
     check_writable(out, overwrite=True)  # an existing file or a read-only folder fails now, not after drawing
-    if dpi <= 0:
-        raise ConfigError(f"--dpi must be positive, got {dpi}")
-    if fraction is not None and not 0.0 < fraction <= 1.0:
-        raise ConfigError(f"--fraction must be in (0, 1], got {fraction}")
+    real(dpi, "--dpi", POSITIVE)
+    if fraction is not None:  # None: the results' own fraction
+        real(fraction, "--fraction", FRACTION_RANGE)
     tree = load_results(results, storage_options)
     planned, notes = plan(tree, list(figures), _default_fraction(tree, fraction), width.value)
     written: list[Path] = []

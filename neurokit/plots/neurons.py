@@ -22,7 +22,6 @@ from matplotlib.transforms import blended_transform_factory
 from neurokit.analysis import Selection
 from neurokit.analysis.skill import DEFAULT_FRACTION
 from neurokit.dims import FRACTION, LAYER, NEURON, RUN, TASK
-from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
 from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.style import (
@@ -41,6 +40,7 @@ from neurokit.plots.style import (
     paper_style,
     root_figure,
 )
+from neurokit.validation import one_of
 
 _KINDS = ("box", "violin", "boxen")
 _ORDERS = ("score", "natural")
@@ -105,8 +105,7 @@ def predictivity_by_layer(scores, *, hue: str | None = None, kind: str = "box", 
     ``hue``: None, "prompt" (or "run"), "task", "subtask", or any other dim of the scores.
     """
     figure_name = "predictivity_by_layer"
-    if kind not in _KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+    one_of(kind, _KINDS, "kind")
     width = as_width(width)
     values, hue_dim = _scores_with_hue(scores, hue, figure_name)
     table, layers, hue_labels = _long_table(values, hue_dim)
@@ -253,8 +252,7 @@ def skill_map(scores, *, mask: xr.DataArray | None = None, fraction: float = DEF
     ``order="natural"`` keeps neuron indices and marks each skill neuron with a dot.
     """
     figure_name = "skill_map"
-    if order not in _ORDERS:
-        raise ConfigError(f"order must be one of {', '.join(_ORDERS)}, got {order!r}")
+    one_of(order, _ORDERS, "order")
     width = as_width(width)
     score_values, mask_values, mask_label = _skill_inputs(scores, mask, fraction, selection, figure_name)
     reference = score_values if score_values is not None else mask_values

@@ -16,7 +16,6 @@ from matplotlib.lines import Line2D
 from neurokit.analysis import Selection
 from neurokit.analysis.skill import DEFAULT_FRACTION
 from neurokit.dims import FRACTION, LAYER, NEURON, RUN
-from neurokit.errors import ConfigError
 from neurokit.plots import _inputs as inputs
 from neurokit.plots._inputs import PlotInputError
 from neurokit.plots.style import (
@@ -32,6 +31,7 @@ from neurokit.plots.style import (
     paper_style,
     root_figure,
 )
+from neurokit.validation import several_of
 
 _OTHER_COLOR = "0.72"
 _MAX_LAYER_LEGEND = 6
@@ -49,11 +49,7 @@ def _panel_figure(width: Width, panels: Sequence[str], ax, figure: str) -> tuple
 
 
 def _check_panels(panels: Sequence[str] | str, known: Sequence[str], figure: str) -> list[str]:
-    panels = [panels] if isinstance(panels, str) else list(panels)
-    unknown = [panel for panel in panels if panel not in known]
-    if not panels or unknown or len(set(panels)) != len(panels):
-        raise ConfigError(f"{figure} panels must be distinct names among {', '.join(known)}, got {panels}")
-    return panels
+    return list(several_of(panels, known, f"{figure} panels", distinct=True))
 
 
 def _prompt_colors(count: int) -> list:

@@ -23,6 +23,7 @@ from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.validation import POSITIVE, as_enum, real
 
 #: Colour-blind-safe colours for categories (tasks, prompts, tuned vs untuned): seaborn's "colorblind"
 #: palette (Okabe & Ito-like), as RGB tuples.
@@ -70,10 +71,7 @@ def as_width(width: Width | str) -> Width:
     """The :class:`Width` for a member or its value ("one", "two")."""
     if isinstance(width, Width):
         return width
-    try:
-        return Width(str(width).lower())
-    except ValueError:
-        raise ConfigError(f"width must be 'one' or 'two' (columns), got {width!r}") from None
+    return as_enum(str(width).lower(), Width, "width (in columns)")
 
 
 def _sans_serif() -> list[str]:
@@ -203,8 +201,7 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str
     unknown = [fmt for fmt in formats if fmt not in supported]
     if unknown:
         raise ConfigError(f"unsupported figure format {unknown[0]!r}: choose from {', '.join(sorted(supported))}")
-    if dpi <= 0:
-        raise ConfigError(f"dpi must be positive, got {dpi}")
+    real(dpi, "dpi", POSITIVE)
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"pdf": {"CreationDate": None, "Creator": "neurokit"}, "svg": {"Date": None, "Creator": "neurokit"},
                 "png": {"Software": "neurokit"}}

@@ -7,7 +7,11 @@ from pathlib import Path
 
 from neurokit.cli import add_progress_argument
 from neurokit.models import PromptLayout
-from neurokit.models.cli_args import add_model_arguments, backbone_for_checkpoint, backbone_from_args
+from neurokit.models.cli_args import (
+    add_model_arguments,
+    backbone_for_checkpoint,
+    backbone_from_args,
+)
 from neurokit.prompts.config import PromptTuningConfig
 from neurokit.prompts.soft_prompt import PromptInit
 
@@ -62,13 +66,12 @@ def _init_prompt(args) -> int:
 
 
 def _neighbours(args) -> int:
-    from neurokit.errors import ConfigError
     from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.prompts.neighbours import checkpoint_neighbours
+    from neurokit.validation import integer
 
     checkpoint = PromptCheckpoint.from_pretrained(args.prompt)
-    if args.k < 1:
-        raise ConfigError(f"--k must be at least 1, got {args.k}")
+    integer(args.k, "--k")
     result = checkpoint_neighbours(backbone_for_checkpoint(args, checkpoint), checkpoint, args.k, args.seed)
     for position in result["prompt_position"].values:
         tokens = result["token"].sel(vector="prompt", prompt_position=position).values

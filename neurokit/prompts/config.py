@@ -7,6 +7,14 @@ from dataclasses import asdict, dataclass
 from neurokit.errors import ConfigError
 from neurokit.models import PromptLayout
 from neurokit.prompts.soft_prompt import PromptInit
+from neurokit.validation import (
+    HALF_OPEN_UNIT,
+    NON_NEGATIVE,
+    POSITIVE,
+    as_enum,
+    integer,
+    real,
+)
 
 
 @dataclass(frozen=True)
@@ -39,26 +47,18 @@ class PromptTuningConfig:
     layout: PromptLayout | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "init", PromptInit(self.init))
+        object.__setattr__(self, "init", as_enum(self.init, PromptInit, "init"))
         if self.layout is not None:
-            try:
-                object.__setattr__(self, "layout", PromptLayout(self.layout))
-            except ValueError:
-                raise ConfigError(f"layout must be one of {', '.join(m.value for m in PromptLayout)}, "
-                                  f"got {self.layout!r}") from None
-        positive = ("prompt_length", "learning_rate", "epochs", "batch_size", "gradient_accumulation",
-                    "eval_batch_size", "max_length")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+            object.__setattr__(self, "layout", as_enum(self.layout, PromptLayout, "layout"))
+        for name in ("prompt_length", "epochs", "batch_size", "gradient_accumulation", "eval_batch_size",
+                     "max_length"):
+            integer(getattr(self, name), name)
         for name in ("max_steps", "eval_every"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name} must be positive or unset, got {value}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.weight_decay < 0 or self.max_grad_norm <= 0:
-            raise ConfigError("weight_decay must be ≥ 0 and max_grad_norm > 0")
+            integer(getattr(self, name), name, optional=True)
+        real(self.learning_rate, "learning_rate", POSITIVE)
+        real(self.warmup_ratio, "warmup_ratio", HALF_OPEN_UNIT)
+        real(self.weight_decay, "weight_decay", NON_NEGATIVE)
+        real(self.max_grad_norm, "max_grad_norm", POSITIVE)
         if self.init is PromptInit.TEXT and not self.init_text:
             raise ConfigError("init 'text' needs init_text")
 

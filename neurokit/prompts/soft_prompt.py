@@ -15,6 +15,7 @@ from torch import nn
 from neurokit.errors import ConfigError
 from neurokit.models import LEGACY_LAYOUT, Backbone, PromptLayout
 from neurokit.prompts.metadata import METADATA_FILE, TENSOR_FILE, PromptMetadata
+from neurokit.validation import as_enum
 
 #: Lester et al. sample initial prompt vectors from the 5,000 most frequent vocabulary items.
 FREQUENT_VOCABULARY_SIZE = 5000
@@ -40,7 +41,7 @@ class SoftPrompt(nn.Module):
     def __init__(self, vectors: torch.Tensor, mask_slot: torch.Tensor | None = None,
                  layout: PromptLayout | str = LEGACY_LAYOUT):
         super().__init__()
-        self.layout = PromptLayout(layout)
+        self.layout = as_enum(layout, PromptLayout, "layout")
         self.vectors = nn.Parameter(vectors.detach().clone().float())
         # A buffer, not a parameter: the mask slot is never trained and never receives gradients.
         self.register_buffer("mask_slot", None if mask_slot is None else mask_slot.detach().clone().float()[None])
@@ -96,7 +97,7 @@ class SoftPrompt(nn.Module):
                    layout: PromptLayout | str | None = None) -> SoftPrompt:
         """A new prompt of ``length`` positions (mask slot included on MLM backbones) in ``layout`` (None: the
         family's default, :attr:`~neurokit.models.ArchitectureAdapter.default_layout`)."""
-        init = PromptInit(init)
+        init = as_enum(init, PromptInit, "init")
         layout = backbone.adapter.check_layout(layout)
         mask_slot = backbone.mask_slot_embedding() if backbone.adapter.uses_mask_slot else None
         trained = length - (1 if mask_slot is not None else 0)

@@ -24,13 +24,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurokit.analysis.common import choice
 from neurokit.dims import EXAMPLE, LAYER, NEURON
-from neurokit.errors import ConfigError
 from neurokit.extract.spec import stored_dtype_policy
 from neurokit.interventions.ablation import AblationMethod, Perturbation, perturbed
 from neurokit.models import Backbone, NeuronSite, Verbalizer, capture_activations
 from neurokit.prompts.soft_prompt import PromptInit, SoftPrompt
+from neurokit.validation import as_enum, integer
 
 #: Sentences of different lengths, so that a batch needs padding.
 PROBE_SENTENCES = (
@@ -89,12 +88,11 @@ class SelftestConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reduced_precision", choice(ReducedPrecision, self.reduced_precision))
-        if self.prompt_length < 2 or self.max_length < 8:
-            raise ConfigError(f"prompt_length must be at least 2 and max_length at least 8, got "
-                              f"{self.prompt_length} and {self.max_length}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be non-negative, got {self.seed}")
+        precision = as_enum(self.reduced_precision, ReducedPrecision, "reduced_precision")
+        object.__setattr__(self, "reduced_precision", precision)
+        integer(self.prompt_length, "prompt_length", minimum=2)
+        integer(self.max_length, "max_length", minimum=8)
+        integer(self.seed, "seed", minimum=0)
 
 
 def _relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:

@@ -8,8 +8,8 @@ from neurokit.selftest.checks import ReducedPrecision, SelftestConfig
 
 
 def _selftest(args) -> int:
-    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.models.cli_args import backbone_for_checkpoint, backbone_from_args
+    from neurokit.prompts.checkpoint import PromptCheckpoint
     from neurokit.selftest.checks import CheckState, format_table, run_selftest
 
     config = SelftestConfig(prompt_length=args.prompt_length, reduced_precision=args.dtype,

@@ -18,6 +18,15 @@ from typing import Any
 from neurokit.analysis.skill import DEFAULT_FRACTION
 from neurokit.errors import ConfigError
 from neurokit.prompts import PromptTuningConfig
+from neurokit.tasks.spec import SPLITS
+from neurokit.validation import (
+    FRACTION_RANGE,
+    HALF_OPEN_UNIT,
+    integer,
+    one_of,
+    real,
+    several_of,
+)
 
 #: Sections of the reproduction report, in the order written (see :mod:`neurokit.study.report`).
 REPORT_SECTIONS = ("accuracy", "adversarial_accuracy", "predictivity", "ablation", "adversarial_ablation",
@@ -65,22 +74,18 @@ class StudyConfig:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("models", "tasks", "seeds", "ablation_fractions", "sections", "notes"):
+        for name in ("models", "tasks", "seeds", "ablation_fractions", "notes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.models or not self.tasks or not self.seeds:
             raise ConfigError("a study needs at least one model, one task and one seed")
-        unknown = sorted(set(self.sections) - set(REPORT_SECTIONS))
-        if unknown:
-            raise ConfigError(f"unknown report sections {unknown}; choose from {list(REPORT_SECTIONS)}")
+        object.__setattr__(self, "sections", several_of(self.sections, REPORT_SECTIONS, "sections", allow_empty=True))
+        one_of(self.choose_split, SPLITS, "choose_split")
+        one_of(self.report_split, SPLITS, "report_split")
         for name in ("train_size", "choose_size", "report_size"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be 0 (whole split) or positive, got {getattr(self, name)}")
-        if self.ablation_draws < 1:
-            raise ConfigError(f"ablation_draws must be at least 1, got {self.ablation_draws}")
-        if not 0 <= self.prune_fraction < 1:
-            raise ConfigError(f"prune_fraction must be in [0, 1), got {self.prune_fraction}")
-        if not 0 < self.fraction <= 1:
-            raise ConfigError(f"fraction must be in (0, 1], got {self.fraction}")
+            integer(getattr(self, name), f"{name} (0: the whole split)", minimum=0)
+        integer(self.ablation_draws, "ablation_draws")
+        real(self.prune_fraction, "prune_fraction (0: no pruning)", HALF_OPEN_UNIT)
+        real(self.fraction, "fraction", FRACTION_RANGE)
         if "seed" in self.prompt:
             raise ConfigError("prompt.seed is set by the study's seeds, not in [prompt]")
         self.tuning("embedded", self.seeds[0])  # every prompt setting is valid before anything runs

@@ -21,6 +21,7 @@ from neurokit.tasks.loading import (
     read_data_file,
 )
 from neurokit.tasks.spec import SPLITS, TaskSpec
+from neurokit.validation import OPEN_UNIT, real
 
 #: Spec-file suffixes that :func:`neurokit.tasks.get_task` treats as a path rather than a task name.
 SPEC_FILE_SUFFIXES: tuple[str, ...] = (".toml", ".json")
@@ -179,7 +180,4 @@ def _optional_string(content: Mapping[str, Any], key: str) -> str | None:
 
 
 def _dev_fraction(content: Mapping[str, Any]) -> float:
-    value = content.get("dev_fraction", DEV_FRACTION)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"dev_fraction must be a number between 0 and 1, got {value!r}")
-    return float(value)
+    return real(content.get("dev_fraction", DEV_FRACTION), "dev_fraction", OPEN_UNIT)

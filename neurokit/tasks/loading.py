@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.tasks.spec import SPLITS, TaskSpec
+from neurokit.validation import OPEN_UNIT, integer, real, several_of
 
 #: Fraction of the training source that becomes dev when a dataset has no labelled split to spare for dev.
 DEV_FRACTION = 0.2
@@ -64,12 +65,8 @@ class SplitPlan:
     dev_fraction: float = DEV_FRACTION
 
     def __post_init__(self) -> None:
-        canonical = [split for split, _ in self.sources]
-        unknown = sorted(set(canonical) - set(SPLITS))
-        if unknown or len(set(canonical)) != len(canonical) or not canonical:
-            raise ConfigError(f"splits must be distinct names among {', '.join(SPLITS)}, got {canonical}")
-        if not 0.0 < self.dev_fraction < 1.0:
-            raise ConfigError(f"dev_fraction must lie strictly between 0 and 1, got {self.dev_fraction!r}")
+        several_of([split for split, _ in self.sources], SPLITS, "splits", distinct=True)
+        real(self.dev_fraction, "dev_fraction", OPEN_UNIT)
 
     @property
     def carves_dev(self) -> bool:
@@ -313,10 +310,8 @@ def subsample_indices(n_rows: int, size: int | None, seed: int, where: str) -> n
 
 def check_size_and_seed(size: int | None, seed: int) -> None:
     """Reject sizes below 1 and negative or non-integer seeds with a one-line :class:`ConfigError`."""
-    if size is not None and (not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1):
-        raise ConfigError(f"size must be a positive integer or None, got {size!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    integer(size, "size", optional=True)
+    integer(seed, "seed", minimum=0)
 
 
 def build_dataset(

@@ -13,6 +13,7 @@ from neurokit.tasks.hub import HUB_TASKS
 from neurokit.tasks.loading import check_size_and_seed
 from neurokit.tasks.spec import SPLITS, TaskSpec, TaskType
 from neurokit.tasks.toy import TOY_TASKS
+from neurokit.validation import as_enum, one_of
 
 _REGISTRY: dict[str, TaskSpec] = {}
 
@@ -68,12 +69,7 @@ def get_task(name: str) -> TaskSpec:
 def list_tasks(task_type: TaskType | str | None = None) -> list[TaskSpec]:
     """Registered tasks sorted by name, optionally only those of one :class:`TaskType` (or its value)."""
     if task_type is not None:
-        try:
-            task_type = TaskType(task_type)
-        except ValueError:
-            raise ConfigError(
-                f"task type {task_type!r} is not one of {', '.join(member.value for member in TaskType)}"
-            ) from None
+        task_type = as_enum(task_type, TaskType, "task_type")
     return sorted(
         (spec for spec in _REGISTRY.values() if task_type is None or spec.task_type is task_type),
         key=lambda spec: spec.name,
@@ -98,8 +94,7 @@ def load_split(spec: TaskSpec | str, split: str, size: int | None = None, seed: 
     """
     if isinstance(spec, str):
         spec = get_task(spec)
-    if split not in SPLITS:
-        raise ConfigError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    one_of(split, SPLITS, "split")
     check_size_and_seed(size, seed)
     if spec.source is None:
         raise NeurokitError(f"task {spec.name!r} has no data source")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from neurokit.errors import ConfigError, NeurokitError
+from neurokit.validation import as_enum
 
 if TYPE_CHECKING:
     import datasets
@@ -88,7 +89,7 @@ class TaskSpec:
                 f"task name {self.name!r} is invalid: use letters, digits, '_', '.', '-' "
                 "(starting with a letter or digit)"
             )
-        object.__setattr__(self, "task_type", _coerce_task_type(self.name, self.task_type))
+        object.__setattr__(self, "task_type", as_enum(self.task_type, TaskType, f"task {self.name!r}: task_type"))
         for attribute in ("text_fields", "label_names", "label_words"):
             object.__setattr__(self, attribute, _string_tuple(self.name, attribute, getattr(self, attribute)))
         self._check_text_fields()
@@ -182,14 +183,6 @@ class TaskSpec:
                 f"task {self.name!r}: template placeholders {sorted(set(placeholders))} must be exactly the "
                 f"text fields {sorted(self.text_fields)}"
             )
-
-
-def _coerce_task_type(task_name: str, value: object) -> TaskType:
-    try:
-        return TaskType(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in TaskType)
-        raise ConfigError(f"task {task_name!r}: task_type {value!r} is not one of {choices}") from None
 
 
 def _string_tuple(task_name: str, attribute: str, value: object) -> tuple[str, ...]:

@@ -31,8 +31,17 @@ import numpy as np
 
 from neurokit.errors import ConfigError
 from neurokit.tasks.loading import build_dataset, stable_digest
-from neurokit.tasks.perturb import Keyword, TextPerturbation, append_distractor, keywords, load_wordlist, pick, typo
+from neurokit.tasks.perturb import (
+    Keyword,
+    TextPerturbation,
+    append_distractor,
+    keywords,
+    load_wordlist,
+    pick,
+    typo,
+)
 from neurokit.tasks.spec import SPLITS, TaskSpec, TaskType
+from neurokit.validation import as_enums, one_of
 
 CLEAN_SIZES: tuple[tuple[str, int], ...] = (("train", 2000), ("dev", 500), ("test", 500))
 ADVERSARIAL_SIZES: tuple[tuple[str, int], ...] = (("dev", 500), ("test", 500))
@@ -290,13 +299,9 @@ class GeneratedSource:
     sizes: tuple[tuple[str, int], ...] = CLEAN_SIZES
 
     def __post_init__(self) -> None:
-        if self.family not in _FAMILIES:
-            raise ConfigError(f"unknown generated task family {self.family!r}; known: {', '.join(sorted(_FAMILIES))}")
-        try:
-            object.__setattr__(self, "perturbations", tuple(TextPerturbation(kind) for kind in self.perturbations))
-        except ValueError:
-            choices = ", ".join(kind.value for kind in TextPerturbation)
-            raise ConfigError(f"perturbations must be among {choices}, got {list(self.perturbations)}") from None
+        one_of(self.family, sorted(_FAMILIES), "generated task family")
+        perturbations = as_enums(self.perturbations, TextPerturbation, "perturbations", allow_empty=True)
+        object.__setattr__(self, "perturbations", perturbations)
         sizes = dict(self.sizes)
         if not sizes or set(sizes) - set(SPLITS) or not all(isinstance(n, int) and n > 0 for n in sizes.values()):
             raise ConfigError(

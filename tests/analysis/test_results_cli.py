@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from neurokit.analysis import SkillNeurons, load_results, save_results, tidy_table, write_tables
+from neurokit.analysis import (
+    SkillNeurons,
+    load_results,
+    save_results,
+    tidy_table,
+    write_tables,
+)
 from neurokit.analysis.commands import register
 from neurokit.errors import NeurokitError
 from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store

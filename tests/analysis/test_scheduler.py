@@ -126,7 +126,7 @@ def test_use_scheduler_feeds_compute_results(stores):
 @pytest.mark.parametrize(("scheduler", "workers", "message"), [
     ("thread", None, "must be threads, processes, synchronous or the address"),
     ("10.0.0.5:8786", None, "must be threads, processes, synchronous or the address"),
-    (None, 0, "at least 1"),
+    (None, 0, "--workers must be a positive integer, got 0"),
     ("synchronous", 2, "does not apply to the synchronous scheduler"),
     ("tcp://10.0.0.5:8786", 2, "cannot be combined with a scheduler address"),
 ])

@@ -92,7 +92,7 @@ def test_a_foreign_non_empty_folder_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [({"seeds": 0}, "seeds"), ({"tasks": ()}, "at least one task"),
-                                              ({"steps": 0}, "steps must be positive")])
+                                              ({"steps": 0}, "steps must be a positive integer, got 0")])
 def test_invalid_settings_are_one_line_errors(changes, message):
     with pytest.raises(ConfigError, match=message):
         DemoConfig(**changes)

@@ -15,7 +15,13 @@ from neurokit.errors import StoreError
 from neurokit.extract import ActivationStoreWriter, open_run
 from neurokit.extract.backends import store_backend
 from neurokit.storage import locate
-from tests.helpers.store_fixtures import fill_store, make_spec, store_contents, synthetic_run, write_blocks
+from tests.helpers.store_fixtures import (
+    fill_store,
+    make_spec,
+    store_contents,
+    synthetic_run,
+    write_blocks,
+)
 
 CRASH_SPEC = dict(n_examples=22, block_size=4, compute_train_stats=True, stored_dtype="bfloat16")
 

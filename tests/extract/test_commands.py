@@ -15,7 +15,14 @@ from neurokit.extract import check_store
 from neurokit.extract.commands import parse_layers, parse_shard
 from neurokit.models.random import random_backbone
 from neurokit.prompts import PromptMetadata, SoftPrompt
-from tests.helpers.extraction_fixtures import SUBPROCESS_ENV, TASK, cli, killed_cli, make_checkpoint, save_model_folder
+from tests.helpers.extraction_fixtures import (
+    SUBPROCESS_ENV,
+    TASK,
+    cli,
+    killed_cli,
+    make_checkpoint,
+    save_model_folder,
+)
 from tests.helpers.store_fixtures import store_contents
 
 # 22 train examples in blocks of 4 (six blocks, the last one short) and forward batches of 3; raw activations
@@ -158,7 +165,9 @@ BAD_INPUTS = {
     "layer out of range": (["--layers", "0,5"], "out of range"),
     "site of no stack": (["--layers", "decoder.layer.0.ffn"], "no decoder stack"),
     "float16 on T5": (["--model", "{t5}", "--prompt", "{t5_prompt}", "--dtype", "float16"], "never stored as float16"),
-    "unknown position": (["--positions", "prompt,everything"], "position must be one of"),
+    "unknown position": (["--positions", "prompt,everything"],
+                         "positions must be distinct names among mask, prompt, input_mean, input_max, last_token "
+                         "(PositionSelection), got ['prompt', 'everything']"),
     "bad shard": (["--shard", "2/2"], "--shard must be"),
     "unwritable output": (["--out", "{bert}/config.json/s.zarr"], "not a directory"),
     "output is not a store": (["--out", "{bert}"], "not touching it"),

@@ -17,7 +17,13 @@ import xarray as xr
 import zarr
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
-from neurokit.extract import ExtractionConfig, PositionSelection, check_store, extract_run, open_run
+from neurokit.extract import (
+    ExtractionConfig,
+    PositionSelection,
+    check_store,
+    extract_run,
+    open_run,
+)
 from neurokit.extract.spec import stored_dtype_policy
 from neurokit.extract.writer import ActivationStoreWriter
 from neurokit.models import adapter_for

@@ -7,7 +7,12 @@ from zarr.storage import LocalStore
 
 from neurokit.errors import NeurokitError, StoreError
 from neurokit.extract import ActivationStoreWriter, check_store, open_run
-from tests.helpers.store_fixtures import fill_store, make_spec, synthetic_run, write_blocks
+from tests.helpers.store_fixtures import (
+    fill_store,
+    make_spec,
+    synthetic_run,
+    write_blocks,
+)
 
 
 def write_one(writer, run, block, **changes):

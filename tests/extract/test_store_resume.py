@@ -10,7 +10,13 @@ import xarray as xr
 from neurokit.errors import StoreError
 from neurokit.extract import ActivationStoreWriter, check_store, open_run
 from tests.helpers import store_fixtures
-from tests.helpers.store_fixtures import assert_same_store, fill_store, make_spec, synthetic_run, write_blocks
+from tests.helpers.store_fixtures import (
+    assert_same_store,
+    fill_store,
+    make_spec,
+    synthetic_run,
+    write_blocks,
+)
 
 FIXTURES = Path(store_fixtures.__file__)
 # 22 examples in blocks of 4: six blocks, the last one partial; a train store, so statistics are resumed too.

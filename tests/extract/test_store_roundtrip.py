@@ -13,7 +13,13 @@ from hypothesis.extra.numpy import arrays
 
 from neurokit.extract import ActivationStoreWriter, check_store, open_run
 from neurokit.extract.schema import to_stored
-from tests.helpers.store_fixtures import ROLES, fill_store, make_spec, synthetic_run, write_blocks
+from tests.helpers.store_fixtures import (
+    ROLES,
+    fill_store,
+    make_spec,
+    synthetic_run,
+    write_blocks,
+)
 
 TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
 

@@ -14,11 +14,20 @@ import xarray as xr
 from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
 from neurokit.extract import open_run
-from neurokit.interventions import SkillAblationExperiment, ablation_effects, train_activations
+from neurokit.interventions import (
+    SkillAblationExperiment,
+    ablation_effects,
+    train_activations,
+)
 from neurokit.models import load_backbone
 from neurokit.prompts import EncodedSplit
 from neurokit.tasks import load_split
-from tests.helpers.prompted_models import MOVIES, PRODUCTS, save_prompt, write_train_store
+from tests.helpers.prompted_models import (
+    MOVIES,
+    PRODUCTS,
+    save_prompt,
+    write_train_store,
+)
 
 FRACTIONS = ["0", "0.1", "0.3"]
 
@@ -222,8 +231,8 @@ def test_plot_draws_what_transfer_writes(setup: dict, tmp_path: Path, capsys: py
     (["--skill", "/nonexistent/results.zarr"], "no skill-neuron results or mask"),
     (["--skill-group", "other/skill"], "has no group 'other/skill'"),
     (["--fractions", "1.5"], "fractions must be"),
-    (["--draws", "0"], "--draws must be at least 1"),
-    (["--n-boot", "0"], "--n-boot must be at least 1"),
+    (["--draws", "0"], "--draws must be a positive integer, got 0"),
+    (["--n-boot", "0"], "--n-boot must be a positive integer, got 0"),
     (["--confidence", "95"], "confidence must be in (0, 1)"),
     (["--scheduler", "cluster"], "--scheduler must be threads, processes, synchronous or the address"),
     (["--model", "random-bert"], "cannot load model"),

@@ -6,7 +6,13 @@ import torch.nn.functional as F
 from transformers.activations import ACT2FN
 
 from neurokit.errors import NeurokitError
-from neurokit.models import Scoring, Stack, capture_activations, edit_activations, load_backbone
+from neurokit.models import (
+    Scoring,
+    Stack,
+    capture_activations,
+    edit_activations,
+    load_backbone,
+)
 from neurokit.models.random import RandomArchitecture, random_backbone
 
 ARCHITECTURES = list(RandomArchitecture)

@@ -7,7 +7,12 @@ import matplotlib
 import numpy as np
 import pytest
 import xarray as xr
-from matplotlib.collections import LineCollection, PathCollection, PolyCollection, QuadMesh
+from matplotlib.collections import (
+    LineCollection,
+    PathCollection,
+    PolyCollection,
+    QuadMesh,
+)
 from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch, Rectangle
 

@@ -15,7 +15,7 @@ from neurokit.plots.style import FONT_SIZES, as_width
 def test_widths_are_paper_columns():
     assert Width.ONE.inches == pytest.approx(3.3) and Width.TWO.inches == pytest.approx(6.9)
     assert as_width("two") is Width.TWO and as_width(Width.ONE) is Width.ONE
-    with pytest.raises(NeurokitError, match="width must be 'one' or 'two'"):
+    with pytest.raises(NeurokitError, match=r"width \(in columns\) must be one of one, two \(Width\), got 'three'"):
         as_width("three")
 
 

@@ -8,7 +8,12 @@ import torch
 
 from neurokit.cli import main
 from neurokit.models.random import random_backbone
-from neurokit.prompts import PromptCheckpoint, PromptTrainer, PromptTuningConfig, SoftPrompt
+from neurokit.prompts import (
+    PromptCheckpoint,
+    PromptTrainer,
+    PromptTuningConfig,
+    SoftPrompt,
+)
 from neurokit.tasks import get_task, load_split
 
 TASK = get_task("toy_sentiment_movies")

@@ -19,9 +19,20 @@ from neurokit.errors import StoreError
 from neurokit.extract import ActivationStoreWriter, open_run
 from neurokit.models.random import random_backbone
 from neurokit.storage import locate
-from tests.helpers.extraction_fixtures import TASK, cli, killed_cli, make_checkpoint, save_model_folder
+from tests.helpers.extraction_fixtures import (
+    TASK,
+    cli,
+    killed_cli,
+    make_checkpoint,
+    save_model_folder,
+)
 from tests.helpers.storage_helpers import S3_KEY, S3_SECRET
-from tests.helpers.store_fixtures import make_spec, store_contents, synthetic_run, write_blocks
+from tests.helpers.store_fixtures import (
+    make_spec,
+    store_contents,
+    synthetic_run,
+    write_blocks,
+)
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")

@@ -74,8 +74,8 @@ def test_study_files_are_valid_and_overrides_apply():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("sections=['nonsense']", "unknown report sections"),
-    ("prompt.prompt_length=0", "prompt_length must be positive"),
+    ("sections=['nonsense']", r"sections must be among accuracy, .*, got \['nonsense'\]"),
+    ("prompt.prompt_length=0", "prompt_length must be a positive integer"),
     ("prompt.seed=3", "set by the study's seeds"),
     ("prompt.colour='red'", "does not know"),
     ("surprise=1", "unknown settings"),

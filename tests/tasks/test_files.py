@@ -9,7 +9,13 @@ import datasets
 import pytest
 
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.tasks import FileSource, get_task, load_split, load_task_spec_file, register_task
+from neurokit.tasks import (
+    FileSource,
+    get_task,
+    load_split,
+    load_task_spec_file,
+    register_task,
+)
 
 # A minimal spec; tests append keys and a [splits] table.
 BASE_SPEC = 'name = "t"\ntask_type = "other"\ntext_fields = ["text"]\nlabel_names = ["a", "b"]\n'
@@ -155,7 +161,8 @@ def test_file_source_accepts_a_mapping_in_python(tmp_path: Path):
         (BASE_SPEC + 'splits = { test = "x.txt" }\n', {"x.txt": "a"}, "is not one of"),
         (BASE_SPEC + 'splits = { validation = "x.csv" }\n', {"x.csv": "text,label\na,0\n"}, "some of train, dev, test"),
         (BASE_SPEC + 'splits = "x.csv"\n', {"x.csv": "text,label\na,0\n"}, "map split names"),
-        (BASE_SPEC + 'dev_fraction = 1.5\nsplits = { train = "x.csv" }\n', {"x.csv": "t\n"}, "strictly between"),
+        (BASE_SPEC + 'dev_fraction = 1.5\nsplits = { train = "x.csv" }\n', {"x.csv": "t\n"},
+         r"dev_fraction must be in \(0, 1\), got 1\.5"),
         (BASE_SPEC + 'dev_fraction = "half"\nsplits = { train = "x.csv" }\n', {"x.csv": "t\n"}, "dev_fraction"),
         (BASE_SPEC + 'id_column = 3\nsplits = { test = "x.csv" }\n', {"x.csv": "t\n"}, "id_column must be"),
         (

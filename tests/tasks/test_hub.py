@@ -10,7 +10,15 @@ import pytest
 
 from neurokit.errors import NeurokitError
 from neurokit.tasks import MIRROR_ENV, get_task, list_tasks, load_split
-from tests.helpers.hub_fixtures import EXPECTED, FORMATS, TRAIN_ROWS, expected_id, source_rows, write_all, write_mirror
+from tests.helpers.hub_fixtures import (
+    EXPECTED,
+    FORMATS,
+    TRAIN_ROWS,
+    expected_id,
+    source_rows,
+    write_all,
+    write_mirror,
+)
 
 
 @pytest.fixture

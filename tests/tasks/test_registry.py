@@ -33,7 +33,7 @@ def test_list_tasks_filters_by_type_enum_or_string():
 
 
 def test_list_tasks_rejects_unknown_type():
-    with pytest.raises(ConfigError, match="not one of"):
+    with pytest.raises(ConfigError, match=r"task_type must be one of sentiment, .* \(TaskType\), got 'sarcasm'"):
         list_tasks("sarcasm")
 
 
@@ -94,7 +94,7 @@ def test_register_adversarial_task_checks_its_clean_task():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"split": "validation"}, "split 'validation' is not one of train, dev, test"),
+        ({"split": "validation"}, "split must be one of train, dev, test, got 'validation'"),
         ({"split": "train", "size": 0}, "size must be a positive integer"),
         ({"split": "train", "size": 2.5}, "size must be a positive integer"),
         ({"split": "train", "seed": -1}, "seed must be a non-negative integer"),

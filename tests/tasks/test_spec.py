@@ -65,7 +65,7 @@ def test_task_type_values():
     [
         ({"name": ""}, "task name"),
         ({"name": "has space"}, "task name"),
-        ({"task_type": "sarcasm"}, "task_type 'sarcasm' is not one of"),
+        ({"task_type": "sarcasm"}, r"task_type must be one of sentiment, .* \(TaskType\), got 'sarcasm'"),
         ({"text_fields": []}, "at least one"),
         ({"text_fields": "premise"}, "must be a list"),
         ({"text_fields": ["premise", "premise"], "template": "{premise}"}, "repeats 'premise'"),

@@ -15,7 +15,13 @@ from importlib import resources
 import pytest
 
 from neurokit.errors import ConfigError, NeurokitError
-from neurokit.tasks import GeneratedSource, TextPerturbation, get_task, list_tasks, load_split
+from neurokit.tasks import (
+    GeneratedSource,
+    TextPerturbation,
+    get_task,
+    list_tasks,
+    load_split,
+)
 
 CLEAN = ("toy_sentiment_movies", "toy_sentiment_products", "toy_topic", "toy_nli", "toy_nli_contrast")
 ADVERSARIAL = tuple(f"adv_{name}" for name in CLEAN)
@@ -223,7 +229,7 @@ def test_generator_and_spec_must_agree():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"family": "poetry"}, "unknown generated task family"),
+        ({"family": "poetry"}, "generated task family must be one of nli, .*, got 'poetry'"),
         ({"family": "topic", "perturbations": ("shouting",)}, "perturbations must be among"),
         ({"family": "topic", "sizes": {"validation": 5}}, "sizes must give"),
         ({"family": "topic", "sizes": {"dev": 0}}, "sizes must give"),
