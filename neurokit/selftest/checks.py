@@ -311,7 +311,7 @@ def run_selftest(backbone: Backbone, prompt: SoftPrompt | None = None,
     return [
         check_ffn_capture(probe),
         check_padding(probe),
-        check_reduced_precision(probe, config.reduced_precision),
+        check_reduced_precision(probe, ReducedPrecision(config.reduced_precision)),  # the member, typed
         check_prompt_sees_input(probe),
         *check_interventions(probe, config.seed),
         check_stored_dtype(probe),
