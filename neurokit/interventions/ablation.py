@@ -267,7 +267,8 @@ class _Hooks:
             if method is AblationMethod.ZERO:
                 edited[:, where, index] = 0
             elif method is AblationMethod.MEAN:
-                edited[:, where, index] = replacement.to(neurons.dtype)  # (1 or P, selected), broadcast
+                # (1 or P, selected), broadcast; never None: Perturbation refuses method mean without values
+                edited[:, where, index] = cast(torch.Tensor, replacement).to(neurons.dtype)
             else:
                 if self.drawn is None:
                     raise NeurokitError(f"{method.value} perturbation outside a batch: run the forward pass inside "
@@ -419,14 +420,17 @@ class SkillAblationExperiment:
         """The settings as JSON-ready values."""
         values = asdict(self)
         values.pop("progress")
-        values |= {"method": self.method.value, "positions": self.positions.value, "selection": self.selection.value,
+        # Enum(member) is the member: the enum fields are members since __post_init__, which their annotation
+        # (that also admits the strings users pass) does not tell a type checker.
+        values |= {"method": AblationMethod(self.method).value, "positions": Positions(self.positions).value,
+                   "selection": Selection(self.selection).value,
                    "fractions": None if self.fractions is None else list(self.fractions)}
         return values
 
     def prepare(self, backbone: Backbone, prompt: SoftPrompt, verbalizer: Verbalizer, split: EncodedSplit,
             values: xr.DataArray | None = None) -> SkillAblationExperiment:
         """Evaluate the unperturbed prompted model on ``split`` and keep what the perturbations need."""
-        check_values(self.method, values, self.positions)
+        check_values(AblationMethod(self.method), values, Positions(self.positions))
         if values is not None:
             _with_position_dim(values, prompt.length)  # fail now, not after the reference evaluation
         self.backbone_, self.prompt_, self.verbalizer_, self.split_, self.values_ = (
@@ -437,8 +441,8 @@ class SkillAblationExperiment:
 
     def _correct(self, mask: xr.DataArray, draw: int) -> np.ndarray:
         """Whether each example of the split is classified correctly with ``mask`` perturbed: bool (example,)."""
-        perturbation = Perturbation(mask.drop_vars([FRACTION, DRAW], errors="ignore"), self.method,
-                                    self.values_, self.noise_std, self.seed, draw, self.positions)
+        perturbation = Perturbation(mask.drop_vars([FRACTION, DRAW], errors="ignore"), AblationMethod(self.method),
+                                    self.values_, self.noise_std, self.seed, draw, Positions(self.positions))
         return _correctness(evaluate_perturbed(self.backbone_, self.prompt_, self.verbalizer_, self.split_,
                                                perturbation, self.batch_size, self.bf16))
 
@@ -470,7 +474,8 @@ class SkillAblationExperiment:
         deterministic = self.method not in _PER_EXAMPLE
         pending = [index for index in range(n_fractions) if bool(masks.isel({FRACTION: index}).any())]
         total = len(pending) * ((1 if deterministic else self.draws) + self.draws)
-        with tqdm(total=total, desc=f"ablate ({self.method.value})", disable=not self.progress) as bar:
+        method = AblationMethod(self.method)  # the member (see settings)
+        with tqdm(total=total, desc=f"ablate ({method.value})", disable=not self.progress) as bar:
             for index in pending:
                 mask = masks.isel({FRACTION: index})
                 for draw in range(self.draws):
@@ -482,23 +487,24 @@ class SkillAblationExperiment:
                     bar.update(1)
         coords = {SELECTION: list(SELECTIONS), FRACTION: masks[FRACTION].values, DRAW: np.arange(self.draws),
                   EXAMPLE: list(self.split_.ids)}
-        correct = xr.DataArray(correct, dims=(SELECTION, FRACTION, DRAW, EXAMPLE), coords=coords)
+        correct_labelled = xr.DataArray(correct, dims=(SELECTION, FRACTION, DRAW, EXAMPLE), coords=coords)
         # float64 mean of 0/1 values: the same number as exact_accuracy of each evaluation
-        accuracy = correct.mean(EXAMPLE, dtype=np.float64)
+        accuracy = correct_labelled.mean(EXAMPLE, dtype=np.float64)
         n_perturbed = masks.sum(NEURON).astype(np.int64)
         return xr.Dataset(
-            {"correct": correct, "accuracy": accuracy, "accuracy_drop": reference - accuracy,
+            {"correct": correct_labelled, "accuracy": accuracy, "accuracy_drop": reference - accuracy,
              "reference_accuracy": reference, "n_perturbed": n_perturbed, "n_examples": len(self.split_)},
             attrs=self._attrs(skill),
         )
 
     def _attrs(self, skill: xr.DataArray) -> dict:
         backbone = self.backbone_
+        positions = Positions(self.positions)  # the member (see settings)
         return {
-            "method": self.method.value,
+            "method": AblationMethod(self.method).value,
             "settings": json.dumps(self.settings()),
-            "positions": self.positions.value,
-            "positions_edited": f"{_POSITIONS_EDITED[self.positions]} of the {backbone.sites()[0].stack.value}",
+            "positions": positions.value,
+            "positions_edited": f"{_POSITIONS_EDITED[positions]} of the {backbone.sites()[0].stack.value}",
             "prompt_length": self.prompt_.length,
             "prompt_layout": self.prompt_.layout.value,
             "noise": "a + N(0, noise_std²), one draw per example and neuron, the same at every edited position"

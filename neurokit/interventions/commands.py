@@ -76,17 +76,17 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_ablation_arguments(parser: argparse.ArgumentParser) -> None:
     """The settings of :class:`~neurokit.interventions.SkillAblationExperiment` shared by ``ablate`` and
     ``ablate-matrix``."""
-    from neurokit.interventions.ablation import SkillAblationExperiment
+    from neurokit.interventions.ablation import AblationMethod, Positions, SkillAblationExperiment
 
     defaults = SkillAblationExperiment()
     parser.add_argument("--fractions", type=float, nargs="+", default=None, metavar="F",
                         help="top fractions to perturb (default: 0 to 0.20 in steps of 0.01 from scores; every "
                              "fraction of stored masks)")
     _add_selection_argument(parser)
-    parser.add_argument("--method", choices=_ABLATION_METHODS, default=defaults.method.value,
+    parser.add_argument("--method", choices=_ABLATION_METHODS, default=AblationMethod(defaults.method).value,
                         help="add Gaussian noise (default), set to zero, set to the train mean, or resample from "
                              "train examples")
-    parser.add_argument("--positions", choices=_POSITIONS, default=defaults.positions.value,
+    parser.add_argument("--positions", choices=_POSITIONS, default=Positions(defaults.positions).value,
                         help="positions to perturb: every position (default, as Wang et al.'s code), the prompt "
                              "positions, or the input positions")
     parser.add_argument("--per-position", action="store_true",
@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         DEFAULT_N_PERMUTATIONS,
         DEFAULT_RESAMPLING,
     )
-    from neurokit.interventions.prune import PruneConfig
+    from neurokit.interventions.prune import BiasFold, PruneConfig
     from neurokit.models.cli_args import add_model_arguments
 
     ablate = subparsers.add_parser(
@@ -194,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="layers to prune, 0-based and inclusive, e.g. 3-11 (default: ⌊L/4⌋ to L−1 of the L "
                             "layers, Wang et al.'s 3-11 of 12)")
     _add_selection_argument(prune)
-    prune.add_argument("--fold", choices=_BIAS_FOLDS, default=prune_defaults.fold.value,
+    prune.add_argument("--fold", choices=_BIAS_FOLDS, default=BiasFold(prune_defaults.fold).value,
                        help="fold the removed neurons' means into the bias (default, exact), or all neurons' as "
                             "the released code does (counts the kept neurons twice)")
     prune.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
@@ -278,6 +278,8 @@ def _train_values(path: str | None, method: str, per_position: bool, backbone, c
 
     if method not in _NEEDS_TRAIN_STORE:
         return None
+    if path is None:  # _check_ablation_arguments refuses this before any model loads; this keeps the type exact
+        raise ConfigError(f"--method {method} needs a train store (the train means or donors)")
     store = open_run(path)
     check_train_store(store, backbone, checkpoint, f"train store {path}")
     return (train_mean if method == "mean" else train_activations)(store, per_position=per_position)

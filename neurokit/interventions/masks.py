@@ -114,7 +114,7 @@ def check_masks(masks: xr.DataArray, backbone: Backbone) -> None:
     if len(set(layers)) != len(layers):
         raise ConfigError("neuron sets repeat a layer")
     if SITE in masks.coords:
-        for layer, name in zip(layers, masks[SITE].values):
+        for layer, name in zip(layers, masks[SITE].values, strict=True):
             if str(name) != sites[layer].name:
                 raise NeurokitError(f"neuron sets name site {str(name)!r} for layer {layer}, but that layer of "
                                     f"{backbone.model_id} is {sites[layer].name!r}")

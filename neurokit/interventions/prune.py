@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -155,7 +156,8 @@ def prune(backbone: Backbone, kept: xr.DataArray, means: xr.DataArray,
             raise NeurokitError(f"the train means of layer {int(layer)} do not give a value for every removed neuron")
         folded = values if fold is BiasFold.ALL else np.where(keep, 0.0, values)
         # The projection applied to the folded means is b + W·m, whichever way the module stores W.
-        bias = output(torch.as_tensor(folded, dtype=output.weight.dtype, device=output.weight.device)[None])[0]
+        weight = cast(torch.Tensor, output.weight)  # nn.Linear's or transformers' Conv1D's Parameter
+        bias = output(torch.as_tensor(folded, dtype=weight.dtype, device=weight.device)[None])[0]
         backbone.adapter.keep_ffn_neurons(model, site, torch.as_tensor(np.flatnonzero(keep)))
         output.bias = nn.Parameter(bias.contiguous(), requires_grad=False)
         widths[site.name] = int(keep.sum())

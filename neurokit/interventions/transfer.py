@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from neurokit.models import Backbone
 from neurokit.prompts.checkpoint import PromptCheckpoint
 from neurokit.prompts.data import EncodedSplit
 from neurokit.prompts.trainer import evaluate
+
+if TYPE_CHECKING:
+    from neurokit.tasks.spec import TaskSpec
 
 #: (source task, target task) -> {source class name: target class name}
 LabelMaps = Mapping[tuple[str, str], Mapping[str, str]]
@@ -70,7 +74,8 @@ def _check_same_model(prompts: Mapping[str, PromptCheckpoint]) -> None:
                             f"{weights_a[:12]}…), {name_b} on {model_b!r} (weights {weights_b[:12]}…)")
 
 
-def _label_map(mapping: Mapping[str, str], source_task: str, source_labels: tuple[str, ...], target) -> torch.Tensor:
+def _label_map(mapping: Mapping[str, str], source_task: str, source_labels: tuple[str, ...],
+               target: TaskSpec) -> torch.Tensor:
     """Target class index for each source class index."""
     unknown = sorted(set(mapping) - set(source_labels))
     if unknown:
@@ -87,7 +92,7 @@ def _label_map(mapping: Mapping[str, str], source_task: str, source_labels: tupl
     return torch.tensor([target.label_names.index(mapping[label]) for label in source_labels])
 
 
-def plan_transfer(prompts: Mapping[str, PromptCheckpoint], targets: Sequence[object],
+def plan_transfer(prompts: Mapping[str, PromptCheckpoint], targets: Sequence[TaskSpec],
                   label_maps: LabelMaps | None = None) -> TransferPlan:
     """Check that every prompt can be read on every target task, before any model is loaded.
 
@@ -104,7 +109,8 @@ def plan_transfer(prompts: Mapping[str, PromptCheckpoint], targets: Sequence[obj
         raise ConfigError(f"target tasks repeat: {', '.join(names)}")
     _check_same_model(prompts)
     sources = {name: _source_labels(name, checkpoint) for name, checkpoint in prompts.items()}
-    plans, used = {}, set()
+    plans: TransferPlan = {}
+    used: set[tuple[str, str]] = set()
     for name, (task, labels, words) in sources.items():
         for target in targets:
             # An adversarial set has its clean task's classes, so the clean task's map serves it too.
@@ -126,7 +132,7 @@ def plan_transfer(prompts: Mapping[str, PromptCheckpoint], targets: Sequence[obj
 
 
 def transfer_matrix(backbone: Backbone, prompts: Mapping[str, PromptCheckpoint] | Sequence[PromptCheckpoint],
-                    targets: Sequence[tuple[object, object]], label_maps: LabelMaps | None = None,
+                    targets: Sequence[tuple[TaskSpec, object]], label_maps: LabelMaps | None = None,
                     batch_size: int = 64, max_length: int = 128, bf16: bool | None = None,
                     progress: bool = True) -> xr.Dataset:
     """Accuracy of every prompt on every target task, and relative to the target's own prompts.

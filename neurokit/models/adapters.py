@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,10 @@ from torch import nn
 
 from neurokit.errors import NeurokitError
 from neurokit.models.sites import NeuronSite, Stack
+
+if TYPE_CHECKING:  # types only: transformers is imported where a model is loaded, not with neurokit
+    from transformers import PreTrainedModel
+    from transformers.models.auto.auto_factory import _BaseAutoModelClass as AutoModelClass
 
 
 class Family(str, Enum):
@@ -122,6 +127,13 @@ class PromptLayout(str, Enum):
 LEGACY_LAYOUT = PromptLayout.PREPEND
 
 
+def embedding_matrix(model: PreTrainedModel) -> torch.Tensor:
+    """The input token embeddings (vocab, d) of ``model``: its embedding module's weight, not a copy."""
+    # An embedding module's weight is a Parameter; torch types any Module attribute it does not declare as
+    # Tensor | Module.
+    return cast(torch.Tensor, model.get_input_embeddings().weight)
+
+
 def _left_padding_order(attention_mask: torch.Tensor) -> torch.Tensor:
     """int64 (B, T): for each target position, the source position that moves a right-padded row's real
     tokens to its right end (a rotation by T - len: padding comes first, token order is kept)."""
@@ -210,7 +222,7 @@ class ArchitectureAdapter(ABC):
         return None if limit is None else int(limit)
 
     @abstractmethod
-    def auto_class(self, want_head: bool) -> type:
+    def auto_class(self, want_head: bool) -> type[AutoModelClass]:
         """The transformers Auto class whose head fits the family (``want_head``: with the MLM head, where
         the family's head is optional)."""
 
@@ -219,12 +231,12 @@ class ArchitectureAdapter(ABC):
         """All FFN neuron sites of ``model``, encoder stack first, in layer order."""
 
     @abstractmethod
-    def class_scores(self, model: nn.Module, prompt: torch.Tensor, input_ids: torch.Tensor,
+    def class_scores(self, model: PreTrainedModel, prompt: torch.Tensor, input_ids: torch.Tensor,
                      attention_mask: torch.Tensor, verbalizer: Verbalizer, layout: PromptLayout) -> torch.Tensor:
         """Class scores (batch, classes), unnormalised, for right-padded inputs (batch, T) joined to a (P, d)
         prompt in ``layout``."""
 
-    def prepared_inputs(self, model: nn.Module, prompt: torch.Tensor, input_ids: torch.Tensor,
+    def prepared_inputs(self, model: PreTrainedModel, prompt: torch.Tensor, input_ids: torch.Tensor,
                         attention_mask: torch.Tensor,
                         layout: PromptLayout) -> tuple[torch.Tensor, torch.Tensor]:
         """``inputs_embeds`` (batch, P + T, d) and ``attention_mask`` (batch, P + T) of the prompted input."""
@@ -278,7 +290,7 @@ class EncoderMLMAdapter(ArchitectureAdapter):
             limit -= (getattr(config, "pad_token_id", 1) or 0) + 1
         return limit
 
-    def auto_class(self, want_head: bool) -> type:
+    def auto_class(self, want_head: bool) -> type[AutoModelClass]:
         import transformers
 
         return transformers.AutoModelForMaskedLM if want_head else transformers.AutoModel
@@ -296,7 +308,7 @@ class EncoderMLMAdapter(ArchitectureAdapter):
             return torch.stack([logits[:, list(ids)].mean(dim=1) for ids in verbalizer.token_ids], dim=1)
         # Tied-embedding read-out: the model needs no MLM head; the label vectors are frozen input embeddings.
         hidden = model.base_model(inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state[:, 0, :]
-        embedding = model.get_input_embeddings().weight
+        embedding = embedding_matrix(model)
         label_vectors = torch.stack([embedding[list(ids)].mean(dim=0) for ids in verbalizer.token_ids])
         return hidden @ label_vectors.to(hidden.dtype).T
 
@@ -317,7 +329,7 @@ class T5Adapter(ArchitectureAdapter):
     def max_positions(self, config) -> int | None:
         return None  # relative position buckets: no learned limit
 
-    def auto_class(self, want_head: bool) -> type:
+    def auto_class(self, want_head: bool) -> type[AutoModelClass]:
         import transformers
 
         return transformers.AutoModelForSeq2SeqLM
@@ -375,7 +387,7 @@ class DecoderOnlyAdapter(ArchitectureAdapter):
         self.ffn_inputs = ffn_inputs
         self.ffn_output = ffn_output
 
-    def auto_class(self, want_head: bool) -> type:
+    def auto_class(self, want_head: bool) -> type[AutoModelClass]:
         import transformers
 
         return transformers.AutoModelForCausalLM

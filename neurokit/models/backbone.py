@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
-from torch import nn
 
 from neurokit.errors import NeurokitError
 from neurokit.models.adapters import (
@@ -18,9 +18,15 @@ from neurokit.models.adapters import (
     Scoring,
     Verbalizer,
     adapter_for,
+    embedding_matrix,
 )
 from neurokit.models.sites import NeuronSite, Stack, parse_site_name
 from neurokit.validation import as_enum
+
+if TYPE_CHECKING:  # types only: transformers is imported on first load, not with neurokit
+    from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+    from neurokit.models.adapters import AutoModelClass
 
 #: Name under which the embedded default model is addressed (CLI ``--model embedded``).
 EMBEDDED_MODEL = "embedded"
@@ -59,8 +65,8 @@ class Backbone:
     ``model`` is in eval mode with ``requires_grad=False`` on every parameter; neurokit never trains it.
     """
 
-    model: nn.Module
-    tokenizer: object
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     adapter: ArchitectureAdapter
     model_id: str
     revision: str | None = None
@@ -81,11 +87,11 @@ class Backbone:
     # --- geometry -------------------------------------------------------------------------------------------
     @property
     def embedding_dim(self) -> int:
-        return self.model.get_input_embeddings().weight.shape[1]
+        return embedding_matrix(self.model).shape[1]
 
     @property
     def device(self) -> torch.device:
-        return self.model.get_input_embeddings().weight.device
+        return embedding_matrix(self.model).device
 
     @cached_property
     def all_sites(self) -> tuple[NeuronSite, ...]:
@@ -139,7 +145,8 @@ class Backbone:
         candidates = []
         for text in (" " + word, word):
             ids = self.tokenizer.encode(text, add_special_tokens=False)
-            ids = [i for i in ids if self.tokenizer.decode([i]).strip()]  # drop bare-space tokens
+            # drop bare-space tokens; decoding one flat list of ids gives one string (a list only for a batch)
+            ids = [i for i in ids if cast(str, self.tokenizer.decode([i])).strip()]
             if ids:
                 candidates.append(tuple(ids))
         if not candidates:
@@ -155,7 +162,7 @@ class Backbone:
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
         if mask_id is None:
             raise NeurokitError(f"{self.model_id}'s tokenizer has no mask token")
-        return self.model.get_input_embeddings().weight[mask_id].detach()
+        return embedding_matrix(self.model)[mask_id].detach()
 
     def class_scores(self, prompt: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      verbalizer: Verbalizer, layout: PromptLayout | str | None = None) -> torch.Tensor:
@@ -177,14 +184,14 @@ class Backbone:
                 "attention_mask": encoded["attention_mask"].to(self.device)}
 
 
-def _prepare_tokenizer(tokenizer) -> object:
+def _prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:  # GPT-2 and Llama ship without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def _has_mlm_head(config) -> bool:
+def _has_mlm_head(config: PreTrainedConfig) -> bool:
     return any(arch.endswith(("ForMaskedLM", "ForPreTraining")) for arch in (config.architectures or []))
 
 
@@ -217,13 +224,16 @@ def load_backbone(
     adapter = adapter_for(config.model_type)
     scoring = as_enum(scoring, Scoring, "scoring") if scoring is not None else None
     has_head = _has_mlm_head(config)
-    if scoring is None and adapter.uses_mask_slot and not has_head:
-        scoring = Scoring.TIED_EMBEDDING
+    if scoring is None:
+        scoring = Scoring.TIED_EMBEDDING if adapter.uses_mask_slot and not has_head else adapter.default_scoring
     if scoring is Scoring.MLM_HEAD and not has_head:
         raise NeurokitError(f"{model_id} has no MLM head; use scoring 'tied-embedding'")
     auto = adapter.auto_class(want_head=has_head)
     if getattr(config, FFN_WIDTHS_KEY, None):
-        network = _load_resized(auto, Path(source), config, adapter).to(dtype=dtype, device=device)
+        network = _load_resized(auto, Path(source), config, adapter)
+        # transformers declares PreTrainedModel.to through functools.wraps(nn.Module.to), which typeshed types as
+        # an unbound function (a "missing self" error); the call is the ordinary bound Module.to.
+        network = network.to(dtype=dtype, device=device)  # type: ignore[call-arg]
     else:
         network = auto.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code,
                                        use_safetensors=True, dtype=dtype).to(device)
@@ -233,7 +243,8 @@ def load_backbone(
     return Backbone(network, tokenizer, adapter, model_id, resolved_revision, scoring, source=model)
 
 
-def _load_resized(auto, folder: Path, config, adapter: ArchitectureAdapter) -> nn.Module:
+def _load_resized(auto: type[AutoModelClass], folder: Path, config: PreTrainedConfig,
+                  adapter: ArchitectureAdapter) -> PreTrainedModel:
     """A local model folder whose config lists per-site FFN widths (``FFN_WIDTHS_KEY``): the architecture is
     built from the config, the listed sites are shrunk to their widths, and every tensor is then read from the
     folder's safetensors file (strictly: a missing or extra tensor, or a wrong shape, is refused)."""
@@ -257,11 +268,11 @@ def _load_resized(auto, folder: Path, config, adapter: ArchitectureAdapter) -> n
     return network
 
 
-def backbone_from_config(config, tokenizer, scoring: Scoring | str | None = None, seed: int = 0,
-                         model_id: str | None = None) -> Backbone:
+def backbone_from_config(config: PreTrainedConfig, tokenizer: PreTrainedTokenizerBase,
+                         scoring: Scoring | str | None = None, seed: int = 0, model_id: str | None = None) -> Backbone:
     """A backbone with random weights built from a transformers config (tests and benchmarks; no download)."""
     adapter = adapter_for(config.model_type)
-    scoring = as_enum(scoring, Scoring, "scoring") if scoring is not None else None
+    scoring = as_enum(scoring, Scoring, "scoring") if scoring is not None else adapter.default_scoring
     torch.manual_seed(seed)
     want_head = scoring is not Scoring.TIED_EMBEDDING
     network = adapter.auto_class(want_head=want_head).from_config(config)

@@ -38,10 +38,13 @@ def random_config(architecture: RandomArchitecture | str, size: str = "tiny", vo
                                            else "RobertaForMaskedLM"])
     if architecture in (RandomArchitecture.T5, RandomArchitecture.T5_GATED):
         gated = architecture is RandomArchitecture.T5_GATED
+        # T5Config takes extra keyword arguments at run time (strict(accept_kwargs=True)), but its
+        # dataclass_transform signature lists only the declared fields, which lack decoder_start_token_id.
         return transformers.T5Config(vocab_size=vocab_size, d_model=width, d_ff=2048 if (base and gated) else ffn,
                                      num_layers=layers, num_heads=heads, d_kv=width // heads,
                                      feed_forward_proj="gated-gelu" if gated else "relu",
-                                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=102,
+                                     decoder_start_token_id=0,  # type: ignore[call-arg]
+                                     pad_token_id=0, eos_token_id=102,
                                      architectures=["T5ForConditionalGeneration"])
     if architecture is RandomArchitecture.GPT2:
         return transformers.GPT2Config(vocab_size=vocab_size, n_embd=width, n_layer=layers, n_head=heads,

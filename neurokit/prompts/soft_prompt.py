@@ -14,6 +14,7 @@ from torch import nn
 
 from neurokit.errors import ConfigError
 from neurokit.models import LEGACY_LAYOUT, Backbone, PromptLayout
+from neurokit.models.adapters import embedding_matrix
 from neurokit.prompts.metadata import METADATA_FILE, TENSOR_FILE, PromptMetadata
 from neurokit.validation import as_enum
 
@@ -37,6 +38,8 @@ class SoftPrompt(nn.Module):
     full prompt (length, dim) in its order in the sequence. ``layout`` says where it goes relative to the input
     (:class:`~neurokit.models.PromptLayout`); a prompt is used in the layout it was tuned in.
     """
+
+    mask_slot: torch.Tensor | None  # (1, dim) buffer registered in __init__
 
     def __init__(self, vectors: torch.Tensor, mask_slot: torch.Tensor | None = None,
                  layout: PromptLayout | str = LEGACY_LAYOUT):
@@ -105,7 +108,7 @@ class SoftPrompt(nn.Module):
             raise ConfigError(f"prompt length {length} leaves no trainable vector on {backbone.model_id}")
         generator = torch.Generator().manual_seed(seed)
         dim = backbone.embedding_dim
-        embedding = backbone.model.get_input_embeddings().weight.detach().float().cpu()
+        embedding = embedding_matrix(backbone.model).detach().float().cpu()
         if init is PromptInit.UNIFORM:
             vectors = torch.rand(trained, dim, generator=generator) - 0.5
         elif init is PromptInit.NORMAL:

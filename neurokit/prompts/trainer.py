@@ -51,15 +51,15 @@ def evaluate(backbone: Backbone, prompt: SoftPrompt, verbalizer: Verbalizer, spl
     order); interventions use it to set per-example state such as seeded noise.
     """
     full_prompt = prompt().to(backbone.device)
-    logits = []
+    batch_logits: list[torch.Tensor] = []
     for batch in tqdm(split.batches(batch_size), total=math.ceil(len(split) / batch_size), disable=not progress,
                       desc="evaluate", leave=False):
         context = batch_context(batch) if batch_context is not None else nullcontext()
         with _autocast(backbone, bf16), context:
             scores = backbone.class_scores(full_prompt, batch.input_ids, batch.attention_mask, verbalizer,
                                            prompt.layout)
-        logits.append(scores.float().cpu())
-    logits = torch.cat(logits)
+        batch_logits.append(scores.float().cpu())
+    logits = torch.cat(batch_logits)
     predictions = logits.argmax(dim=1)
     return Evaluation(float((predictions == split.labels).float().mean()), logits, predictions, split.labels,
                       split.ids)
@@ -148,7 +148,8 @@ class PromptTrainer:
             Path(self.output_dir).mkdir(parents=True, exist_ok=True)
             metrics_file = open(Path(self.output_dir) / "metrics.jsonl", "w")
 
-        self.best_dev_accuracy_, self.best_step_, self.history_ = -1.0, 0, []
+        self.best_dev_accuracy_, self.best_step_ = -1.0, 0
+        self.history_: list[dict] = []
         self.prompt_ = copy.deepcopy(prompt)
         step, micro, correct, seen, started = 0, 0, 0, 0, time.perf_counter()
         bar = tqdm(total=total_steps, desc=f"prompt-tune {self.task.name}", disable=not self.progress)

@@ -208,7 +208,8 @@ def check_reduced_precision(probe: _Probe, precision: ReducedPrecision) -> Check
     """float32 against the dtype the user will run in: the largest score error and how many predictions flip."""
     reference = probe.scores()
     reduced = copy.deepcopy(probe.backbone)
-    reduced.model = reduced.model.to(precision.torch_dtype)
+    # PreTrainedModel.to is typed through functools.wraps(nn.Module.to) as an unbound function (see load_backbone)
+    reduced.model = reduced.model.to(precision.torch_dtype)  # type: ignore[arg-type]
     scores = probe.scores(model_backbone=reduced)
     name = f"{precision.value} vs float32"
     if not torch.isfinite(scores).all():
@@ -310,7 +311,7 @@ def run_selftest(backbone: Backbone, prompt: SoftPrompt | None = None,
     return [
         check_ffn_capture(probe),
         check_padding(probe),
-        check_reduced_precision(probe, config.reduced_precision),
+        check_reduced_precision(probe, ReducedPrecision(config.reduced_precision)),  # the member, typed
         check_prompt_sees_input(probe),
         *check_interventions(probe, config.seed),
         check_stored_dtype(probe),

@@ -37,7 +37,8 @@ def register(subparsers) -> None:
     parser.add_argument("--prompt-length", type=int, default=defaults.prompt_length,
                         help="positions of the initialised prompt (without --prompt)")
     parser.add_argument("--dtype", choices=[p.value for p in ReducedPrecision],
-                        default=defaults.reduced_precision.value, help="the reduced precision compared with float32")
+                        default=ReducedPrecision(defaults.reduced_precision).value,
+                        help="the reduced precision compared with float32")
     parser.add_argument("--max-length", type=int, default=defaults.max_length, help="tokens per probe input")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="prompt initialisation and noise seed")
     parser.set_defaults(handler=_selftest)

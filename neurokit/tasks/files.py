@@ -71,14 +71,15 @@ class FileSource:
         return self.plan.describe()
 
     def load(self, spec: TaskSpec, split: str, size: int | None, seed: int) -> datasets.Dataset:
+        id_column = self.id_column or "id"
         rules = ColumnRules(
             source_label_names=spec.label_names,
             label_column=self.label_column,
-            id_column=self.id_column or "id",
+            id_column=id_column,
             id_column_required=self.id_column is not None,
         )
         paths = dict(self.files)
-        text_columns = [*spec.text_fields, rules.id_column]
+        text_columns = [*spec.text_fields, id_column]
         return load_table_split(
             spec,
             split,

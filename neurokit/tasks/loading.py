@@ -174,7 +174,8 @@ def load_with_datasets(
     except datasets.exceptions.DatasetGenerationError as error:  # wraps the reader's error, e.g. a malformed CSV
         cause = error.__cause__
         reason = " ".join(str(cause or error).split())
-        raise NeurokitError(f"could not load split {split!r} of {path}: {type(cause or error).__name__}: {reason}") from None
+        raise NeurokitError(f"could not load split {split!r} of {path}: {type(cause or error).__name__}: "
+                            f"{reason}") from None
     except (OSError, ValueError) as error:
         where = path if data_files is None else ", ".join(file for files in data_files.values() for file in files)
         reason = " ".join(str(error).split()) or type(error).__name__

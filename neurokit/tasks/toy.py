@@ -66,6 +66,10 @@ class _Generator(ABC):
     negation_labels: tuple[int, ...] = ()  # labels a negated example can end up with; empty: no negation
 
     @abstractmethod
+    def __init__(self, wordlist: str) -> None:
+        """Read the word list ``wordlists/<wordlist>.json``."""
+
+    @abstractmethod
     def draw(self, rng: np.random.Generator, label: int) -> dict[str, Any]:
         """Random choices for one clean example of class ``label``."""
 
@@ -330,17 +334,19 @@ class GeneratedSource:
             )
         count = dict(self.sizes)[split] if size is None else size
         root = np.random.SeedSequence([stable_digest(spec.name, _STREAM_SALT), SPLITS.index(split), seed])
+        extra = None
         if self.perturbations:
-            rows = list(islice(_adversarial_stream(generator, split, self.perturbations, root), count))
+            adversarial = list(islice(_adversarial_stream(generator, split, self.perturbations, root), count))
+            rows = [(texts, label) for texts, label, _ in adversarial]
+            extra = {"perturbation": [kind.value for _, _, kind in adversarial]}
         else:
-            rows = [(texts, label, None) for texts, label, _ in islice(_clean_stream(generator, split, root), count)]
+            rows = [(texts, label) for texts, label, _ in islice(_clean_stream(generator, split, root), count)]
         prefix = f"{spec.name}-{split}-" + (f"s{seed}-" if seed else "")
-        extra = {"perturbation": [kind.value for _, _, kind in rows]} if self.perturbations else None
         return build_dataset(
             spec,
             ids=[f"{prefix}{index:06d}" for index in range(len(rows))],
-            texts={name: [texts[name] for texts, _, _ in rows] for name in spec.text_fields},
-            labels=[label for _, label, _ in rows],
+            texts={name: [texts[name] for texts, _ in rows] for name in spec.text_fields},
+            labels=[label for _, label in rows],
             extra=extra,
         )
 
