@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import overload
 
 import dask
 import pandas as pd
@@ -92,6 +93,15 @@ def result_group(results: xr.DataTree | Mapping[str, xr.Dataset], name: str) -> 
     except KeyError:
         return None
     return node.to_dataset() if isinstance(node, xr.DataTree) else None
+
+
+@overload
+def compute_results(results: xr.DataTree, description: str = ..., progress: bool = ...) -> xr.DataTree: ...
+
+
+@overload
+def compute_results(results: Mapping[str, xr.Dataset], description: str = ...,
+                    progress: bool = ...) -> dict[str, xr.Dataset]: ...
 
 
 def compute_results(results: xr.DataTree | Mapping[str, xr.Dataset], description: str = "analysis",
