@@ -42,6 +42,7 @@ from neurokit.storage import (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     defaults = AnalysisOptions()
+    described = defaults.describe()  # the enum defaults as the strings the flags take
     parser = subparsers.add_parser(
         "analyze", help="skill neurons, selectivity and robustness from activation stores",
         description="Skill neurons (Wang et al. 2022) and their comparisons across tasks, prompts, adversarial "
@@ -59,12 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tables", metavar="DIR", help="also write tidy CSV (and small LaTeX) tables to this local "
                                                         "folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results store")
-    parser.add_argument("--positions", default=defaults.positions.value,
+    parser.add_argument("--positions", default=described["positions"],
                         help="positions a neuron score maximises over: 'prompt' (default), 'all', or "
                              "comma-separated position roles")
-    parser.add_argument("--over-runs", default=defaults.over_runs.value,
+    parser.add_argument("--over-runs", default=described["over_runs"],
                         choices=[item.value for item in RunAggregation], help="combine prompts' scores by")
-    parser.add_argument("--selection", default=defaults.selection.value,
+    parser.add_argument("--selection", default=described["selection"],
                         choices=[item.value for item in Selection], help="top fraction per layer or global")
     parser.add_argument("--subtask-scheme", default=None, choices=[item.value for item in SubtaskScheme],
                         help="examples of a multi-class task's binary sub-tasks: 'balanced' (Wang et al.; the "

@@ -178,7 +178,7 @@ def with_runs(ds: xr.Dataset, info: RunInfo) -> xr.Dataset:
     return ds.drop_vars(identity).assign_coords(prompt=(RUN, np.array(info.prompts, dtype=object)))
 
 
-def check_same_layout(train: xr.Dataset, other: xr.Dataset, role: str = "eval") -> None:
+def check_same_layout(train: xr.Dataset | xr.DataArray, other: xr.Dataset, role: str = "eval") -> None:
     """Refuse stores whose layers, positions (and their roles) or neurons differ: baselines would misalign."""
     for dim in (LAYER, POSITION, NEURON):
         if not np.array_equal(train[dim].values, other[dim].values):
@@ -283,9 +283,10 @@ def computed_once(array):
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
+    from dask.typing import Key
 
     name = "computed-once-" + tokenize(array)
-    aliases = {(name, *index): (array.name, *index) for index in np.ndindex(*array.numblocks)}
+    aliases: dict[Key, Any] = {(name, *index): (array.name, *index) for index in np.ndindex(*array.numblocks)}
     graph = HighLevelGraph.from_collections(name, aliases, dependencies=[array])
     return da.Array(graph, name, chunks=array.chunks, meta=array._meta)
 

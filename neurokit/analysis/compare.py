@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.stats
 import xarray as xr
@@ -234,7 +235,7 @@ def null_comparison(tuned: xr.DataArray, null: xr.DataArray, quantiles: Sequence
     )
 
 
-def _upper_tail(successes: np.ndarray, trials: np.ndarray, chance) -> np.ndarray:
+def _upper_tail(successes: npt.ArrayLike, trials: npt.ArrayLike, chance: npt.ArrayLike) -> np.ndarray:
     return scipy.stats.binom.sf(np.asarray(successes) - 1, trials, chance)
 
 

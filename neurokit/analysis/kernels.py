@@ -57,6 +57,7 @@ def _above(values: np.ndarray, threshold: np.ndarray, flip: np.ndarray | None, p
         return np.greater(values, threshold, out=out)
     if positive_nan:
         return np.greater(values, (threshold ^ flip).view(np.float16), out=out)
+    assert scratch is not None  # int16 keys always come with their buffer (_above_counts_block)
     np.bitwise_xor(values.view(np.int16), flip, out=scratch)
     return np.greater(scratch, threshold, out=out)
 
@@ -157,7 +158,7 @@ def above_counts(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.Da
     else:
         import dask.array as da
 
-        chunks = dict(zip(activation.dims, activation.chunks))
+        chunks = dict(zip(activation.dims, activation.chunks, strict=True))
         # Prepared once per (run, layer) block of baselines; every example chunk of that block reuses it.
         threshold = computed_once(da.asarray(baseline.data).rechunk(
             (chunks[RUN], -1, chunks[LAYER], chunks[POSITION], chunks[NEURON])

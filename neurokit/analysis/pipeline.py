@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import xarray as xr
 
@@ -86,8 +86,11 @@ class AnalysisOptions:
 
     def describe(self) -> dict:
         positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
-        return {"positions": positions, "over_runs": self.over_runs.value, "selection": self.selection.value,
-                "subtask_scheme": None if self.scheme is None else as_enum(self.scheme, SubtaskScheme, "scheme").value,
+        # __post_init__ made over_runs, selection and scheme members; their types also admit users' strings
+        over_runs, selection = cast(RunAggregation, self.over_runs), cast(Selection, self.selection)
+        scheme = None if self.scheme is None else cast(SubtaskScheme, self.scheme).value
+        return {"positions": positions, "over_runs": over_runs.value, "selection": selection.value,
+                "subtask_scheme": scheme,
                 "fraction": self.fraction, "seed": self.seed}
 
 
@@ -166,7 +169,8 @@ def analyze_stores(train: Sequence[str | Path], evaluation: Sequence[str | Path]
         if task not in train_runs:
             paths = data["store"].values.tolist() if "store" in data.coords else _task_paths(evaluation, task,
                                                                                              storage_options)
-            have = f"the --train stores are of {', '.join(map(repr, sorted(train_runs)))}" if train_runs else "none given"
+            have = (f"the --train stores are of {', '.join(map(repr, sorted(train_runs)))}" if train_runs
+                    else "none given")
             raise StoreError(f"no train store for task {task!r} of eval store(s) {', '.join(map(str, paths))} "
                              f"({have}); pass the train-split store of the same prompt with --train")
     # Every comparison here (across tasks, prompts, clean vs adversarial, tuned vs untuned) relates neurons

@@ -56,8 +56,8 @@ def _replicate_scores(values: np.ndarray, baseline: np.ndarray, labels: np.ndarr
     values = values.reshape(-1, n_runs, n_examples, n_positions)
     baseline = np.broadcast_to(baseline, loop_shape + baseline.shape[-3:]).reshape(
         -1, n_runs, len(subtasks), n_positions)
-    labels = labels.reshape(labels.shape[-2:])
-    index, weight = index.reshape(index.shape[-2:]), weight.reshape(weight.shape[-2:])
+    labels = labels.reshape(*labels.shape[-2:])
+    index, weight = index.reshape(*index.shape[-2:]), weight.reshape(*weight.shape[-2:])
     n_loop, n_replicates = values.shape[0], index.shape[0]
     scores = np.empty((n_runs, len(subtasks), n_replicates, n_loop))
     for run in range(n_runs):
@@ -192,7 +192,7 @@ def _adjust_bh(p_values: np.ndarray, n_core: int) -> np.ndarray:
     shape = p_values.shape
     families = p_values.reshape(-1, math.prod(shape[len(shape) - n_core:]))
     adjusted = np.full(families.shape, np.nan)
-    for family, q_values in zip(families, adjusted):
+    for family, q_values in zip(families, adjusted, strict=True):
         tested = ~np.isnan(family)
         if tested.any():
             q_values[tested] = scipy.stats.false_discovery_control(family[tested], method="bh")

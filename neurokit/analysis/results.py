@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import overload
 
 import dask
 import pandas as pd
@@ -64,6 +65,7 @@ class _TqdmCallback(Callback):
         self._bar = tqdm(total=total, desc=self._description, unit="task", disable=not self._enabled)
 
     def _posttask(self, key, result, graph, state, worker_id) -> None:
+        assert self._bar is not None  # dask calls _start_state before any task
         self._bar.update(1)
 
     def _finish(self, graph, state, errored) -> None:
@@ -93,6 +95,15 @@ def result_group(results: xr.DataTree | Mapping[str, xr.Dataset], name: str) -> 
     return node.to_dataset() if isinstance(node, xr.DataTree) else None
 
 
+@overload
+def compute_results(results: xr.DataTree, description: str = ..., progress: bool = ...) -> xr.DataTree: ...
+
+
+@overload
+def compute_results(results: Mapping[str, xr.Dataset], description: str = ...,
+                    progress: bool = ...) -> dict[str, xr.Dataset]: ...
+
+
 def compute_results(results: xr.DataTree | Mapping[str, xr.Dataset], description: str = "analysis",
                     progress: bool = True) -> xr.DataTree | dict[str, xr.Dataset]:
     """Compute all results in one dask computation (shared reads), with a progress bar unless ``progress`` is off,
@@ -116,7 +127,7 @@ def compute_results(results: xr.DataTree | Mapping[str, xr.Dataset], description
     else:
         with _TqdmCallback(description, progress):
             values = dask.compute(*(variable.data for variable in lazy), **scheduler_options())
-    for variable, value in zip(lazy, values):
+    for variable, value in zip(lazy, values, strict=True):
         variable.data = value
     if isinstance(results, xr.DataTree):
         tree = xr.DataTree.from_dict(computed)
@@ -206,7 +217,9 @@ def save_results(results: xr.DataTree | Mapping[str, xr.Dataset], path: str | Pa
     computed = result_groups(compute_results(results, description="computing results", progress=progress))
     tree = xr.DataTree.from_dict({name: _storable(ds) for name, ds in computed.items()})
     own = results.attrs if isinstance(results, xr.DataTree) else {}  # a tree's root attributes travel with it
-    tree.attrs.update({**own, **(attrs or {}), WHOLE_CHUNKS_ATTR: True})
+    tree.attrs.update(own)
+    tree.attrs.update(attrs or {})
+    tree.attrs[WHOLE_CHUNKS_ATTR] = True
     if target.local is None:
         _write_tree(tree, target.zarr_store(read_only=False))
         return target.url
@@ -264,7 +277,8 @@ def _verify_results(path: Location) -> None:
             array[...]
         except Exception as error:  # noqa: BLE001 - checksum mismatch, corrupt frame: errors vary with the damage
             reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-            raise StoreError(f"{path} is damaged: {name!r} cannot be read ({reason}); rerun the command that wrote it") from None
+            raise StoreError(f"{path} is damaged: {name!r} cannot be read ({reason}); "
+                             "rerun the command that wrote it") from None
 
 
 def tidy_table(values: xr.DataArray) -> pd.DataFrame:

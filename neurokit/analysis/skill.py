@@ -26,6 +26,7 @@ import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -165,7 +166,8 @@ def accuracy(activation: xr.DataArray, baseline: xr.DataArray, labels: xr.DataAr
 
 def predictivity(acc: xr.DataArray) -> xr.DataArray:
     """``Pred = max(Acc, 1 − Acc)``: a neuron may predict either class (inhibitory when Acc < 0.5)."""
-    return np.maximum(acc, 1.0 - acc)
+    # a numpy ufunc on a DataArray returns a DataArray (xarray's __array_ufunc__); numpy's stubs say ndarray
+    return cast(xr.DataArray, np.maximum(acc, 1.0 - acc))
 
 
 def neuron_score(pred: xr.DataArray, over_runs: RunAggregation | None) -> xr.DataArray:
@@ -185,7 +187,7 @@ def _descending_rank(values: np.ndarray, n_core: int) -> np.ndarray:
     """Rank 0 = highest along the last ``n_core`` axes taken together; ties go to the lower flat index (the
     order of layers and neurons), NaN ranks last. A stable sort makes the tie rule independent of chunking."""
     shape = values.shape
-    flat = values.reshape(shape[: len(shape) - n_core] + (-1,))
+    flat = values.reshape(*shape[: len(shape) - n_core], -1)
     order = np.argsort(-flat, axis=-1, kind="stable")
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.broadcast_to(np.arange(flat.shape[-1]), order.shape), axis=-1)
@@ -228,7 +230,7 @@ def _filled_masks(values: np.ndarray, first: np.ndarray, total: np.ndarray, n_co
     order = np.argsort(rank_second.reshape(flat), axis=-1)
     core_axes = tuple(range(-n_core, 0))
     masks = []
-    for first_count, total_count in zip(first, total):
+    for first_count, total_count in zip(first, total, strict=True):
         chosen = (rank_first < first_count) & valid_first
         eligible = (~chosen & valid_second).reshape(flat)
         # place of each eligible neuron among the eligible ones in sub-task 1's order
@@ -301,7 +303,7 @@ def _with_control_labels(labels: xr.DataArray, seed: int) -> xr.DataArray:
     # a task per pair of input and output chunks, tens of thousands for a large store.
     shuffled = whole.copy(data=np.take(whole.data, order, axis=labels.get_axis_num(EXAMPLE)))
     if labels.chunks is not None:
-        shuffled = shuffled.chunk(dict(zip(labels.dims, labels.chunks)))
+        shuffled = shuffled.chunk(dict(zip(labels.dims, labels.chunks, strict=True)))
     both = xr.concat([labels, shuffled], dim="labels").assign_coords(labels=["real", "control"])
     if both.chunks is not None:  # one chunk for both labellings: each activation chunk is compared once
         both = both.chunk({"labels": -1})
@@ -376,10 +378,16 @@ class SkillNeurons:
         baseline = self.baseline_.isel({RUN: [train_prompts.index(prompt) for prompt in info.prompts]})
         return runs, baseline.assign_coords({RUN: runs[RUN].values, "prompt": runs["prompt"]})
 
+    @property
+    def _over_runs(self) -> RunAggregation:
+        # __post_init__ made it a member; the field's type also admits the strings users pass
+        return cast(RunAggregation, self.over_runs)
+
     def _attrs(self) -> dict[str, str]:
         positions = self.positions.value if isinstance(self.positions, PositionSet) else list(self.positions)
-        return self.info_.attrs() | {"positions": json.dumps(positions), "over_runs": self.over_runs.value,
-                                     "selection": self.selection.value, "subtask_scheme": self.scheme_.value,
+        selection = cast(Selection, self.selection)  # a member since __post_init__, as over_runs
+        return self.info_.attrs() | {"positions": json.dumps(positions), "over_runs": self._over_runs.value,
+                                     "selection": selection.value, "subtask_scheme": self.scheme_.value,
                                      "baseline": self.baseline_kind_.value}
 
 
@@ -402,12 +410,13 @@ class SkillNeurons:
                               self.scheme_)
         pred = predictivity(acc)
         # the scheme rides with the scores, so that skill sets made from them later follow it (skill_set)
-        score = neuron_score(pred, self.over_runs).assign_attrs(subtask_scheme=self.scheme_.value)
-        control, attrs = {}, self._attrs()
+        score = neuron_score(pred, self._over_runs).assign_attrs(subtask_scheme=self.scheme_.value)
+        control: dict[str, xr.DataArray] = {}
+        attrs: dict[str, str | int] = dict(self._attrs())
         if control_seed is not None:
             control_score = score.sel(labels="control", drop=True)
             acc, pred, count, score = (value.sel(labels="real", drop=True) for value in (acc, pred, count, score))
-            control = dict(zip(_CONTROL_VARIABLES, (control_score, score - control_score)))
+            control = dict(zip(_CONTROL_VARIABLES, (control_score, score - control_score), strict=True))
             attrs |= {"control_seed": control_seed}
         result = xr.Dataset({
             "accuracy": acc, "predictivity": pred, "n_examples": count.transpose(RUN, SUBTASK),
@@ -436,7 +445,7 @@ class SkillNeurons:
         fixed. See :func:`neurokit.analysis.resampling.bootstrap_interval`."""
         runs, baseline = self._matched(data)
         interval = resampling.bootstrap_interval(
-            runs[ACTIVATION], baseline, runs[LABEL], self.subtasks_, self.over_runs, self.scheme_,
+            runs[ACTIVATION], baseline, runs[LABEL], self.subtasks_, self._over_runs, self.scheme_,
             n_resamples=n_resamples, confidence=confidence, seed=seed, slab_bytes=slab_bytes)
         return interval.assign_attrs(self._attrs() | {"seed": seed, "n_resamples": n_resamples,
                                                       "confidence": confidence})
@@ -448,7 +457,7 @@ class SkillNeurons:
         neuron). See :func:`neurokit.analysis.resampling.permutation_p_values`."""
         runs, baseline = self._matched(data)
         p_value = resampling.permutation_p_values(
-            runs[ACTIVATION], baseline, runs[LABEL], self.subtasks_, self.over_runs, self.scheme_,
+            runs[ACTIVATION], baseline, runs[LABEL], self.subtasks_, self._over_runs, self.scheme_,
             n_permutations=n_permutations, seed=seed, slab_bytes=slab_bytes)
         return xr.Dataset({"p_value": p_value, "q_value": resampling.benjamini_hochberg(p_value)},
                           attrs=self._attrs() | {"seed": seed, "n_permutations": n_permutations})

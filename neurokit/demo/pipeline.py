@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import xarray as xr
 
@@ -97,7 +98,9 @@ def _make_prompt(backbone: Backbone, config: DemoConfig, task_name: str, seed: i
         trainer = PromptTrainer(backbone, task, tuning, output_dir=folder, progress=progress).fit(train, dev)
         dev_accuracy = trainer.best_dev_accuracy_
     else:
-        dev_accuracy = save_untuned_prompt(backbone, task, tuning, folder, dev)
+        untuned_accuracy = save_untuned_prompt(backbone, task, tuning, folder, dev)
+        assert untuned_accuracy is not None  # measured: the dev split is passed
+        dev_accuracy = untuned_accuracy
     seconds = round(time.perf_counter() - started, 1)
     record_finished(folder, settings, dev_accuracy, seconds)
     return _Prompt(task_name, seed, folder, tuned, dev_accuracy, seconds)
@@ -201,7 +204,9 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
         first = prompts[0]
         skill = results[group_path(first.task, SKILL)]
         scores = skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
-        results[group_path(first.task, ABLATION)] = _ablate(backbone, config, first, scores, progress)
+        # a group path names a node and a variable name a DataArray; DataTree.__getitem__ is typed with both
+        results[group_path(first.task, ABLATION)] = _ablate(backbone, config, first, cast(xr.DataArray, scores),
+                                                            progress)
         results[group_path(TRANSFER, PROMPTS)] = _transfer(backbone, config, prompts, progress)
     with timer.stage("write results, tables, figures and the summary", 6, total):
         options = AnalysisOptions(fraction=config.fraction)

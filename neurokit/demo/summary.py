@@ -151,12 +151,12 @@ def _skill_set_size(results, task: str, fraction: float) -> tuple[int, int, int]
 def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
     """Per tuned prompt: dev accuracy (checkpoint selection), test accuracy with its exact interval and
     binomial p-value against chance, and the adversarial test accuracy (from the adversarial store)."""
-    adversarial = {}
+    adversarial: dict[str, tuple[int, int]] = {}
     for task in config.tasks:
         if result_group(results, group_path(task, ADVERSARIAL_ACCURACY)) is not None:
             result = results[group_path(task, ADVERSARIAL_ACCURACY)]
-            counts = zip(np.atleast_1d(result["correct"]), np.atleast_1d(result["n_examples"]))
-            adversarial |= dict(zip(_task_runs(prompts, task), ((int(c), int(n)) for c, n in counts)))
+            counts = zip(np.atleast_1d(result["correct"]), np.atleast_1d(result["n_examples"]), strict=True)
+            adversarial |= dict(zip(_task_runs(prompts, task), ((int(c), int(n)) for c, n in counts), strict=True))
     rows = []
     for prompt in (p for p in prompts if p.tuned):
         chance = 1 / len(get_task(prompt.task).label_names)
@@ -171,8 +171,8 @@ def _accuracy_rows(config, prompts, results) -> tuple[list[dict], Finding]:
         "Prompt tuning of a frozen backbone learns each task", "Lester et al. 2021", "test accuracy per prompt",
         f"{_LEVEL} Clopper–Pearson interval; exact one-sided binomial test against chance",
         f"in every prompt, test accuracy above chance with p < {LEARNED_ALPHA} within the demo's budget",
-        [Setting(row["prompt"], row["test_accuracy"], row["p_value"] < LEARNED_ALPHA, *row["test_interval"],
-                 row["p_value"]) for row in rows], percent=True)
+        [Setting(row["prompt"], row["test_accuracy"], row["p_value"] < LEARNED_ALPHA, low=row["test_interval"][0],
+                 high=row["test_interval"][1], p_value=row["p_value"]) for row in rows], percent=True)
     return rows, finding
 
 
@@ -247,9 +247,9 @@ def _spearman_over_prompts(first: list[float], second: list[float]) -> tuple[flo
     (1 + #{ρ_b ≥ ρ}) / (1 + B) over B random orderings; ties as scipy ranks them."""
     def rho(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """ρ of every row pair: ``rows`` and ``columns`` are (replicate, prompt) index arrays."""
-        pair = [xr.DataArray(np.asarray(values)[index], dims=("replicate", "prompt"))
-                for values, index in ((first, rows), (second, columns))]
-        return np.asarray(spearman(*pair, dims=("prompt",)))
+        x, y = (xr.DataArray(np.asarray(values)[index], dims=("replicate", "prompt"))
+                for values, index in ((first, rows), (second, columns)))
+        return np.asarray(spearman(x, y, dims=("prompt",)))
 
     count = len(first)
     identity = np.arange(count)[None]
@@ -415,7 +415,7 @@ def _transfer_finding(results, rows: list[dict]) -> Finding:
         if name not in learned:
             continue
         source_task = get_task(source_tasks[row])
-        kinds = {True: [], False: []}
+        kinds: dict[bool, list[int]] = {True: [], False: []}
         for column, target in enumerate(targets):
             clean_target = target.adversarial_of or target.name
             if clean_target != source_task.name and clean_target in learned_tasks:

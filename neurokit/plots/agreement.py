@@ -48,10 +48,10 @@ def _annotations(metric: str, values: np.ndarray, expected: np.ndarray | None) -
     for index, value in np.ndenumerate(values):
         if not np.isfinite(value):
             texts[index] = ""
-        elif metric == "overlap":
-            texts[index] = f"{value:.0f}" + _ratio_text(value, expected[index])
-        elif metric == "jaccard":
-            texts[index] = f"{value:.2f}" + _ratio_text(value, expected[index])
+        elif metric in ("overlap", "jaccard"):
+            assert expected is not None  # both have a chance matrix (METRICS)
+            number = f"{value:.0f}" if metric == "overlap" else f"{value:.2f}"
+            texts[index] = number + _ratio_text(value, float(expected[index]))
         else:
             texts[index] = f"{value:.2f}"
     return texts
@@ -75,7 +75,7 @@ def _agreement_figure(results, dim: str, figure: str, metrics: Sequence[str], an
     width = as_width(width)
     ds = inputs.as_dataset(results, figure)
     matrices = {metric: _matrix(ds, metric, dim, figure) for metric in metrics}
-    expected = {metric: _matrix(ds, METRICS[metric], dim, figure) for metric in metrics if METRICS[metric]}
+    expected = {metric: _matrix(ds, name, dim, figure) for metric in metrics if (name := METRICS[metric])}
     first = ds[metrics[0]]
     labels = inputs.labels_of(first, dim)
     other = f"other_{dim}"
@@ -94,7 +94,7 @@ def _agreement_figure(results, dim: str, figure: str, metrics: Sequence[str], an
             figure_obj, axes = new_figure(width, rows, cols, height=rows * size)
         else:
             figure_obj = root_figure(axes[0])
-        for target, metric in zip(axes, metrics):
+        for target, metric in zip(axes, metrics, strict=True):
             values = matrices[metric]
             if metric == "spearman":
                 scale = {"cmap": DIVERGING_CMAP, "vmin": -1.0, "vmax": 1.0}

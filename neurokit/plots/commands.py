@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neurokit.dims import FRACTION, RUN, TASK
 from neurokit.errors import ConfigError, NeurokitError
@@ -25,6 +25,10 @@ from neurokit.storage import (
     upload,
 )
 from neurokit.validation import FRACTION_RANGE, POSITIVE, real
+
+if TYPE_CHECKING:  # imported on use: the CLI starts without xarray and matplotlib
+    import xarray as xr
+    from matplotlib.figure import Figure
 
 #: Figure names (``--figures``, file names): the drawing function's name, except ``clean_vs_adversarial`` and
 #: ``null_comparison``, named after their result groups and drawn by ``clean_vs_adversarial_figure`` and
@@ -61,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 class PlannedFigure:
     stem: str
     figure: str
-    draw: Callable[[], object]
+    draw: Callable[..., Figure]  # called without arguments; `...` admits lambdas that bind loop values
 
 
 def _split(text: str, what: str) -> list[str]:
@@ -92,14 +96,15 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
-def task_groups(tree) -> dict[str, dict[str, object]]:
+def task_groups(tree: xr.DataTree) -> dict[str, dict[str, xr.DataTree]]:
     """Result groups by their parent: {"sst2": {"skill": node, ...}, "tasks": {"agreement": node, ...}}."""
-    groups: dict[str, dict[str, object]] = {}
+    groups: dict[str, dict[str, xr.DataTree]] = {}
     for node in tree.subtree:
         if node.parent is None or not node.has_data:
             continue
         parent = node.parent.path.strip("/")
         if parent:
+            assert node.name is not None  # only the root has no name
             groups.setdefault(parent, {})[node.name] = node
     return groups
 
@@ -163,7 +168,7 @@ def plan(tree, names: list[str], fraction: float, width: str) -> tuple[list[Plan
                                                                  (TRANSFER, PROMPTS)))
         raise NeurokitError(f"the results store has no analysis results to plot (no group {wanted})")
 
-    def add(stem: str, figure: str, draw: Callable[[], object]) -> None:
+    def add(stem: str, figure: str, draw: Callable[..., Figure]) -> None:
         if figure in names:
             planned.append(PlannedFigure(stem, figure, draw))
 
@@ -233,13 +238,13 @@ def draw_figures(results: str | Path, out: str | Path, figures: Sequence[str] = 
     from neurokit.plots._inputs import PlotInputError
     from neurokit.plots.style import as_width, save_figure
 
-    width = as_width(width)
+    column_width = as_width(width)
     check_writable(out, overwrite=True)  # an existing file or a read-only folder fails now, not after drawing
     real(dpi, "--dpi", POSITIVE)
     if fraction is not None:  # None: the results' own fraction
         real(fraction, "--fraction", FRACTION_RANGE)
     tree = load_results(results, storage_options)
-    planned, notes = plan(tree, list(figures), _default_fraction(tree, fraction), width.value)
+    planned, notes = plan(tree, list(figures), _default_fraction(tree, fraction), column_width.value)
     written: list[Path] = []
     for item in planned:
         try:

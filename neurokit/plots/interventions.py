@@ -45,7 +45,8 @@ def ablation_curve(result, *, width: Width | str = Width.ONE, ax: Axes | None = 
     with paper_style():
         axes = inputs.axes_for(ax, 1, figure_name)
         figure, (target,) = (root_figure(axes[0]), axes) if axes is not None else new_figure(width)
-        for color, selection in zip(PALETTE, ("skill", "random")):
+        # strict=False: the palette has more colours than the two selections drawn
+        for color, selection in zip(PALETTE, ("skill", "random"), strict=False):
             label = "skill neurons" if selection == "skill" else "random neurons"
             target.plot(percents, accuracy.sel({SELECTION: selection}).mean(DRAW).values, marker="o", markersize=3,
                         color=color, label=label)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import seaborn as sns
 import xarray as xr
 from matplotlib import patheffects
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
@@ -69,7 +72,7 @@ def _scores_with_hue(scores, hue: str | None, figure: str) -> tuple[xr.DataArray
     dim = RUN if hue in ("prompt", RUN) else hue
     values = inputs.as_array(scores, figure, ("run_score", "score") if dim == RUN else ("score",))
     if dim not in values.dims and hue in values.coords and len(values[hue].dims) == 1:
-        dim = values[hue].dims[0]  # a coordinate naming the entries of a dim
+        dim = str(values[hue].dims[0])  # a coordinate naming the entries of a dim
     inputs.require_dims(values, [dim], figure)
     return inputs.neuron_scores(values, figure, keep=(dim,)), dim
 
@@ -137,6 +140,7 @@ def predictivity_by_layer(scores, *, hue: str | None = None, kind: str = "box", 
             target.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
         if hue_labels is not None:
             seaborn_legend = target.get_legend()
+            assert seaborn_legend is not None  # seaborn draws one whenever hue is given
             legend_above(target, seaborn_legend.legend_handles, title="prompt" if hue_dim == RUN else hue_dim,
                          labels=[text.get_text() for text in seaborn_legend.get_texts()])
     return figure
@@ -201,6 +205,7 @@ def _skill_inputs(scores, mask, fraction: float, selection: str | None,
     if given_mask is not None:
         label = f"skill neurons: {top}" if FRACTION in given_mask.dims else "skill neurons"
         return score_values, _mask_like(given_mask, score_values, fraction, figure), label
+    assert raw is not None  # inputs without scores have a mask (refused above otherwise)
     return score_values, _top_mask(raw, fraction, selection, figure), f"skill neurons: {top}"
 
 
@@ -225,7 +230,7 @@ def _sorted_rows(values: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, np.
     return np.take_along_axis(values, order, axis=1), np.take_along_axis(marks, order, axis=1)
 
 
-def _sparse_ticks(axis, values: Sequence[int], nbins: int, always_first: bool = False) -> None:
+def _sparse_ticks(axis: Axis, values: npt.ArrayLike, nbins: int, always_first: bool = False) -> None:
     """Ticks at the centres of the cells whose (integer) value is a round number, about ``nbins`` of them;
     every cell when there are few."""
     values = np.asarray(values)
@@ -233,7 +238,7 @@ def _sparse_ticks(axis, values: Sequence[int], nbins: int, always_first: bool = 
         positions = np.arange(values.size)
     else:
         rounds = MaxNLocator(nbins=nbins, integer=True).tick_values(values.min(), values.max())
-        positions = np.flatnonzero(np.isin(values, rounds.astype(values.dtype)))
+        positions = np.flatnonzero(np.isin(values, np.asarray(rounds).astype(values.dtype)))
         if always_first and (positions.size == 0 or positions[0] != 0):
             positions = np.concatenate([[0], positions])
     axis.set_ticks(positions + 0.5, [str(values[position]) for position in positions])
@@ -281,7 +286,7 @@ def skill_map(scores, *, mask: xr.DataArray | None = None, fraction: float = DEF
                         xticklabels=False, yticklabels=False, rasterized=data.size > 4000)
         target.set_ylim(0, n_layers)  # first layer at the bottom, as depth grows upward
         outline = [patheffects.withStroke(linewidth=2.2, foreground=MARK_OUTLINE)]
-        handles = []
+        handles: list[Artist] = []
         if score_values is None:
             handles = [Patch(facecolor=BINARY_COLORS[1], label="skill neuron"),
                        Patch(facecolor=BINARY_COLORS[0], edgecolor="0.7", linewidth=0.4, label="other")]

@@ -82,7 +82,7 @@ def _layer_lines(target: Axes, values: xr.DataArray, percents: np.ndarray) -> No
     bar = root_figure(target).colorbar(mappable, ax=target, pad=0.02, fraction=0.06)
     bar.set_label("layer")
     ticks = np.unique(np.linspace(0, len(layers) - 1, min(len(layers), 5)).round().astype(int))
-    bar.set_ticks(ticks, labels=[layers[tick] for tick in ticks])
+    bar.set_ticks(ticks.tolist(), labels=[layers[tick] for tick in ticks])
     bar.ax.tick_params(length=0)
 
 
@@ -195,8 +195,9 @@ def clean_vs_adversarial_figure(result, *, clean=None, adversarial=None, fractio
     selection = str(ds.attrs.get("selection", Selection.PER_LAYER.value))
     with paper_style():
         figure, axes = _panel_figure(width, panels, ax, figure_name)
-        for target, panel in zip(axes, panels):
+        for target, panel in zip(axes, panels, strict=True):
             if panel == "scatter":
+                assert pair is not None  # read above whenever the scatter panel is drawn
                 _scatter_panel(target, *pair, fraction, selection)
             elif panel == "overlap":
                 _overlap_panel(target, ds, figure_name)
@@ -308,18 +309,20 @@ def null_comparison_figure(result, *, tuned=None, null=None, panels: Sequence[st
     for panel in panels:
         for name in needs.get(panel, ()):
             inputs.variable(ds, name, figure_name, group="null-comparison results")
-    scores = None
+    scores: tuple[xr.DataArray, xr.DataArray] | None = None
     if "distribution" in panels:
         if tuned is None or null is None:
             raise PlotInputError(f"{figure_name}: the distribution panel needs the tuned and the untuned prompt's "
                                  f"neuron scores (tuned=, null=)")
-        scores = tuple(inputs.neuron_scores(inputs.as_array(value, figure_name, ("score",)), figure_name)
-                       for value in (tuned, null))
+        tuned_scores, null_scores = (inputs.neuron_scores(inputs.as_array(value, figure_name, ("score",)), figure_name)
+                                     for value in (tuned, null))
+        scores = tuned_scores, null_scores
     draw = {"quantiles": _quantile_panel, "layers": _layer_panel, "skill": _skill_panel}
     with paper_style():
         figure, axes = _panel_figure(width, panels, ax, figure_name)
-        for target, panel in zip(axes, panels):
+        for target, panel in zip(axes, panels, strict=True):
             if panel == "distribution":
+                assert scores is not None  # read above whenever the distribution panel is drawn
                 _distribution_panel(target, *scores, reference)
             else:
                 draw[panel](target, ds, reference, figure_name)

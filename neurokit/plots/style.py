@@ -14,6 +14,7 @@ import enum
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import seaborn as sns
@@ -21,6 +22,9 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.rcsetup import cycler
+from matplotlib.typing import RcKeyType
 
 from neurokit.errors import ConfigError, NeurokitError
 from neurokit.validation import POSITIVE, as_enum, real
@@ -36,7 +40,7 @@ DIVERGING_CMAP = "RdBu_r"
 BINARY_COLORS = ("#e8e8e8", "#1f3b73")
 #: Reference lines (chance level, diagonal): neutral grey, dashed.
 REFERENCE_COLOR = "0.35"
-REFERENCE_STYLE = {"color": REFERENCE_COLOR, "linestyle": "--", "linewidth": 0.8, "zorder": 1}
+REFERENCE_STYLE: dict[str, Any] = {"color": REFERENCE_COLOR, "linestyle": "--", "linewidth": 0.8, "zorder": 1}
 #: Marks drawn over a colormap (skill neurons on a heatmap): black with a white outline, visible on any colour.
 MARK_COLOR = "black"
 MARK_OUTLINE = "white"
@@ -84,10 +88,10 @@ def _sans_serif() -> list[str]:
     return list(dict.fromkeys([*(name for name in _SANS_SERIF_PREFERENCE if name in installed), "DejaVu Sans"]))
 
 
-def style_rc() -> dict[str, object]:
+def style_rc() -> dict[RcKeyType, Any]:
     """The rcParams of the paper style: seaborn's "ticks" look at print font sizes, embeddable fonts,
     reproducible vector output."""
-    rc: dict[str, object] = {}
+    rc: dict[RcKeyType, Any] = {}
     rc.update(sns.axes_style("ticks"))
     rc.update(sns.plotting_context("paper"))
     rc.update({
@@ -112,7 +116,7 @@ def style_rc() -> dict[str, object]:
         "legend.frameon": False,
         "axes.spines.top": False,
         "axes.spines.right": False,
-        "axes.prop_cycle": matplotlib.cycler(color=list(PALETTE)),
+        "axes.prop_cycle": cycler(color=list(PALETTE)),
         "image.cmap": SEQUENTIAL_CMAP,
         "figure.dpi": 100,
         "savefig.dpi": DEFAULT_DPI,
@@ -143,8 +147,8 @@ def new_figure(width: Width | str = Width.ONE, nrows: int = 1, ncols: int = 1, h
     """
     width = as_width(width)
     height = width.panel_height * nrows if height is None else height
-    figure = Figure(figsize=(width.inches, height), layout="constrained")
-    figure.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.04, hspace=0.04)
+    figure = Figure(figsize=(width.inches, height),
+                    layout=ConstrainedLayoutEngine(w_pad=0.02, h_pad=0.02, wspace=0.04, hspace=0.04))
     axes = figure.subplots(nrows, ncols, squeeze=False, subplot_kw=subplot_kw or None)
     return figure, [ax for row in axes for ax in row]
 

@@ -20,6 +20,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -164,7 +165,8 @@ def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -
 
 def _skill_scores(results: xr.DataTree, task: str) -> xr.DataArray:
     skill = results[group_path(task, SKILL)]
-    return skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
+    scores = skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
+    return cast(xr.DataArray, scores)  # a node's variable; DataTree.__getitem__ is typed with nodes too
 
 
 def _ablation(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.DataArray, task_name: str,
@@ -207,9 +209,9 @@ def _pruning(backbone, config: StudyConfig, prompt: StudyPrompt, scores: xr.Data
         soft_prompt = PromptCheckpoint.from_pretrained(prompt.folder).soft_prompt(model, allow_other_model=True)
         started = time.perf_counter()
         result = evaluate(model, soft_prompt, model.verbalizer(task.label_words), split, progress=progress)
-        seconds = time.perf_counter() - started
-        correct = int((result.predictions == split.labels).sum())
-        rows[name] = (parameter_count(model), correct, len(split), seconds)
+        elapsed = time.perf_counter() - started
+        n_correct = int((result.predictions == split.labels).sum())
+        rows[name] = (parameter_count(model), n_correct, len(split), elapsed)
     parameters, correct, examples, seconds = (np.array(column) for column in zip(*rows.values(), strict=True))
     coords = {"model": list(rows)}
     return xr.Dataset(
