@@ -216,9 +216,9 @@ def _perturbation(**changes):
 
 
 def _skill_ablation(**changes):
-    from neurokit.interventions.ablation import SkillAblation
+    from neurokit.interventions.ablation import SkillAblationExperiment
 
-    return SkillAblation(**changes)
+    return SkillAblationExperiment(**changes)
 
 
 def _prune(**changes):
@@ -278,8 +278,8 @@ CONFIGS = {
     "ExtractionConfig": (_extraction, {"positions": ["mask", "mask"]}, "positions must be distinct names among"),
     "StoreSpec": (_store_spec, {"n_neurons": 0}, "n_neurons must be a positive integer, got 0"),
     "Perturbation": (_perturbation, {"noise_std": 0.0}, "noise_std must be positive, got 0.0"),
-    "SkillAblation": (_skill_ablation, {"draws": 0}, "draws must be a positive integer, got 0"),
-    "SkillAblation fractions": (_skill_ablation, {"fractions": ("0.5",)}, "fractions must be in [0, 1], got '0.5'"),
+    "SkillAblationExperiment": (_skill_ablation, {"draws": 0}, "draws must be a positive integer, got 0"),
+    "SkillAblationExperiment fractions": (_skill_ablation, {"fractions": ("0.5",)}, "fractions must be in [0, 1], got '0.5'"),
     "PruneConfig": (_prune, {"fold": "some"}, "fold must be one of removed, all (BiasFold), got 'some'"),
     "DemoConfig": (_demo, {"seeds": 0}, "seeds must be a positive integer, got 0"),
     "SelftestConfig": (_selftest, {"prompt_length": 1}, "prompt_length must be an integer ≥ 2, got 1"),

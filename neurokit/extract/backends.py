@@ -73,6 +73,7 @@ Snapshots = dict[tuple[int, int], tuple[set[int], ClassStats | None]]
 #: S3-compatible servers that honour it, e.g. MinIO, moto); ``memory://`` lives in one process, where a lock
 #: makes it atomic. gcsfs and adlfs are left out until their exclusive create is checked against a server.
 _CONDITIONAL_CREATE_PROTOCOLS = frozenset({"s3", "s3a", "memory"})
+_CREATE_ATTEMPTS = 3  # a create that lost a race is retried this often before the error is the user's
 _MEMORY_CREATE_LOCK = threading.Lock()
 _ROOT = "zarr.json"
 _LEASE = ".lease"
@@ -271,15 +272,26 @@ class ObjectStoreBackend(StoreBackend):
         if not self.conditional_writes:
             self.fs.pipe_file(key, data)
             return True
-        try:
-            if "memory" in self.fs.protocol:
-                with _MEMORY_CREATE_LOCK:
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                if "memory" in self.fs.protocol:
+                    with _MEMORY_CREATE_LOCK:
+                        self.fs.pipe_file(key, data, mode="create")
+                else:
                     self.fs.pipe_file(key, data, mode="create")
-            else:
-                self.fs.pipe_file(key, data, mode="create")
-        except FileExistsError:
-            return False
-        return True
+            except FileExistsError:
+                return False
+            except OSError:
+                # S3 answers 409 (ConditionalRequestConflict) to a create racing another create of the same key;
+                # whichever won, the object is there now, or the create is retried.
+                self.fs.invalidate_cache(key)
+                if self.fs.exists(key):
+                    return False
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                continue
+            return True
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def build(self, spec: StoreSpec, attrs: dict, replace: bool) -> bool:
         """Upload a skeleton built locally: every object but the root first, then the root ``zarr.json``
