@@ -32,6 +32,7 @@ from neurokit.models.backbone import default_device
 from neurokit.plots import draw_figures
 from neurokit.prompts import (
     PromptCheckpoint,
+    PromptInit,
     PromptTrainer,
     PromptTuningConfig,
     checkpoint_neighbours,
@@ -74,7 +75,8 @@ class _Timer:
 
 
 def _tuning_config(config: DemoConfig, seed: int) -> PromptTuningConfig:
-    return PromptTuningConfig(prompt_length=config.prompt_length, init=config.init, learning_rate=config.learning_rate,
+    return PromptTuningConfig(prompt_length=config.prompt_length, init=PromptInit(config.init),
+                              learning_rate=config.learning_rate,
                               max_steps=config.steps, batch_size=config.batch_size, eval_every=config.eval_every,
                               max_length=config.max_length, seed=seed)
 
