@@ -245,11 +245,12 @@ def _compact_roles(roles: list[str]) -> str:
 def _disk_size(directory: Path) -> str:
     """The size of the files under ``directory``, e.g. '3.2 MB'."""
     size = float(sum(file.stat().st_size for file in directory.rglob("*") if file.is_file()))
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            break
+    units = ("B", "kB", "MB", "GB", "TB")
+    power = 0
+    while size >= 1000 and power < len(units) - 1:
         size /= 1000
-    return f"{size:.1f} {unit}" if unit != "B" else f"{size:.0f} B"
+        power += 1
+    return f"{size:.1f} {units[power]}" if power else f"{size:.0f} B"
 
 
 def store_info(path: str | os.PathLike) -> str:
