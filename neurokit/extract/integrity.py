@@ -98,7 +98,7 @@ class CheckedArray:
     StoreError line naming the store, the variable and the first chunk of the selection that fails.
     """
 
-    def __init__(self, path: Path, name: str, array: zarr.Array):
+    def __init__(self, path: Path | Location, name: str, array: zarr.Array):
         self.path, self.name, self.array = path, name, array
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
@@ -137,7 +137,8 @@ class CheckedArray:
         return None
 
 
-def checked_dask_array(path: Path, name: str, array: zarr.Array, chunks: tuple[tuple[int, ...], ...], token: str):
+def checked_dask_array(path: Path | Location, name: str, array: zarr.Array, chunks: tuple[tuple[int, ...], ...],
+                       token: str):
     """Variable ``name`` of the store at ``path`` as a dask array with ``chunks``, read through
     :class:`CheckedArray`; ``token`` makes the graph's name unique to the store's contents."""
     import dask.array as da
