@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -38,7 +38,7 @@ def file_sha256(path: str | Path) -> str:
 
 def utc_now() -> str:
     """The current time as an ISO-8601 string in UTC, second resolution."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def command_line() -> str:

@@ -95,8 +95,7 @@ def locate(location: str | os.PathLike | Location, storage_options: Mapping[str,
         return location
     text = os.fspath(location)
     if not is_url(text):
-        if "://" in text:  # file:// and local://: the local disk
-            text = text.split("://", 1)[1]
+        text = _local_text(text)
         return Location(url=text, local=Path(text))
     import fsspec
 
@@ -111,6 +110,11 @@ def locate(location: str | os.PathLike | Location, storage_options: Mapping[str,
     except ValueError as error:  # an unknown protocol
         raise StoreError(f"cannot open {text}: {error}") from error
     return Location(url=text.rstrip("/"), fs=fs, fs_path=fs_path.rstrip("/"), storage_options=options)
+
+
+def _local_text(text: str) -> str:
+    """A location that is not a URL, without its ``file://`` or ``local://`` prefix (the local disk)."""
+    return text.split("://", 1)[1] if "://" in text else text
 
 
 def upload(files: Sequence[Path], destination: Location) -> list[str]:
@@ -128,7 +132,7 @@ def require_local(location: str | os.PathLike, what: str, advice: str) -> Path:
     """``location`` as a local Path; a URL is refused with one line: ``what`` cannot go there, ``advice``."""
     if is_url(location):
         raise StoreError(f"{what} cannot be written to {os.fspath(location)}: {advice}")
-    return locate(location).local  # type: ignore[return-value]  # never None for a local path
+    return Path(_local_text(os.fspath(location)))
 
 
 def add_storage_argument(parser: argparse.ArgumentParser) -> None:

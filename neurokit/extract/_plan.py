@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import cast
 
 import numpy as np
 import torch
@@ -133,7 +134,8 @@ def _resolve_sites(backbone: Backbone, config: ExtractionConfig) -> tuple[list[N
     if len(named) > 1:
         raise ConfigError("layers name sites of both the encoder and the decoder; "
                           "extract each stack into its own store")
-    stack = config.stack or (named.pop() if named else prompt_stack)
+    # cast: ExtractionConfig.__post_init__ turned a given stack into a Stack member (the field also admits str)
+    stack = cast("Stack | None", config.stack) or (named.pop() if named else prompt_stack)
     if named and stack not in named:
         raise ConfigError(f"layers name {next(iter(named)).value} sites but stack is {stack.value}")
     available = backbone.sites(stack)
@@ -162,7 +164,8 @@ def _resolve_sites(backbone: Backbone, config: ExtractionConfig) -> tuple[list[N
 def _position_roles(config: ExtractionConfig, prompt_roles: list[str], uses_mask_slot: bool, reads_prompt: bool,
                     model_id: str, stack: Stack) -> list[str]:
     roles: list[str] = []
-    for selection in config.positions:
+    # cast: ExtractionConfig.__post_init__ turned every position into a PositionSelection member
+    for selection in cast("tuple[PositionSelection, ...]", config.positions):
         if selection is PositionSelection.MASK and not uses_mask_slot:
             raise NeurokitError(f"position 'mask' needs an MLM backbone with a mask slot; {model_id} has none "
                                 f"(use prompt, input_mean, input_max or last_token)")

@@ -49,6 +49,13 @@ class PositionSelector:
         self._lengths = attention_mask.sum(dim=1)  # (batch,)
         self._last = self.layout.last_input_position(attention_mask, self.prompt_length)  # (batch,)
 
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The input mask (batch, S, 1), input lengths (batch,) and last input positions (batch,) that
+        :meth:`set_batch` derived; RuntimeError if it was never called."""
+        if self._inputs is None or self._lengths is None or self._last is None:
+            raise RuntimeError("PositionSelector.set_batch must be called before the forward pass")
+        return self._inputs, self._lengths, self._last
+
     def __call__(self, neurons: torch.Tensor) -> torch.Tensor:
         batch, sequence, width = neurons.shape
         if not self.reads_prompt:  # the T5 decoder: its last step is the one whose logits give the class
@@ -59,11 +66,14 @@ class PositionSelector:
             if kind == "slice":
                 piece = neurons[:, offset + start:offset + stop, :]
             elif kind == "input_mean":
-                values = neurons.float().masked_fill(~self._inputs, 0.0)
-                piece = (values.sum(dim=1) / self._lengths.unsqueeze(-1)).unsqueeze(1)
+                inputs, lengths, _ = self._batch()
+                values = neurons.float().masked_fill(~inputs, 0.0)
+                piece = (values.sum(dim=1) / lengths.unsqueeze(-1)).unsqueeze(1)
             elif kind == "input_max":
-                piece = neurons.masked_fill(~self._inputs, -math.inf).amax(dim=1, keepdim=True)
+                inputs, _, _ = self._batch()
+                piece = neurons.masked_fill(~inputs, -math.inf).amax(dim=1, keepdim=True)
             else:  # last_token: the last real input token
-                piece = neurons.gather(1, self._last.view(batch, 1, 1).expand(batch, 1, width))
+                _, _, last = self._batch()
+                piece = neurons.gather(1, last.view(batch, 1, 1).expand(batch, 1, width))
             pieces.append(piece.to(self.dtype))
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)

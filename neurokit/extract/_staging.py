@@ -54,7 +54,8 @@ class Staging:
         return self.cuda
 
     def _allocate(self, pin: bool) -> tuple[torch.Tensor, ...]:
-        return tuple(torch.empty(shape, dtype=dtype, pin_memory=pin) for shape, dtype in zip(self.shapes, self.dtypes))
+        return tuple(torch.empty(shape, dtype=dtype, pin_memory=pin)
+                     for shape, dtype in zip(self.shapes, self.dtypes, strict=True))
 
     def begin(self, index: int, rows: int) -> None:
         self._index, self._rows = index, rows
@@ -68,19 +69,19 @@ class Staging:
         """Copy a batch's (activation, logits, lengths) into rows ``offset:`` of the block."""
         size = values[0].shape[0]
         if not self.cuda:
-            for buffer, value in zip(self._current, values):
+            for buffer, value in zip(self._current, values, strict=True):
                 buffer[offset:offset + size].copy_(value)
             return
         self.stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self.stream):
-            for buffer, value in zip(self._current, values):
+            for buffer, value in zip(self._current, values, strict=True):
                 buffer[offset:offset + size].copy_(value, non_blocking=True)
                 value.record_stream(self.stream)  # its memory is not reused before the copy is done
 
     def end(self) -> StagedBlock:
-        views = [buffer[:self._rows] for buffer in self._current]
+        activation, logits, lengths = (buffer[:self._rows] for buffer in self._current)
         ready = None
         if self.cuda:
             ready = torch.cuda.Event()
             ready.record(self.stream)
-        return StagedBlock(self._index, *views, ready=ready)
+        return StagedBlock(self._index, activation, logits, lengths, ready=ready)

@@ -28,9 +28,12 @@ from neurokit.extract.schema import (
     TRAIN_SUM,
     TRAIN_SUMSQ,
     TRUE_DTYPE_ATTR,
+    array_dims,
     n_blocks,
     nonfinite_by_example_layer,
+    open_array,
     read_store_attrs,
+    read_values,
     variable_schemas,
 )
 from neurokit.extract.spec import StoredDtype, example_ids_digest
@@ -94,7 +97,7 @@ def _schema_problems(group: zarr.Group, attrs: dict, identity: dict) -> list[str
     missing = [name for name in _COORDS if name not in arrays]
     if missing:
         return [f"missing coordinates {missing}"]
-    example = arrays[EXAMPLE][:].tolist()
+    example = read_values(arrays[EXAMPLE]).tolist()
     if example_ids_digest(example) != identity["example_ids_sha256"] or len(example) != identity["n_examples"]:
         problems.append("the example ids differ from those the store was created for")
     expected_coords = {
@@ -103,7 +106,7 @@ def _schema_problems(group: zarr.Group, attrs: dict, identity: dict) -> list[str
         CLASS: identity["class_names"],
     }
     for name, expected in expected_coords.items():
-        if arrays[name][:].tolist() != expected:
+        if read_values(arrays[name]).tolist() != expected:
             problems.append(f"coordinate {name!r} differs from the run's")
     for name, expected in (("layers", identity["layers"]), ("positions", identity["positions"]),
                            ("stored_dtype", identity["stored_dtype"]), ("block_size", identity["block_size"])):
@@ -117,8 +120,8 @@ def _schema_problems(group: zarr.Group, attrs: dict, identity: dict) -> list[str
             problems.append(f"missing variable {name!r}")
             continue
         array = arrays[name]
-        if tuple(array.metadata.dimension_names or ()) != schema.dims:
-            problems.append(f"variable {name!r} has dims {array.metadata.dimension_names}, expected {schema.dims}")
+        if array_dims(array) != schema.dims:
+            problems.append(f"variable {name!r} has dims {array_dims(array)}, expected {schema.dims}")
         if array.dtype != schema.dtype:
             problems.append(f"variable {name!r} has dtype {array.dtype}, expected {schema.dtype}")
     unexpected = sorted(set(arrays) - set(schemas) - set(_COORDS))
@@ -166,7 +169,7 @@ def _value_problems(group: zarr.Group, identity: dict, blocks: list[int], comple
     """Scan every value of the written ``blocks``, one block in memory at a time, then the statistics."""
     problems = []
     n_classes = len(identity["class_names"])
-    example_ids = group[EXAMPLE][:]
+    example_ids = read_values(open_array(group, EXAMPLE))
     label_counts = np.zeros(n_classes, dtype=np.int64)
     all_read = True
     for block in tqdm(blocks, desc="checking blocks", unit="block", disable=None):
@@ -179,14 +182,16 @@ def _value_problems(group: zarr.Group, identity: dict, blocks: list[int], comple
         problems += block_problems
         label_counts += np.bincount(labels[(labels >= 0) & (labels < n_classes)], minlength=n_classes)
     if complete and identity["compute_train_stats"]:
-        if all_read and not np.array_equal(group[TRAIN_COUNT][:], label_counts):
-            problems.append(
-                f"{TRAIN_COUNT} {group[TRAIN_COUNT][:].tolist()} differs from the label counts {label_counts.tolist()}"
-            )
+        if all_read:
+            train_count = read_values(open_array(group, TRAIN_COUNT))
+            if not np.array_equal(train_count, label_counts):
+                problems.append(
+                    f"{TRAIN_COUNT} {train_count.tolist()} differs from the label counts {label_counts.tolist()}"
+                )
         for name in (TRAIN_SUM, TRAIN_SUMSQ):
-            if not np.isfinite(group[name][:]).all():
+            if not np.isfinite(read_values(open_array(group, name))).all():
                 problems.append(f"{name} holds NaN or infinite values")
-        if (group[TRAIN_SUMSQ][:] < 0).any():
+        if (read_values(open_array(group, TRAIN_SUMSQ)) < 0).any():
             problems.append(f"{TRAIN_SUMSQ} holds negative values")
     return problems
 
@@ -200,18 +205,20 @@ def _block_problems(
     start = block * identity["block_size"]
     rows = slice(start, min(start + identity["block_size"], identity["n_examples"]))
     ids = example_ids[rows]
-    label, prediction = group[LABEL][rows], group[PREDICTION][rows]
+    label = read_values(open_array(group, LABEL), rows)
+    prediction = read_values(open_array(group, PREDICTION), rows)
     lowest_label = 0 if identity["compute_train_stats"] else NO_LABEL
     for name, values, low in ((LABEL, label, lowest_label), (PREDICTION, prediction, 0)):
         bad = np.flatnonzero((values < low) | (values >= n_classes))
         if bad.size:
             problems.append(f"block {block}: {name} outside [{low}, {n_classes}) for examples {list(ids[bad][:5])}")
-    if not np.isfinite(group[LOGITS][rows]).all():
+    if not np.isfinite(read_values(open_array(group, LOGITS), rows)).all():
         problems.append(f"block {block}: non-finite {LOGITS}")
-    if (group[INPUT_LENGTH][rows] < 1).any():
+    if (read_values(open_array(group, INPUT_LENGTH), rows) < 1).any():
         problems.append(f"block {block}: {INPUT_LENGTH} < 1")
     if ACTIVATION in group:
-        bad = nonfinite_by_example_layer(group[ACTIVATION][rows], StoredDtype(identity["stored_dtype"]))
+        activation = read_values(open_array(group, ACTIVATION), rows)
+        bad = nonfinite_by_example_layer(activation, StoredDtype(identity["stored_dtype"]))
         for layer_index in np.flatnonzero(bad.any(axis=0)):
             problems.append(
                 f"block {block}: NaN or infinite activations at layer {identity['layers'][layer_index]} "
@@ -238,11 +245,12 @@ def _compact_roles(roles: list[str]) -> str:
 def _disk_size(directory: Path) -> str:
     """The size of the files under ``directory``, e.g. '3.2 MB'."""
     size = float(sum(file.stat().st_size for file in directory.rglob("*") if file.is_file()))
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            break
+    units = ("B", "kB", "MB", "GB", "TB")
+    power = 0
+    while size >= 1000 and power < len(units) - 1:
         size /= 1000
-    return f"{size:.1f} {unit}" if unit != "B" else f"{size:.0f} B"
+        power += 1
+    return f"{size:.1f} {units[power]}" if power else f"{size:.0f} B"
 
 
 def store_info(path: str | os.PathLike) -> str:
@@ -282,7 +290,7 @@ def store_info(path: str | os.PathLike) -> str:
             continue
         dtype = array.attrs.get(TRUE_DTYPE_ATTR, str(array.dtype))
         layout = f"chunks {array.chunks}" + (f", shards {array.shards}" if array.shards else "")
-        dims = ", ".join(array.metadata.dimension_names)
+        dims = ", ".join(array_dims(array))
         lines.append(f"  {name:<13}({dims}) {dtype}, {_disk_size(path / name)}, {layout}")
     lines.append("versions     " + ", ".join(f"{name} {version}" for name, version in attrs["versions"].items()))
     lines.append(f"command      {attrs['command']}")

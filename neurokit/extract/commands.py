@@ -132,7 +132,8 @@ def _register_extract(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--split", required=True, help="train, dev or test; train stores per-class statistics")
     extract.add_argument("--out", required=True, help="path or URL of the zarr store to write, e.g. cache/run/dev.zarr "
                                                       "or s3://bucket/run/dev.zarr")
-    extract.add_argument("--positions", default=",".join(position.value for position in defaults.positions), help=(
+    # PositionSelection members are str (a str Enum), so joining them joins their values.
+    extract.add_argument("--positions", default=",".join(defaults.positions), help=(
         "comma-separated: prompt (every prompt position, the mask slot included on MLM backbones; default), "
         "mask (MLM only), input_mean, input_max, last_token"))
     extract.add_argument("--layers", default="all",

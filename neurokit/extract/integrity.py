@@ -25,26 +25,28 @@ import zarr
 
 from neurokit.dims import EXAMPLE, LAYER
 from neurokit.errors import StoreError
+from neurokit.extract.schema import array_dims, open_array
 from neurokit.storage import Location
 
 
 def _storage_grid(array: zarr.Array) -> tuple[int, ...]:
     """The number of chunk files (shards for a sharded array) along each dim."""
     storage = array.shards or array.chunks
-    return tuple(-(-size // chunk) for size, chunk in zip(array.shape, storage))
+    return tuple(-(-size // chunk) for size, chunk in zip(array.shape, storage, strict=True))
 
 
 def _listed_keys(directory: Path | Location) -> set[str]:
     """The relative keys ('c/0/0/0/0') of every file under an array's ``directory`` (a local folder or an
     object-store prefix), but its metadata."""
     keys: set[str] = set()
-    if isinstance(directory, Location) and directory.local is None:
+    if isinstance(directory, Location) and directory.local is not None:
+        directory = directory.local
+    if isinstance(directory, Location):  # an object-store prefix
         prefix = directory.fs_path.rstrip("/") + "/"
         keys.update(key[len(prefix):] for key in directory.fs.find(directory.fs_path) if key.startswith(prefix))
     else:
-        folder = directory.local if isinstance(directory, Location) else directory
-        for root, _, files in os.walk(folder):
-            relative = os.path.relpath(root, folder)
+        for root, _, files in os.walk(directory):
+            relative = os.path.relpath(root, directory)
             keys.update(name if relative == "." else f"{relative}/{name}".replace(os.sep, "/") for name in files)
     keys.discard("zarr.json")
     return keys
@@ -64,15 +66,12 @@ def missing_blocks(path: Path | Location, array: zarr.Array, name: str,
             if array.metadata.encode_chunk_key(index) not in listed]
 
 
-def _dims(array: zarr.Array) -> tuple[str, ...]:
-    return tuple(getattr(array.metadata, "dimension_names", None) or ())
-
-
 def _where(name: str, index: tuple[int, ...], dims: tuple[str, ...]) -> str:
     """A chunk's place for a message: 'block 3' for per-example variables, else 'chunk (class 0, layer 2)'."""
     if dims and dims[0] == EXAMPLE:
         return f"block {index[0]}"
-    return "chunk (" + ", ".join(f"{dim} {i}" for dim, i in zip(dims, index)) + ")"
+    # strict=False: an array without dimension names (dims ()) is still named, as 'chunk ()', not refused.
+    return "chunk (" + ", ".join(f"{dim} {i}" for dim, i in zip(dims, index, strict=False)) + ")"
 
 
 def missing_chunk_problem(path: Path | Location, group: zarr.Group, names: list[str], blocks: set[int]) -> str | None:
@@ -81,9 +80,8 @@ def missing_chunk_problem(path: Path | Location, group: zarr.Group, names: list[
     ``blocks``: the blocks written (all of them for a complete store); variables along ``example`` must hold
     those, the others must be whole."""
     for name in names:
-        array = group[name]
-        assert isinstance(array, zarr.Array)
-        dims = _dims(array)
+        array = open_array(group, name)
+        dims = array_dims(array)
         absent = missing_blocks(path, array, name, blocks if dims[:1] == (EXAMPLE,) else None)
         if absent:
             more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
@@ -100,7 +98,7 @@ class CheckedArray:
     StoreError line naming the store, the variable and the first chunk of the selection that fails.
     """
 
-    def __init__(self, path: Path, name: str, array: zarr.Array):
+    def __init__(self, path: Path | Location, name: str, array: zarr.Array):
         self.path, self.name, self.array = path, name, array
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
@@ -111,7 +109,7 @@ class CheckedArray:
             raise StoreError(self._message(key, error)) from None
 
     def _message(self, key, error: Exception) -> str:
-        dims = _dims(self.array)
+        dims = array_dims(self.array)
         chunk_index = self._first_bad_chunk(key)
         where = "a chunk" if chunk_index is None else _where(self.name, chunk_index, dims)
         if chunk_index is not None and dims[:2] == (EXAMPLE, LAYER) and self.array.shards:
@@ -125,11 +123,13 @@ class CheckedArray:
         keys = tuple(key) if isinstance(key, tuple) else (key,)
         keys += (slice(None),) * (len(self.shape) - len(keys))
         ranges = []
-        for size, chunk, part in zip(self.shape, self.array.chunks, keys):
+        # strict=False: indices beyond the array's dims (a selection zarr has just refused) are left out here.
+        for size, chunk, part in zip(self.shape, self.array.chunks, keys, strict=False):
             start, stop, _ = part.indices(size) if isinstance(part, slice) else (int(part), int(part) + 1, 1)
             ranges.append(range(start // chunk, -(-stop // chunk)))
         for index in itertools.product(*ranges):
-            selection = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, self.array.chunks, self.shape))
+            selection = tuple(slice(i * c, min((i + 1) * c, s))
+                              for i, c, s in zip(index, self.array.chunks, self.shape, strict=True))
             try:
                 self.array[selection]
             except Exception:  # noqa: BLE001 - any failure marks the chunk
@@ -137,7 +137,8 @@ class CheckedArray:
         return None
 
 
-def checked_dask_array(path: Path, name: str, array: zarr.Array, chunks: tuple[tuple[int, ...], ...], token: str):
+def checked_dask_array(path: Path | Location, name: str, array: zarr.Array, chunks: tuple[tuple[int, ...], ...],
+                       token: str):
     """Variable ``name`` of the store at ``path`` as a dask array with ``chunks``, read through
     :class:`CheckedArray`; ``token`` makes the graph's name unique to the store's contents."""
     import dask.array as da

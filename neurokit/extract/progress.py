@@ -96,7 +96,8 @@ def snapshot_bytes(blocks: set[int], stats: ClassStats | None) -> bytes:
     if stats is not None:
         arrays.update(count=stats.count, total=stats.total, total_sq=stats.total_sq)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    # allow_pickle=False: numeric arrays never need it, and naming it keeps **arrays from binding to it.
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 

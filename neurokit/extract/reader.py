@@ -34,6 +34,7 @@ from neurokit.extract.schema import (
     TRUE_DTYPE_ATTR,
     decode_stored,
     n_blocks,
+    open_array,
     read_store_attrs,
 )
 from neurokit.extract.spec import StoredDtype
@@ -105,7 +106,7 @@ def open_run(path: str | os.PathLike | Location, *, allow_incomplete: bool = Fal
     token = tokenize(identity, attrs["run_fingerprint"], attrs["finished_at"], len(written))
     for name in data_names:
         variable = dataset[name].variable
-        data = checked_dask_array(location, name, group[name], variable.chunks, token)
+        data = checked_dask_array(location, name, open_array(group, name), variable.chunks, token)
         dataset[name] = xr.Variable(variable.dims, data, variable.attrs, variable.encoding)
     # The label coordinates are tiny: load them so that selecting by site or role needs no computation.
     dataset = dataset.assign_coords({SITE: dataset[SITE].load(), POSITION_ROLE: dataset[POSITION_ROLE].load()})
@@ -147,7 +148,7 @@ def open_runs(
         raise ConfigError("open_runs needs at least one store")
     datasets = [open_run(path, allow_incomplete=allow_incomplete, chunk_bytes=chunk_bytes) for path in paths]
     first, first_path = datasets[0], paths[0]
-    for dataset, path in zip(datasets[1:], paths[1:]):
+    for dataset, path in zip(datasets[1:], paths[1:], strict=True):
         for name in _SAME_MODEL_ATTRS:
             if dataset.attrs.get(name) != first.attrs.get(name):
                 raise StoreError(

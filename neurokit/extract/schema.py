@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
+from zarr.core.common import JSON
 
 from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, POSITION_ROLE, SITE
 from neurokit.errors import StoreError
@@ -106,6 +107,28 @@ def read_store_attrs(path: str | os.PathLike | Location) -> dict:
     return attrs
 
 
+def open_array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of a store's ``group`` (KeyError if absent, as zarr's own lookup); StoreError if the
+    store holds a group of that name, which no neurokit store does."""
+    member = group[name]
+    if not isinstance(member, zarr.Array):
+        raise StoreError(f"{name!r} in {group.store} is a group, not an array")
+    return member
+
+
+def array_dims(array: zarr.Array) -> tuple[str, ...]:
+    """The dims of ``array``: its zarr v3 ``dimension_names``, () where it has none."""
+    return tuple(getattr(array.metadata, "dimension_names", None) or ())
+
+
+def read_values(array: zarr.Array, selection: slice = slice(None)) -> np.ndarray:
+    """The values of ``array`` at ``selection`` (along its first dim; all by default) as a numpy array.
+
+    zarr annotates a read as any array-like or scalar; a slice of a store's arrays always reads as a numpy
+    array, which ``np.asarray`` returns unchanged (no copy)."""
+    return np.asarray(array[selection])
+
+
 def n_blocks(attrs: dict) -> int:
     """The number of blocks of a store, from its root attributes."""
     identity = json.loads(attrs["run_identity"])
@@ -152,14 +175,14 @@ def create_skeleton(path: Path, spec: StoreSpec, attrs: dict) -> None:
     group = zarr.open_group(path, mode="w-", zarr_format=3, attributes=attrs)
     for name, (dim, values) in _coordinates(spec).items():
         group.create_array(name, data=values, dimension_names=(dim,), compressors=_COMPRESSORS)
-    sizes = dict(zip(ACTIVATION_DIMS, spec.activation_shape))
+    sizes = dict(zip(ACTIVATION_DIMS, spec.activation_shape, strict=True))
     sizes[CLASS] = len(spec.class_names)
     for name, schema in variable_schemas(
         spec.stored_dtype, spec.store_raw_activations, spec.compute_train_stats
     ).items():
         chunks, shards = write_chunks(spec, name)
         auxiliary = [coord for coord, dim in ((POSITION_ROLE, POSITION), (SITE, LAYER)) if dim in schema.dims]
-        var_attrs = {"coordinates": " ".join(auxiliary)} if auxiliary else {}
+        var_attrs: dict[str, JSON] = {"coordinates": " ".join(auxiliary)} if auxiliary else {}
         if schema.dtype == np.uint16:
             var_attrs[TRUE_DTYPE_ATTR] = StoredDtype.BFLOAT16.value
         group.create_array(

@@ -105,11 +105,8 @@ class Provenance:
             _json_text(getattr(self, name), name)
 
     def identity(self) -> dict[str, str]:
-        """The fields that define the run (all but ``command`` and ``versions``), as attribute values."""
-        return {name: value for name, value in self.to_attrs().items() if name not in ("command", "versions")}
-
-    def to_attrs(self) -> dict[str, str | dict[str, str]]:
-        """The store attributes: strings, with structured fields as JSON text; ``versions`` stays a mapping."""
+        """The fields that define the run (all but ``command`` and ``versions``), as attribute values: strings,
+        with structured fields as JSON text."""
         return {
             "model_id": self.model_id,
             "model_revision": self.model_revision,
@@ -123,9 +120,11 @@ class Provenance:
             "split": self.split,
             "dtype_policy": self.dtype_policy,
             "prompt_layout": self.prompt_layout,
-            "command": self.command,
-            "versions": dict(self.versions),
         }
+
+    def to_attrs(self) -> dict[str, str | dict[str, str]]:
+        """The store attributes: the :meth:`identity` fields, then ``command`` and ``versions`` (a mapping)."""
+        return {**self.identity(), "command": self.command, "versions": dict(self.versions)}
 
 
 def example_ids_digest(example_ids: Sequence[str]) -> str:

@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from neurokit.extract.schema import (
     TRAIN_SUM,
     TRAIN_SUMSQ,
     nonfinite_by_example_layer,
+    open_array,
     read_store_attrs,
     to_stored,
 )
@@ -150,7 +152,7 @@ class ActivationStoreWriter:
                 # label -1 everywhere) must still leave its chunk on disk, so that a missing chunk always
                 # means a missing block.
                 self._arrays = {
-                    name: group[name].with_config({"write_empty_chunks": True})
+                    name: open_array(group, name).with_config({"write_empty_chunks": True})
                     for name in (ACTIVATION, *PER_EXAMPLE)
                     if name in group
                 }
@@ -379,7 +381,7 @@ class ActivationStoreWriter:
             raise NeurokitError(self._nonfinite_message(block_index, activation, bad, ids))
         return _Block(block_index, stored, label, prediction, logits, input_length)
 
-    def _nonfinite_message(self, block_index: int, activation, bad: np.ndarray, ids: tuple[str, ...]) -> str:
+    def _nonfinite_message(self, block_index: int, activation, bad: np.ndarray, ids: Sequence[str]) -> str:
         """One line naming the first offending layer, its examples, and whether float16 overflow caused it."""
         bad_layers = np.flatnonzero(bad.any(axis=0))
         layer = bad_layers[0]
@@ -459,7 +461,7 @@ def _integers(values, shape: tuple[int, ...], name: str, block_index: int) -> np
     return array.astype(np.int64)
 
 
-def _ids(ids: tuple[str, ...], rows: np.ndarray) -> str:
+def _ids(ids: Sequence[str], rows: np.ndarray) -> str:
     """The example ids of ``rows``, the first five of them, for an error message."""
     shown = [ids[int(row)] for row in rows[:5]]
     return f"{shown}" + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
@@ -489,11 +491,14 @@ def _complete_store(backend: StoreBackend, spec: StoreSpec) -> bool:
             return bool(read_store_attrs(path)["complete"])
         if spec.compute_train_stats:
             merged = ClassStats.zeros(len(spec.class_names), spec.activation_shape[1:])
-            for _, stats in snapshots.values():
+            for shard, (_, stats) in snapshots.items():
+                if stats is None:
+                    raise StoreError(f"{path}: the progress snapshot of writer {shard} holds no class statistics "
+                                     f"although this is a train store; rerun with overwrite=True")
                 merged.add(stats)
-            group[TRAIN_COUNT][:] = merged.count
-            group[TRAIN_SUM][:] = merged.total
-            group[TRAIN_SUMSQ][:] = merged.total_sq
+            open_array(group, TRAIN_COUNT)[:] = merged.count
+            open_array(group, TRAIN_SUM)[:] = merged.total
+            open_array(group, TRAIN_SUMSQ)[:] = merged.total_sq
         group.attrs.update({"finished_at": utc_now(), "complete": True})
     backend.finish()
     return True
