@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import overload
 
 import torch
 
@@ -180,6 +181,16 @@ def _discard_new_store(path: Path | Location, shard: tuple[int, int]) -> bool:
         return False
 
 
+@overload
+def extract_run(backbone: Backbone, checkpoint, task, split: str, out: os.PathLike,
+                config: ExtractionConfig | None = None, *, shard: tuple[int, int] = (0, 1), overwrite: bool = False,
+                size: int | None = None, data_seed: int = 0, progress: bool = True,
+                command: str | None = None) -> Path: ...
+@overload
+def extract_run(backbone: Backbone, checkpoint, task, split: str, out: str | Location,
+                config: ExtractionConfig | None = None, *, shard: tuple[int, int] = (0, 1), overwrite: bool = False,
+                size: int | None = None, data_seed: int = 0, progress: bool = True,
+                command: str | None = None) -> Path | Location: ...
 def extract_run(
     backbone: Backbone,
     checkpoint,
