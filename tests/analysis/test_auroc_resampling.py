@@ -63,7 +63,7 @@ def _reference_counts(train, data, positions):
     result = []
     for positive, negative in reference_subtasks(label_names):
         counts, totals = [], []
-        for train_run, data_run in zip(train, data):
+        for train_run, data_run in zip(train, data, strict=True):
             train_keep = reference_kept(train_run.label.values, positive, negative, balanced)
             baseline = train_run.activation.values[train_keep][:, :, positions].astype(np.float64).mean(axis=0)
             keep = reference_kept(data_run.label.values, positive, negative, balanced)

@@ -27,7 +27,7 @@ TASKS = ("sst2", "imdb", "qnli")
 
 def _scores(seed: int, *dims_sizes: tuple[str, int], model: str = "m") -> xr.DataArray:
     """Random neuron scores on a coarse grid (so that ties occur), as SkillNeurons.score gives them."""
-    dims, sizes = zip(*dims_sizes)
+    dims, sizes = zip(*dims_sizes, strict=True)
     values = np.round(np.random.default_rng(seed).uniform(0.5, 1.0, size=sizes) * 20) / 20
     return xr.DataArray(values, dims=dims, attrs={"model_id": model, "weights_sha256": "w"})
 

@@ -146,7 +146,7 @@ def test_tasks_of_different_models_are_refused(tmp_path, capsys, other):
         analyze_stores(train, data)
     # the library's comparison functions refuse score Datasets of different models too
     scores = {task: SkillNeurons().fit(xr.open_zarr(t, consolidated=False)).score(xr.open_zarr(d, consolidated=False))
-              for task, t, d in zip(["sst2", "imdb"], train, data)}
+              for task, t, d in zip(["sst2", "imdb"], train, data, strict=True)}
     with pytest.raises(NeurokitError, match="different models"):
         stack_scores(scores)
 

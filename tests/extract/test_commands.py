@@ -181,7 +181,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_store(case, assets, tmp_path
     out = tmp_path / "fresh" / "s.zarr"
     arguments = ["extract", "--model", assets["bert"], "--prompt", assets["bert_prompt"], "--task", TASK,
                  "--split", "dev", "--size", "6", "--no-progress", "--out", str(out)]
-    for flag, value in zip(overrides[::2], overrides[1::2]):
+    for flag, value in zip(overrides[::2], overrides[1::2], strict=True):
         value = value.format(**assets)
         if flag in arguments:
             arguments[arguments.index(flag) + 1] = value

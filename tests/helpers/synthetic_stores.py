@@ -159,7 +159,7 @@ def reference_scores(train_runs, eval_runs, aggregate=np.mean, balanced=None):
     per_subtask = []
     for positive, negative in reference_subtasks(label_names):
         per_run = []
-        for train, data in zip(train_runs, eval_runs):
+        for train, data in zip(train_runs, eval_runs, strict=True):
             keep = prompt_positions(data)
             acc = reference_accuracy(train.activation.values[:, :, keep], train.label.values,
                                      data.activation.values[:, :, keep], data.label.values, positive, negative,

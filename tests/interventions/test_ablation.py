@@ -214,7 +214,7 @@ def test_noise_logits_equal_an_independent_hook_bit_for_bit(embedded, positions)
         return torch.randn((len(sites), width), generator=generator) * std
 
     rows = []
-    for start, batch in zip(range(0, len(embedded.split), batch_size), embedded.split.batches(batch_size)):
+    for start, batch in zip(range(0, len(embedded.split), batch_size), embedded.split.batches(batch_size), strict=True):
         noise = torch.stack([noise_for(start + offset) for offset in range(len(batch.ids))])
         handles = []
         for row, site in enumerate(sites):

@@ -53,7 +53,7 @@ def _loop_effects(skill, random, n_boot, n_permutations, confidence, seed, draws
         differences = [sum(int(random[f, d, x]) - int(skill[f, d, x]) for d in range(n_draws))
                        for x in range(n_examples)]
         observed = sum(differences)
-        exceed = sum(sum(s * dx for s, dx in zip(row, differences)) >= observed for row in signs)
+        exceed = sum(sum(s * dx for s, dx in zip(row, differences, strict=True)) >= observed for row in signs)
         expected.append({
             "effect": effect,
             "effect_interval": np.quantile(replicate_effect, [tail, 1 - tail]),

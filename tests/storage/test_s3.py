@@ -91,7 +91,7 @@ def test_analyze_reads_and_writes_s3_and_plot_reads_it(local_stores, bucket, s3_
     assert main(["plot", out, "--out", f"s3://{name}/figures", *figures]) == 0
     uploaded = capsys.readouterr().out.split()
     assert sorted(Path(path).name for path in uploaded) == sorted(Path(path).name for path in written)
-    for url, path in zip(sorted(uploaded), sorted(written)):
+    for url, path in zip(sorted(uploaded), sorted(written), strict=True):
         assert fs.cat_file(url.removeprefix("s3://")) == Path(path).read_bytes()
 
 
