@@ -30,7 +30,7 @@ test: env
 test-fast: env
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
-# ruff and mypy come with the `lint` extra, installed on first use (CI's `make test` does not need them).
+# ruff and mypy come with the `lint` extra, installed on first use; CI runs `make lint` after `make test`.
 $(BIN)/.lint-installed: $(BIN)/.installed
 	$(BIN)/python -m pip install -q -e ".[lint]"
 	touch $@
