@@ -22,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from zarr.core.array_spec import ArrayConfig
+from zarr.storage import StorePath
 
 from neurokit.dims import EXAMPLE, LAYER
 from neurokit.errors import StoreError
+from neurokit.extract.checksum import fast_checksums
 from neurokit.storage import Location
 
 
@@ -104,6 +107,13 @@ class CheckedArray:
         self.path, self.name, self.array = path, name, array
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
+    def __reduce__(self) -> tuple:
+        # Sent to a dask.distributed worker: zarr's sharding codec looks its inner codecs up by name again
+        # when unpickled, which would fall back to zarr's slower crc32c class; rebuilt from the metadata
+        # inside fast_checksums, the array keeps neurokit's (no I/O: the metadata travels with it).
+        array = self.array.async_array
+        return _rebuilt, (self.path, self.name, array.metadata.to_dict(), array.store_path, array.config)
+
     def __getitem__(self, key):
         try:
             return self.array[key]
@@ -129,12 +139,20 @@ class CheckedArray:
             start, stop, _ = part.indices(size) if isinstance(part, slice) else (int(part), int(part) + 1, 1)
             ranges.append(range(start // chunk, -(-stop // chunk)))
         for index in itertools.product(*ranges):
-            selection = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, self.array.chunks, self.shape))
+            selection = tuple(slice(i * c, min((i + 1) * c, s))
+                              for i, c, s in zip(index, self.array.chunks, self.shape))
             try:
                 self.array[selection]
             except Exception:  # noqa: BLE001 - any failure marks the chunk
                 return index
         return None
+
+
+def _rebuilt(path: Path, name: str, metadata: dict, store_path: StorePath, config: ArrayConfig) -> CheckedArray:
+    """The :class:`CheckedArray` that ``CheckedArray.__reduce__`` describes."""
+    with fast_checksums():
+        array = zarr.Array(zarr.AsyncArray(metadata, store_path, config))  # type: ignore[call-overload]
+    return CheckedArray(path, name, array)
 
 
 def checked_dask_array(path: Path, name: str, array: zarr.Array, chunks: tuple[tuple[int, ...], ...], token: str):
