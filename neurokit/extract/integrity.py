@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 from zarr.core.array_spec import ArrayConfig
+from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import StorePath
 
 from neurokit.dims import EXAMPLE, LAYER
@@ -150,8 +151,8 @@ class CheckedArray:
 
 def _rebuilt(path: Path, name: str, metadata: dict, store_path: StorePath, config: ArrayConfig) -> CheckedArray:
     """The :class:`CheckedArray` that ``CheckedArray.__reduce__`` describes."""
-    with fast_checksums():
-        array = zarr.Array(zarr.AsyncArray(metadata, store_path, config))  # type: ignore[call-overload]
+    with fast_checksums():  # parsing the metadata picks the codec classes
+        array = zarr.Array(zarr.AsyncArray(ArrayV3Metadata.from_dict(metadata), store_path, config))
     return CheckedArray(path, name, array)
 
 
