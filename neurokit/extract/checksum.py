@@ -2,16 +2,18 @@
 
 Stores carry zarr v3's ``crc32c`` codec after zstd (:mod:`neurokit.extract.schema`). zarr computes it with
 ``google_crc32c`` (about 7 GB/s on the project's VM); the ``crc32c`` package (hardware instructions,
-interleaved) computes the same values at about 20 GB/s, which keeps the check within 5 % of a read's CPU
+interleaved) computes the same values at 17 to 20 GB/s, which keeps the check within 5 % of a read's CPU
 time (docs/benchmarks.md). :class:`FastCrc32cCodec` is zarr's codec with that function: same name, same
 bytes on disk, so any zarr reads neurokit's stores and neurokit reads any store as before.
 
 zarr picks the class that implements a codec name from its config (``codecs.crc32c``) when it parses an
 array's metadata, i.e. when the array is opened; the opened array keeps its codec objects for every later
-read, in any thread or dask worker (they pickle by reference to this module). So neurokit selects its class
-only around its own opens (:func:`fast_checksums`) and leaves the config of the user's other zarr use as it
-was. Where the ``crc32c`` package is missing (an environment made before it was a dependency, or installed
-without dependencies), :data:`crc32c` is google-crc32c's, as in zarr.
+read, in any thread. So neurokit selects its class only around its own opens (:func:`fast_checksums`) and
+leaves the config of the user's other zarr use as it was. (zarr's sharding codec looks its inner codecs up
+again when unpickled, e.g. on a dask.distributed worker: ``integrity.CheckedArray`` therefore rebuilds its
+array inside :func:`fast_checksums` when unpickled.) Where the ``crc32c`` package is missing (an environment
+made before it was a dependency, or installed without dependencies), :data:`crc32c` is google-crc32c's, as
+in zarr.
 """
 
 from __future__ import annotations
