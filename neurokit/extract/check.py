@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, POSITION_ROLE, SITE
 from neurokit.errors import StoreError
+from neurokit.extract.checksum import fast_checksums
 from neurokit.extract.integrity import missing_blocks
 from neurokit.extract.progress import PROGRESS_DIR, covered_blocks
 from neurokit.extract.schema import (
@@ -66,7 +67,8 @@ def check_store(path: str | os.PathLike, *, scan_values: bool = True) -> list[st
     if problems:
         return problems  # the schema is derived from the attributes
     identity = json.loads(attrs["run_identity"])
-    group = zarr.open_group(path, mode="r")
+    with fast_checksums():  # the arrays keep the codec classes they are opened with
+        group = zarr.open_group(path, mode="r")
     problems = _schema_problems(group, attrs, identity)
     if problems:
         return problems

@@ -22,9 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from zarr.core.array_spec import ArrayConfig
+from zarr.core.metadata import ArrayV3Metadata
+from zarr.storage import StorePath
 
 from neurokit.dims import EXAMPLE, LAYER
 from neurokit.errors import StoreError
+from neurokit.extract.checksum import fast_checksums
 from neurokit.extract.schema import array_dims, open_array
 from neurokit.storage import Location
 
@@ -102,6 +106,13 @@ class CheckedArray:
         self.path, self.name, self.array = path, name, array
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
+    def __reduce__(self) -> tuple:
+        # Sent to a dask.distributed worker: zarr's sharding codec looks its inner codecs up by name again
+        # when unpickled, which would fall back to zarr's slower crc32c class; rebuilt from the metadata
+        # inside fast_checksums, the array keeps neurokit's (no I/O: the metadata travels with it).
+        array = self.array.async_array
+        return _rebuilt, (self.path, self.name, array.metadata.to_dict(), array.store_path, array.config)
+
     def __getitem__(self, key):
         try:
             return self.array[key]
@@ -135,6 +146,14 @@ class CheckedArray:
             except Exception:  # noqa: BLE001 - any failure marks the chunk
                 return index
         return None
+
+
+def _rebuilt(path: Path | Location, name: str, metadata: dict, store_path: StorePath,
+             config: ArrayConfig) -> CheckedArray:
+    """The :class:`CheckedArray` that ``CheckedArray.__reduce__`` describes."""
+    with fast_checksums():  # parsing the metadata picks the codec classes
+        array = zarr.Array(zarr.AsyncArray(ArrayV3Metadata.from_dict(metadata), store_path, config))
+    return CheckedArray(path, name, array)
 
 
 def checked_dask_array(path: Path | Location, name: str, array: zarr.Array, chunks: tuple[tuple[int, ...], ...],

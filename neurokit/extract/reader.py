@@ -24,6 +24,7 @@ from neurokit.dims import (
     SITE,
 )
 from neurokit.errors import ConfigError, StoreError
+from neurokit.extract.checksum import fast_checksums
 from neurokit.extract.integrity import checked_dask_array, missing_chunk_problem
 from neurokit.extract.progress import covered_blocks
 from neurokit.extract.schema import (
@@ -87,7 +88,8 @@ def open_run(path: str | os.PathLike | Location, *, allow_incomplete: bool = Fal
             "finish or resume the extraction, or pass allow_incomplete=True"
         )
     store = location.zarr_store()
-    group = zarr.open_group(store, mode="r")
+    with fast_checksums():  # the arrays keep the codec classes they are opened with
+        group = zarr.open_group(store, mode="r")
     data_names = [name for name in (ACTIVATION, *PER_EXAMPLE, *TRAIN_STATS) if name in group]
     if attrs["complete"]:
         written = set(range(n_blocks(attrs)))

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from zarr.codecs import Crc32cCodec, ZstdCodec
+from zarr.codecs import ZstdCodec
 from zarr.core.common import JSON
 
 from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, POSITION_ROLE, SITE
 from neurokit.errors import StoreError
+from neurokit.extract.checksum import FastCrc32cCodec
 from neurokit.extract.spec import STORE_VERSION, StoredDtype, StoreSpec
 from neurokit.storage import Location, locate
 
@@ -51,8 +52,9 @@ NO_LABEL = -1
 
 # zstd, then a crc32c checksum of the compressed bytes, which zarr verifies on every read: a flipped bit
 # anywhere in a chunk is an error rather than a silently wrong value (zstd alone checks only its framing).
-# The checksum costs 4 bytes per chunk and, in google-crc32c, far less time than the decompression.
-_COMPRESSORS = (ZstdCodec(level=3), Crc32cCodec())
+# The checksum costs 4 bytes per chunk and, computed by the crc32c package (neurokit.extract.checksum), about
+# 4 % of the chunk's zstd decompression time (docs/benchmarks.md).
+_COMPRESSORS = (ZstdCodec(level=3), FastCrc32cCodec())
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import zarr
 
 from neurokit.errors import ConfigError, NeurokitError, StoreError
 from neurokit.extract.backends import StoreBackend, store_backend
+from neurokit.extract.checksum import fast_checksums
 from neurokit.extract.progress import ClassStats, covered_blocks
 from neurokit.extract.schema import (
     ACTIVATION,
@@ -147,7 +148,8 @@ class ActivationStoreWriter:
                 self.complete = bool(read_store_attrs(self.path)["complete"])
                 covered = set(range(spec.n_blocks)) if self.complete else self._register(take_over)
             if not self.complete:
-                group = zarr.open_group(backend.zarr_store(), mode="r+")
+                with fast_checksums():  # the arrays keep the codec classes they are opened with
+                    group = zarr.open_group(backend.zarr_store(), mode="r+")
                 # write_empty_chunks: a block whose values all equal the fill value (e.g. an unlabelled split,
                 # label -1 everywhere) must still leave its chunk on disk, so that a missing chunk always
                 # means a missing block.
@@ -476,7 +478,8 @@ def _complete_store(backend: StoreBackend, spec: StoreSpec) -> bool:
     statistics from the same snapshots, so their writes agree, and ``complete`` is still set after them.
     """
     path = backend.where
-    group = zarr.open_group(backend.zarr_store(), mode="r+")
+    with fast_checksums():
+        group = zarr.open_group(backend.zarr_store(), mode="r+")
     if not group.attrs["complete"]:
         snapshots = backend.load_snapshots()
         covered: set[int] = set()
