@@ -20,6 +20,9 @@ from neurokit.analysis.commands import register
 from neurokit.errors import NeurokitError
 from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store
 
+# Over the fast tier's budget (CONTRIBUTING.md): `neurokit analyze`/`report` end to end through the CLI.
+pytestmark = pytest.mark.slow
+
 
 def _analyze(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()

@@ -20,6 +20,9 @@ from neurokit.cli import main
 from neurokit.errors import ConfigError
 from tests.helpers.synthetic_stores import THREE_WAY, make_store, write_store
 
+# Over the fast tier's budget (CONTRIBUTING.md): schedulers and clusters.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):

@@ -21,6 +21,9 @@ from tests.helpers.store_fixtures import (
     write_blocks,
 )
 
+# Over the fast tier's budget (CONTRIBUTING.md): stores written and read back whole.
+pytestmark = pytest.mark.slow
+
 TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
 

@@ -29,6 +29,9 @@ from tests.helpers.prompted_models import (
     write_train_store,
 )
 
+# Over the fast tier's budget (CONTRIBUTING.md): the intervention commands end to end on tiny models.
+pytestmark = pytest.mark.slow
+
 FRACTIONS = ["0", "0.1", "0.3"]
 
 

@@ -23,6 +23,9 @@ from neurokit.models import edit_activations, load_backbone
 from neurokit.models.backbone import FFN_WIDTHS_KEY
 from tests.helpers.prompted_models import Prompted, make_prompted
 
+# Over the fast tier's budget (CONTRIBUTING.md): pruned models built, saved and reloaded.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(params=["bert", "roberta", "gpt2", "embedded"])
 def prunable(request, prompted_models) -> Prompted:

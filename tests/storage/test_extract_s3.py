@@ -34,6 +34,9 @@ from tests.helpers.store_fixtures import (
     write_blocks,
 )
 
+# Over the fast tier's budget (CONTRIBUTING.md): a moto S3 server and extraction processes.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
 
