@@ -159,12 +159,12 @@ def stored_bytes_per_example(model: str, prompt_length: int) -> int:
     return prompt_length * layers * width * 4
 
 
-def benchmark(path: str | None) -> tuple[list[dict], dict]:
-    """The rows and settings a benchmark wrote with ``--json`` (none without a path)."""
+def benchmark(path: str | None) -> tuple[list[dict], dict, str | None]:
+    """The rows, settings and machine a benchmark wrote with ``--json`` (none without a path)."""
     if not path:
-        return [], {}
+        return [], {}, None
     written = json.loads(Path(path).read_text())
-    return written["rows"], written["settings"]
+    return written["rows"], written["settings"], written["machine"]
 
 
 def length_scale(tuning, settings: dict) -> float:
@@ -185,8 +185,8 @@ def main() -> None:
     args = parser.parse_args()
     from neurokit.study.config import StudyConfig
 
-    step_rows, step_settings = benchmark(args.train_json)
-    extract_rows, extract_settings = benchmark(args.extract_json)
+    step_rows, step_settings, step_machine = benchmark(args.train_json)
+    extract_rows, extract_settings, extract_machine = benchmark(args.extract_json)
     steps = {(row["model (random weights)"], row["precision key"]): row for row in step_rows}
     extraction = {row["model"]: row for row in extract_rows}
     rows = []
@@ -223,9 +223,9 @@ def main() -> None:
     print_table(rows, {"tuning example passes (M)": ".2f", "extraction forwards (M)": ".2f",
                        "other forwards (M)": ".2f", "stores TB": ".2f", "tuning h": ".1f", "extraction h": ".1f",
                        "other h": ".1f", "h total": ".1f"})
-    for name, path in (("steps", args.train_json), ("forward and extraction", args.extract_json)):
-        if path:
-            print(f"\n{name} timed on: {json.loads(Path(path).read_text())['machine']}")
+    for name, machine in (("steps", step_machine), ("forward and extraction", extract_machine)):
+        if machine is not None:
+            print(f"\n{name} timed on: {machine}")
     if not (steps and extraction):
         print("\nHours need measured throughput: --train-json and --extract-json (benchmarks/gpu_suite.sh).",
               file=sys.stderr)
