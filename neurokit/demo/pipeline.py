@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import xarray as xr
 
@@ -21,7 +20,7 @@ from neurokit.analysis import (
     save_results,
     write_tables,
 )
-from neurokit.analysis.groups import ABLATION, PROMPTS, SKILL, TRANSFER, group_path
+from neurokit.analysis.groups import ABLATION, PROMPTS, TRANSFER, group_path
 from neurokit.demo.cache import finished_record, prepare_folder, record_finished
 from neurokit.demo.config import DemoConfig
 from neurokit.demo.summary import summarise
@@ -40,7 +39,7 @@ from neurokit.prompts import (
     save_untuned_prompt,
 )
 from neurokit.prompts.data import EncodedSplit
-from neurokit.study.runner import adversarial_task, skill_ablation
+from neurokit.study.runner import adversarial_task, skill_ablation, skill_scores
 from neurokit.tasks import get_task, load_split
 
 
@@ -204,11 +203,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, device: str | No
             if prompt.tuned:
                 _test_accuracy(backbone, config, prompt)
         first = prompts[0]
-        skill = results[group_path(first.task, SKILL)]
-        scores = skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
-        # a group path names a node and a variable name a DataArray; DataTree.__getitem__ is typed with both
-        results[group_path(first.task, ABLATION)] = _ablate(backbone, config, first, cast(xr.DataArray, scores),
-                                                            progress)
+        results[group_path(first.task, ABLATION)] = _ablate(backbone, config, first,
+                                                            skill_scores(results, first.task), progress)
         results[group_path(TRANSFER, PROMPTS)] = _transfer(backbone, config, prompts, progress)
     with timer.stage("write results, tables, figures and the summary", 6, total):
         options = AnalysisOptions(fraction=config.fraction)

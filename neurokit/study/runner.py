@@ -163,7 +163,8 @@ def _analysis(config: StudyConfig, prompts: list[StudyPrompt], progress: bool) -
     return compute_results(results, description="study analysis", progress=progress)
 
 
-def _skill_scores(results: xr.DataTree, task: str) -> xr.DataArray:
+def skill_scores(results: xr.DataTree, task: str) -> xr.DataArray:
+    """The skill scores of a task's analysis group: its first prompt's (``run_score``) when it has several."""
     skill = results[group_path(task, SKILL)]
     scores = skill["run_score"].isel(run=0) if "run_score" in skill else skill["score"]
     return cast(xr.DataArray, scores)  # a node's variable; DataTree.__getitem__ is typed with nodes too
@@ -265,7 +266,7 @@ def run_model(config: StudyConfig, model: str, out: Path, device: str | None, pr
     if config.ablation_fractions:
         for task in config.tasks:
             first = next(p for p in prompts if p.task == task)
-            scores = _skill_scores(results, task)
+            scores = skill_scores(results, task)
             results[group_path(task, ABLATION)] = _ablation(backbone, config, first, scores, task,
                                                             config.report_split, progress)
             adversarial = adversarial_task(task)
@@ -275,7 +276,7 @@ def run_model(config: StudyConfig, model: str, out: Path, device: str | None, pr
     if config.prune_fraction:
         for task in config.tasks:
             first = next(p for p in prompts if p.task == task)
-            results[group_path(task, PRUNING)] = _pruning(backbone, config, first, _skill_scores(results, task),
+            results[group_path(task, PRUNING)] = _pruning(backbone, config, first, skill_scores(results, task),
                                                           progress)
     if config.transfer:
         for name, matrix in _transfer(backbone, config, prompts, progress).items():
