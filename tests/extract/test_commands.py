@@ -4,7 +4,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import transformers
@@ -23,7 +22,7 @@ from tests.helpers.extraction_fixtures import (
     make_checkpoint,
     save_model_folder,
 )
-from tests.helpers.store_fixtures import store_contents
+from tests.helpers.store_fixtures import assert_same_arrays, store_contents
 
 # 22 train examples in blocks of 4 (six blocks, the last one short) and forward batches of 3; raw activations
 # kept as well as the statistics, so that both are compared.
@@ -78,12 +77,7 @@ def assert_same_store(path, reference, exact_stats=True):
     arrays, attrs = contents(path)
     expected_arrays, expected_attrs = contents(reference)
     assert attrs == expected_attrs
-    assert sorted(arrays) == sorted(expected_arrays)
-    for name, expected in expected_arrays.items():
-        if not exact_stats and name in ("train_sum", "train_sumsq"):
-            np.testing.assert_allclose(arrays[name], expected, rtol=1e-12, err_msg=name)
-        else:
-            assert arrays[name].dtype == expected.dtype and np.array_equal(arrays[name], expected), name
+    assert_same_arrays(arrays, expected_arrays, exact_stats)
     files = sorted(str(file.relative_to(path)) for file in Path(path).rglob("*") if file.is_file())
     assert files == sorted(str(file.relative_to(reference)) for file in Path(reference).rglob("*") if file.is_file())
     assert check_store(path) == []

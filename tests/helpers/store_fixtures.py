@@ -99,19 +99,26 @@ def store_contents(path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, attrs
 
 
-def assert_same_store(path, reference, exact_stats: bool = True) -> None:
-    """The two stores hold the same arrays bit for bit (train sums to float64 rounding if not
-    ``exact_stats``), the same attributes apart from the times, and the same files."""
-    arrays, attrs = store_contents(path)
-    expected_arrays, expected_attrs = store_contents(reference)
-    assert attrs == expected_attrs
+def assert_same_arrays(arrays: dict[str, np.ndarray], expected_arrays: dict[str, np.ndarray], exact_stats: bool = True,
+                       equal_nan: bool = False) -> None:
+    """The same variables with the same dtypes and values bit for bit (the train sums to float64 rounding if not
+    ``exact_stats``; NaN equal to NaN in float variables if ``equal_nan``)."""
     assert sorted(arrays) == sorted(expected_arrays)
     for name, expected in expected_arrays.items():
         assert arrays[name].dtype == expected.dtype, name
         if not exact_stats and name in ("train_sum", "train_sumsq"):
             np.testing.assert_allclose(arrays[name], expected, rtol=1e-12, err_msg=name)
         else:
-            assert np.array_equal(arrays[name], expected, equal_nan=expected.dtype.kind == "f"), name
+            assert np.array_equal(arrays[name], expected, equal_nan=equal_nan and expected.dtype.kind == "f"), name
+
+
+def assert_same_store(path, reference, exact_stats: bool = True) -> None:
+    """The two stores hold the same arrays bit for bit (train sums to float64 rounding if not
+    ``exact_stats``), the same attributes apart from the times, and the same files."""
+    arrays, attrs = store_contents(path)
+    expected_arrays, expected_attrs = store_contents(reference)
+    assert attrs == expected_attrs
+    assert_same_arrays(arrays, expected_arrays, exact_stats, equal_nan=True)
     files = sorted(str(file.relative_to(path)) for file in Path(path).rglob("*") if file.is_file())
     expected_files = sorted(str(file.relative_to(reference)) for file in Path(reference).rglob("*") if file.is_file())
     assert files == expected_files

@@ -5,10 +5,8 @@ the GPU-box half of "extract once, analyse anywhere", with the guarantees of the
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 import transformers
 import xarray as xr
@@ -26,8 +24,9 @@ from tests.helpers.extraction_fixtures import (
     make_checkpoint,
     save_model_folder,
 )
-from tests.helpers.storage_helpers import S3_KEY, S3_SECRET
+from tests.helpers.storage_helpers import S3_SECRET, new_bucket
 from tests.helpers.store_fixtures import (
+    assert_same_arrays,
     make_spec,
     store_contents,
     synthetic_run,
@@ -48,13 +47,7 @@ RUN = ["--task", TASK, "--size", "22", "--block-size", "4", "--batch-size", "3",
 @pytest.fixture(scope="module")
 def bucket(s3_options):
     """A fresh bucket on the server (s3fs filesystem, name)."""
-    import s3fs
-
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_options["endpoint_url"]}, key=S3_KEY,
-                           secret=S3_SECRET, skip_instance_cache=True)
-    name = f"neurokit-{uuid.uuid4().hex[:12]}"
-    fs.mkdir(name)
-    return fs, name
+    return new_bucket(s3_options)
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +91,7 @@ def _assert_same_store(url: str, reference: Path, options: dict, exact_stats: bo
     expected_arrays, expected_attrs = store_contents(reference)
     attrs.pop("command"), expected_attrs.pop("command")
     assert attrs == expected_attrs
-    assert sorted(arrays) == sorted(expected_arrays)
-    for name, expected in expected_arrays.items():
-        if not exact_stats and name in ("train_sum", "train_sumsq"):
-            np.testing.assert_allclose(arrays[name], expected, rtol=1e-12, err_msg=name)
-        else:
-            assert arrays[name].dtype == expected.dtype and np.array_equal(arrays[name], expected), name
+    assert_same_arrays(arrays, expected_arrays, exact_stats)
     location.fs.invalidate_cache(location.fs_path)
     keys = sorted(key.removeprefix(location.fs_path + "/") for key in location.fs.find(location.fs_path))
     assert keys == sorted(file.relative_to(reference).as_posix() for file in reference.rglob("*") if file.is_file())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from neurokit.analysis import load_results, save_results
 from neurokit.cli import main
 from neurokit.errors import StoreError
 from neurokit.extract import open_run
-from tests.helpers.storage_helpers import S3_KEY, S3_SECRET, copy_to
+from tests.helpers.storage_helpers import S3_SECRET, copy_to, new_bucket
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
@@ -27,13 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def bucket(s3_options):
     """A fresh bucket on the server and the s3fs filesystem that reaches it."""
-    import s3fs
-
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_options["endpoint_url"]}, key=S3_KEY,
-                           secret=S3_SECRET, skip_instance_cache=True)
-    name = f"neurokit-{uuid.uuid4().hex[:12]}"
-    fs.mkdir(name)
-    return fs, name
+    return new_bucket(s3_options)
 
 
 def _fsspec_options(s3_options: dict[str, str]) -> dict:
