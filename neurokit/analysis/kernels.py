@@ -1,12 +1,16 @@
-"""The per-chunk kernels of ``Acc`` (:func:`neurokit.analysis.skill.accuracy`): ``1[a > b]`` for every
+"""The per-chunk kernel of ``Acc`` (:func:`neurokit.analysis.skill.accuracy`): ``1[a > b]`` for every
 activation and baseline, counted per class, exactly as the float64 definition and without float64 temporaries.
 
 :func:`above_counts` is the streaming dask reduction over the example chunks of a store; each chunk is read
-once and reduced to counts at once by :func:`_above_counts_block`. Baselines are first put in the form the
-activations compare with fastest (:func:`comparable_thresholds`: int16 keys for float16 activations).
+once and reduced to counts at once by :func:`_above_counts_block`, a compiled loop (numba) that compares and
+counts each activation in one pass. Baselines are first put in the form the activations compare with
+(:func:`comparable_thresholds`: integer keys of the activations' width).
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
@@ -15,63 +19,133 @@ from neurokit.analysis.common import computed_once
 from neurokit.dims import CLASS, EXAMPLE, LAYER, NEURON, POSITION, RUN, SUBTASK
 from neurokit.errors import NeurokitError
 
+#: The signed integer of each float width: activations are compared as these keys (see comparable_thresholds).
+_KEY_DTYPES: dict[np.dtype, np.dtype] = {np.dtype(np.float16): np.dtype(np.int16),
+                                          np.dtype(np.float32): np.dtype(np.int32),
+                                          np.dtype(np.float64): np.dtype(np.int64)}
 
-def _round_down(baseline: np.ndarray, dtype: type[np.floating]) -> np.ndarray:
+
+def _compared_dtype(activation_dtype: np.dtype) -> np.dtype:
+    """The float dtype activations are compared in: their own for float16/32/64, float64 for any other."""
+    dtype = np.dtype(activation_dtype).newbyteorder("=")
+    return dtype if dtype in _KEY_DTYPES else np.dtype(np.float64)
+
+
+def _round_down(baseline: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The largest value of ``dtype`` ≤ each baseline. For activations ``a`` of that dtype, ``a > b`` equals
     ``a > round_down(b)`` exactly: no value of the dtype lies strictly between them."""
     with np.errstate(over="ignore"):  # beyond the dtype's range: ±inf, then the largest finite value below
         rounded = baseline.astype(dtype)
-        return np.where(rounded > baseline, np.nextafter(rounded, dtype(-np.inf)), rounded)
+        return np.where(rounded > baseline, np.nextafter(rounded, dtype.type(-np.inf)), rounded)
 
 
 def comparable_thresholds(baseline: np.ndarray, activation_dtype: np.dtype) -> np.ndarray:
-    """The baselines in the form the activations are compared with fastest, exactly.
+    """The baselines as integer keys that the activations' bit patterns compare with, exactly.
 
-    - float16 activations: int16 *keys*. numpy compares and casts float16 element by element, and the
-      comparison is most of the analysis's work per element; int16 comparisons are vectorised. IEEE floats
-      order like their sign-magnitude bit patterns: with ``t`` the baseline rounded down to float16 (+0 if
-      zero) and bits read as int16, ``a > t`` ⇔ ``bits(a) > bits(t)`` when ``t ≥ 0``, and ⇔
-      ``bits(a) ^ 0x7FFF > bits(t) ^ 0x7FFF`` when ``t < 0`` (the XOR reverses the order of the negative
-      patterns and keeps the positive ones above them). The key is ``bits(t) ^ flip``, flip = 0x7FFF for
-      negative ``t``; it keeps the sign bit, so flip = ``(key >> 15) & 0x7FFF`` is recovered from the key alone.
-    - float32 activations: the baseline rounded down to float32; float64: the baseline itself.
+    IEEE floats order like their sign-magnitude bit patterns. With ``t`` the baseline rounded down to the
+    activations' float dtype (+0 if zero) and bits read as the signed integer of that width (int16 for
+    float16, int32, int64), ``a > t`` ⇔ ``bits(a) > bits(t)`` when ``t ≥ 0``, and ⇔
+    ``bits(a) ^ M > bits(t) ^ M`` when ``t < 0``, M being all bits but the sign (0x7FFF for int16: the XOR
+    reverses the order of the negative patterns and keeps the positive ones above them). The key is
+    ``bits(t) ^ flip``, flip = M for negative ``t``; it keeps the sign bit, so the flip is recovered from
+    the key alone. A NaN baseline gets the largest key, which no activation exceeds (``a > NaN`` is false).
+    Integers compare fast, where numpy compares float16 element by element. Returns the key dtype.
     """
     baseline = np.asarray(baseline, dtype=np.float64)
-    if activation_dtype == np.float16:
-        bits = (_round_down(baseline, np.float16) + np.float16(0)).view(np.int16)  # −0 + 0 = +0
-        return bits ^ np.where(bits < 0, np.int16(0x7FFF), np.int16(0))
-    if np.result_type(activation_dtype, np.float32) == np.float32:
-        return _round_down(baseline, np.float32)
-    return baseline
+    dtype = _compared_dtype(activation_dtype)
+    key_dtype = _KEY_DTYPES[dtype]
+    bits = (_round_down(baseline, dtype) + dtype.type(0)).view(key_dtype)  # −0 + 0 = +0
+    magnitude = np.iinfo(key_dtype).max
+    keys = bits ^ np.where(bits < 0, key_dtype.type(magnitude), key_dtype.type(0))
+    return np.where(np.isnan(baseline), key_dtype.type(magnitude), keys)
 
 
-def _above(values: np.ndarray, threshold: np.ndarray, flip: np.ndarray | None, positive_nan: bool,
-           out: np.ndarray, scratch: np.ndarray | None) -> np.ndarray:
-    """``1[a > b]`` into ``out`` (bool, shape of ``values``) for thresholds from :func:`comparable_thresholds`.
+def _count_above(values: np.ndarray, strides: np.ndarray, keys: np.ndarray, labels: np.ndarray, counts: np.ndarray,
+                 discard: np.ndarray, key_type: type[np.signedinteger], magnitude: np.signedinteger,
+                 infinity: np.signedinteger, sign_shift: np.signedinteger) -> int:
+    """Compiled by numba (:func:`_compiled_count_above`): the counts of one chunk, one pass over its values.
 
-    For int16 keys: ``flip`` is the XOR each key was made with (``(key >> 15) & 0x7FFF``), ``scratch`` an int16
-    buffer of ``values``' shape, ``positive_nan`` whether ``values`` may hold a positive NaN (see
-    :func:`_above_counts_block`); all three are unused for float thresholds.
+    ``values``: the chunk's bit patterns as a flat integer buffer; ``strides`` (run, example, layer,
+    position) in elements, each row of neurons contiguous; ``keys`` (run, subtask, layer, position, neuron)
+    from :func:`comparable_thresholds`; ``labels`` (labelling, subtask, run, example) class indices (others
+    count nowhere); ``counts`` (labelling, subtask, class, run, 1, layer, position, neuron) added to;
+    ``discard`` (layer, position, neuron) a scratch row for a labelling that does not count an example.
+    ``key_type`` the keys' integer type; ``magnitude``/``infinity``/``sign_shift``: all bits but the
+    sign, +inf's pattern, the width − 1, each of that type. Labellings are counted two at a time: each
+    comparison is added to both rows, so real and control labels (control selectivity) cost one pass.
+    Returns the first run with a NaN in an example that some labelling counts (the caller refuses it), or
+    −1; examples no labelling counts are not read.
     """
-    if flip is None:
-        return np.greater(values, threshold, out=out)
-    if positive_nan:
-        return np.greater(values, (threshold ^ flip).view(np.float16), out=out)
-    assert scratch is not None  # int16 keys always come with their buffer (_above_counts_block)
-    np.bitwise_xor(values.view(np.int16), flip, out=scratch)
-    return np.greater(scratch, threshold, out=out)
+    n_labellings, n_subtasks, n_classes = labels.shape[0], labels.shape[1], counts.shape[2]
+    n_runs, n_examples = counts.shape[3], labels.shape[3]
+    n_layers, n_positions, n_neurons = keys.shape[2], keys.shape[3], keys.shape[4]
+    for run in range(n_runs):
+        for example in range(n_examples):
+            for subtask in range(n_subtasks):
+                for first in range(0, n_labellings, 2):
+                    second = min(first + 1, n_labellings - 1)
+                    class_a = labels[first, subtask, run, example]
+                    class_b = labels[second, subtask, run, example] if second != first else -1
+                    counted_a = 0 <= class_a < n_classes
+                    counted_b = 0 <= class_b < n_classes
+                    if not (counted_a or counted_b):
+                        continue
+                    largest = key_type(0)
+                    for layer in range(n_layers):
+                        for position in range(n_positions):
+                            start = (run * strides[0] + example * strides[1] + layer * strides[2]
+                                     + position * strides[3])
+                            row = values[start:start + n_neurons]  # a slice: indices known ≥ 0, so vectorised
+                            key = keys[run, subtask, layer, position]
+                            out_a = counts[first, subtask, class_a, run, 0, layer, position] if counted_a \
+                                else discard[layer, position]
+                            out_b = counts[second, subtask, class_b, run, 0, layer, position] if counted_b \
+                                else discard[layer, position]
+                            for neuron in range(n_neurons):
+                                value = row[neuron]
+                                above = (value ^ (magnitude & (key[neuron] >> sign_shift))) > key[neuron]
+                                out_a[neuron] += above
+                                out_b[neuron] += above
+                                # The NaN check as a running maximum: a vectorised reduction, where counting
+                                # NaNs is not; any NaN pattern, of either sign, lies above +inf's. Cast back to
+                                # the key type: numba widens `&` to int64, which would halve the vectors.
+                                largest = max(largest, key_type(value & magnitude))
+                    if largest > infinity:
+                        return run
+    return -1
 
 
-#: Bytes of activations compared at a time inside a chunk (see :func:`_above_counts_block`).
-_SLAB_BYTES = 1 << 19
+@functools.cache
+def _compiled_count_above() -> Callable:
+    """:func:`_count_above` compiled on first use (numba is imported only then); ``cache=True`` keeps the
+    machine code on disk, so later processes load it instead of compiling (about 2 s per dtype)."""
+    import numba
+
+    return numba.njit(nogil=True, cache=True, boundscheck=False)(_count_above)
 
 
 def _counts_dtype(n_examples: int) -> np.dtype:
-    """The narrowest unsigned integer that counts ``n_examples``: summing bytes is what numpy does fastest."""
+    """The narrowest unsigned integer that counts ``n_examples``: narrow counts are what adds fastest."""
     for dtype in (np.uint8, np.uint16, np.uint32):
         if n_examples <= np.iinfo(dtype).max:
             return np.dtype(dtype)
     return np.dtype(np.uint64)
+
+
+def _flat_rows(activation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``activation`` (run, example, layer, position, neuron) as a flat buffer of its bit patterns and the
+    element strides of its first four axes; rows of neurons stay in place when contiguous (a slice of
+    positions is not copied), anything else is copied once."""
+    dtype = _compared_dtype(activation.dtype)
+    if activation.dtype != dtype or (activation.shape[-1] > 1 and activation.strides[-1] != dtype.itemsize) \
+            or any(stride < 0 or stride % dtype.itemsize for stride in activation.strides):
+        activation = np.ascontiguousarray(activation, dtype=dtype)
+    strides = np.array(activation.strides[:4], dtype=np.int64) // dtype.itemsize
+    span = sum((size - 1) * stride for size, stride in zip(activation.shape[:4], strides, strict=True))
+    # The view spans exactly the elements from the chunk's first to its last: nothing outside it is read.
+    flat = np.lib.stride_tricks.as_strided(activation, shape=(int(span) + activation.shape[-1],),
+                                           strides=(dtype.itemsize,), writeable=False)
+    return flat.view(_KEY_DTYPES[dtype]), strides
 
 
 def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: np.ndarray,
@@ -85,50 +159,33 @@ def _above_counts_block(activation: np.ndarray, threshold: np.ndarray, labels: n
     the chunk's examples; the example axis is kept with length 1 so that the chunks' counts add up along it.
     """
     n_labellings, n_runs, n_subtasks = labels.shape[0], activation.shape[0], threshold.shape[1]
-    n_examples = activation.shape[1]
-    dtype = _counts_dtype(n_examples)
+    dtype = _counts_dtype(activation.shape[1])
     counts = np.zeros((n_labellings, n_subtasks, n_classes, n_runs, 1, *activation.shape[2:]), dtype=dtype)
-    # Slabs of a few examples keep the temporaries in the core's cache and allocated once per chunk.
-    slab = max(1, _SLAB_BYTES // max(1, activation[0, :1].nbytes))
-    above = np.empty((min(slab, n_examples), *activation.shape[2:]), dtype=bool)
-    keys = threshold.dtype == np.int16
-    scratch = np.empty(above.shape, dtype=np.int16) if keys else None
-    flips = (threshold >> 15) & np.int16(0x7FFF) if keys else None  # derived once per chunk, not per slab
-    counted = (labels >= 0) & (labels < n_classes)  # (labelling, subtask, run, example)
-    for run in range(n_runs):
-        for start in range(0, n_examples, slab):
-            stop = min(start + slab, n_examples)
-            size = stop - start
-            values = activation[run, start:stop]
-            # A negative float16 NaN sorts below every key, as IEEE wants; a positive one (bits above +inf's
-            # 0x7C00) would sort above, so a slab holding one is compared in float16, exact but slow.
-            positive_nan = keys and bool(values.view(np.int16).max() > 0x7C00)
-            # A NaN would count as "not above": a counted example must have none. A missing chunk reads as
-            # the fill value, a positive NaN, which the check above already finds; float32/64 slabs are
-            # checked by their maximum, which NaN propagates to.
-            if positive_nan or (not keys and np.isnan(values.max())):
-                _refuse_counted_nan(values, counted[:, run, start:stop], start)
-            for subtask in range(n_subtasks):
-                hits = _above(values, threshold[run, subtask], None if flips is None else flips[run, subtask],
-                              positive_nan, above[:size], None if scratch is None else scratch[:size]).view(np.uint8)
-                # Each example's row goes to its class's count, in place: one add per example and labelling,
-                # where selecting each class's rows would copy them first.
-                for row, example in enumerate(range(start, stop)):
-                    for labelling in range(n_labellings):
-                        if counted[labelling, subtask, run, example]:
-                            total = counts[labelling, subtask, labels[labelling, subtask, run, example], run, 0]
-                            np.add(total, hits[row], out=total)
+    if activation.size == 0 or n_labellings == 0:
+        return counts
+    values, strides = _flat_rows(activation)
+    key_dtype = values.dtype.type
+    nan_run = _compiled_count_above()(
+        values, strides, np.ascontiguousarray(threshold, dtype=key_dtype), np.ascontiguousarray(labels, np.int64),
+        counts, np.zeros(activation.shape[2:], dtype=dtype), key_dtype, key_dtype(np.iinfo(key_dtype).max),
+        np.array(np.inf, dtype=_compared_dtype(activation.dtype)).view(key_dtype)[()],
+        key_dtype(8 * values.itemsize - 1),
+    )
+    if nan_run >= 0:
+        run_labels = np.asarray(labels[:, :, nan_run])  # (labelling, subtask, example)
+        counted = np.logical_and(run_labels >= 0, run_labels < n_classes).any(axis=1)  # (labelling, example)
+        _refuse_counted_nan(activation[nan_run], np.asarray(counted))
     return counts
 
 
-def _refuse_counted_nan(values: np.ndarray, counted: np.ndarray, first_example: int) -> None:
+def _refuse_counted_nan(values: np.ndarray, counted: np.ndarray) -> None:
     """NeurokitError if a row of ``values`` (examples, ...) counted in some labelling (``counted``
     (labelling, examples)) holds a NaN; rows counted nowhere (label −1) may."""
     nan_rows = np.isnan(values.reshape(values.shape[0], -1)).any(axis=1) & counted.any(axis=0)
     if nan_rows.any():
         raise NeurokitError(
             f"NaN activations for {int(nan_rows.sum())} labelled example(s) (the first at example index "
-            f"{first_example + int(np.argmax(nan_rows))} of its chunk): the store is damaged or incomplete; "
+            f"{int(np.argmax(nan_rows))} of its chunk): the store is damaged or incomplete; "
             "run `neurokit check` on it"
         )
 

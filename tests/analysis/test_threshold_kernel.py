@@ -12,15 +12,16 @@ from neurokit.analysis import kernels
 from neurokit.analysis.kernels import above_counts, comparable_thresholds
 
 ALL_FLOAT16 = np.arange(-(2**15), 2**15, dtype=np.int32).astype(np.int16).view(np.float16)
-POSITIVE_NAN = ALL_FLOAT16.view(np.int16) > 0x7C00
+NAN = np.isnan(ALL_FLOAT16)  # both signs: bit patterns above ±inf's
 
 
 def _baselines() -> np.ndarray:
     """Edge cases: zeros of both signs, values between two float16 neighbours, subnormals, the float16
-    range's ends and beyond, infinities, NaN, and random values of both signs."""
+    range's ends and beyond, infinities, NaNs of both signs, and random values of both signs."""
     one_up = np.nextafter(np.float16(1), np.float16(2)).astype(np.float64)
     edges = [0.0, -0.0, 1.0, -1.0, (1.0 + one_up) / 2, -(1.0 + one_up) / 2, 1e-9, -1e-9, 5.96e-8, -5.96e-8,
-             3e-8, -3e-8, 65504.0, -65504.0, 65505.0, -65505.0, 1e6, -1e6, np.inf, -np.inf, np.nan, 0.17, -0.17]
+             3e-8, -3e-8, 65504.0, -65504.0, 65505.0, -65505.0, 1e6, -1e6, np.inf, -np.inf, np.nan,
+             np.copysign(np.nan, -1), 0.17, -0.17]
     return np.concatenate([edges, np.random.default_rng(0).normal(0, 2, 40)])
 
 
@@ -37,21 +38,22 @@ def _expected(values: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> n
     return np.stack([above[labels == label].sum(axis=0) for label in (0, 1)])
 
 
-@pytest.mark.parametrize("with_positive_nan", [False, True], ids=["integer keys", "float16 fallback"])
-def test_float16_comparison_is_exact_for_every_value(with_positive_nan):
-    values = ALL_FLOAT16[~POSITIVE_NAN]
+@pytest.mark.parametrize("with_unlabelled_nan", [False, True], ids=["no NaN", "NaN in unlabelled examples"])
+def test_float16_comparison_is_exact_for_every_value(with_unlabelled_nan):
+    values = ALL_FLOAT16[~NAN]
     baseline = _baselines()
     # Every float16 value against every baseline: neurons are (value, baseline) pairs, two examples per
-    # value (labels 0 and 1), so the per-class counts are the comparisons themselves. A positive NaN may
-    # only sit in an unlabelled example (a labelled one is refused): a third row, counted nowhere, holds
-    # one so that the slab is compared in float16.
+    # value (labels 0 and 1), so the per-class counts are the comparisons themselves. A NaN may only sit in
+    # an unlabelled example (a labelled one is refused): two more rows, counted nowhere, hold NaNs of both
+    # signs, which must not change any count.
     grid = np.broadcast_to(values[:, None], (values.size, baseline.size)).reshape(1, -1)
     chunk = np.concatenate([grid, grid])
     labels = np.array([0, 1])
-    if with_positive_nan:
-        unlabelled = grid.copy()
-        unlabelled[0, 0] = ALL_FLOAT16[POSITIVE_NAN][0]
-        chunk, labels = np.concatenate([chunk, unlabelled]), np.array([0, 1, -1])
+    if with_unlabelled_nan:
+        positive, negative = grid.copy(), grid.copy()
+        positive[0, ::7] = ALL_FLOAT16[NAN & (ALL_FLOAT16.view(np.int16) > 0)][0]
+        negative[0, ::5] = ALL_FLOAT16[NAN & (ALL_FLOAT16.view(np.int16) < 0)][-1]
+        chunk, labels = np.concatenate([chunk, positive, negative]), np.array([0, 1, -1, -1])
     tiled = np.tile(baseline, values.size)
     result = _counts(chunk, tiled, labels)
     expected = _expected(chunk, tiled, labels)
@@ -73,19 +75,20 @@ def test_other_dtypes_compare_exactly(dtype):
     np.testing.assert_array_equal(_counts(values, baseline, labels), _expected(values, baseline, labels))
 
 
+@pytest.mark.parametrize("sign", [1, -1], ids=["positive NaN", "negative NaN"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_nan_in_a_labelled_example_is_an_error_not_below(dtype):
+def test_nan_in_a_labelled_example_is_an_error_not_below(dtype, sign):
     from neurokit.errors import NeurokitError
 
     values = np.ones((4, 3), dtype=dtype)
-    values[1, 2] = np.nan  # what a missing chunk reads as
+    values[1, 2] = np.copysign(np.nan, sign)  # positive: what a missing chunk reads as
+    assert np.signbit(values[1, 2]) == (sign < 0)
     with pytest.raises(NeurokitError,
                        match=r"NaN activations for 1 labelled example\(s\) \(the first at example index 1"):
         _counts(values, np.zeros(3), np.array([0, 1, 0, 1]))
 
 
-def test_counts_per_class_labelling_and_subtask_over_slabs_and_wide_counts(monkeypatch):
-    monkeypatch.setattr(kernels, "_SLAB_BYTES", 64)  # many slabs per chunk, one ragged
+def test_counts_per_class_labelling_and_subtask_and_wide_counts():
     rng = np.random.default_rng(2)
     activation = rng.normal(size=(2, 300, 2, 3, 5)).astype(np.float16)  # 300 examples: counts beyond uint8
     baseline = rng.normal(0, 0.5, size=(2, 2, 2, 3, 5))
@@ -99,10 +102,9 @@ def test_counts_per_class_labelling_and_subtask_over_slabs_and_wide_counts(monke
 
 
 @pytest.mark.parametrize("n_labellings", [1, 5])
-def test_examples_sharing_classes_over_labellings_count_in_each(monkeypatch, n_labellings):
+def test_examples_sharing_classes_over_labellings_count_in_each(n_labellings):
     """Each labelling's counts are its own whatever the others' labels; examples out of a labelling (-1, or a
     class index beyond the classes) count nowhere in it."""
-    monkeypatch.setattr(kernels, "_SLAB_BYTES", 100)  # slabs of a few examples, one ragged
     rng = np.random.default_rng(4)
     activation = rng.normal(size=(2, 90, 1, 2, 3)).astype(np.float16)
     baseline = rng.normal(0, 0.5, size=(2, 2, 1, 2, 3))
@@ -115,6 +117,37 @@ def test_examples_sharing_classes_over_labellings_count_in_each(monkeypatch, n_l
         rows = labels[labelling, subtask, run] == label
         expected[labelling, subtask, label, run, 0] = above[run, subtask][rows].sum(axis=0)
     np.testing.assert_array_equal(counts, expected)
+
+def _layouts(activation: np.ndarray) -> dict[str, np.ndarray]:
+    """The same values (run, example, layer, position, neuron) in the memory layouts a chunk may come in."""
+    wider = np.concatenate([activation, activation[:, :, :, :1]], axis=3)  # one more stored position
+    reversed_examples = np.ascontiguousarray(activation[:, ::-1])[:, ::-1]
+    neuron_major = np.asfortranarray(activation)
+    big_endian = activation.astype(activation.dtype.newbyteorder(">"))
+    return {"contiguous": activation, "slice of positions": wider[:, :, :, :-1],
+            "negative strides": reversed_examples, "strided neurons": neuron_major, "big-endian": big_endian,
+            "every other example": np.repeat(activation, 2, axis=1)[:, ::2]}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int8])
+def test_every_memory_layout_of_a_chunk_counts_the_same(dtype):
+    rng = np.random.default_rng(5)
+    activation = (rng.normal(0, 3, size=(2, 40, 2, 3, 7))).astype(dtype)
+    baseline = rng.normal(0, 0.5, size=(2, 2, 2, 3, 7))
+    labels = rng.integers(-1, 2, size=(2, 2, 2, 40))
+    threshold = comparable_thresholds(baseline, activation.dtype)
+    expected_key = {np.float16: np.int16, np.float32: np.int32, np.float64: np.int64, np.int8: np.int64}[dtype]
+    assert threshold.dtype == expected_key
+    expected = kernels._above_counts_block(activation, threshold, labels, 2)
+    above = activation[:, None].astype(np.float64) > baseline[:, :, None]  # (run, subtask, example, ...)
+    for labelling, subtask, run, label in np.ndindex(2, 2, 2, 2):
+        rows = labels[labelling, subtask, run] == label
+        np.testing.assert_array_equal(expected[labelling, subtask, label, run, 0], above[run, subtask][rows].sum(0))
+    for name, layout in _layouts(activation).items():
+        np.testing.assert_array_equal(layout, activation)
+        np.testing.assert_array_equal(kernels._above_counts_block(layout, threshold, labels, 2), expected,
+                                      err_msg=name)
+
 
 def _lazy_inputs():
     rng = np.random.default_rng(3)
