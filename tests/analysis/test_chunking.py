@@ -102,6 +102,7 @@ def test_compute_results_uses_threads_per_core_unless_the_user_chose_a_scheduler
     assert _compute_waiting_for(1, scheduler="synchronous") == {threading.current_thread().name}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("slab_bytes", [1, 5000, 2**30])
 def test_slab_size_does_not_matter(slab_bytes):
     lazy = slabs(TRAIN.chunk({"example": 7}), DATA.chunk({"example": 6, "position": 2}), slab_bytes)

@@ -221,6 +221,7 @@ def test_defaults_follow_the_papers_and_the_dtype_policy():
         assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_layer_selection_by_index_and_site_name(backbones, tmp_path):
     backbone = backbones("gpt2")
     checkpoint = make_checkpoint(backbone, tmp_path / "prompt", length=2)
@@ -249,6 +250,7 @@ def _fail_on_second_block(monkeypatch):
     monkeypatch.setattr(ActivationStoreWriter, "_write", write)
 
 
+@pytest.mark.slow
 def test_a_full_disk_removes_a_new_store_but_keeps_a_resumed_one(backbones, tmp_path, monkeypatch):
     backbone = backbones("bert")
     checkpoint = make_checkpoint(backbone, tmp_path / "prompt", length=3)

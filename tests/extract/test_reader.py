@@ -58,6 +58,7 @@ def test_open_runs_refuses_other_models_and_layouts(prompt_runs, tmp_path):
         open_runs([prompt_runs[0], other_neurons])
 
 
+@pytest.mark.slow
 def test_open_runs_aligns_different_examples_only_when_asked(prompt_runs, tmp_path):
     test_split = tmp_path / "test-split.zarr"
     fill_store(test_split, make_spec(n_examples=6, split="test"))

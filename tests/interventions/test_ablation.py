@@ -96,6 +96,7 @@ def test_zero_and_mean_change_exactly_the_selected_neurons_at_the_chosen_positio
         assert torch.equal(new, expected), site.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("positions", ["all", "prompt", "input"])
 def test_noise_is_one_draw_per_example_and_neuron_the_same_at_every_edited_position(embedded, positions):
     backbone = embedded.backbone

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from neurokit.analysis import SkillNeurons, save_results
 from neurokit.interventions.masks import as_masks, load_skill
 from tests.helpers.synthetic_stores import THREE_WAY, make_store, reference_filled
 
 
+@pytest.mark.slow
 def test_masks_from_three_way_scores_equal_the_analysis_skill_sets(tmp_path):
     train = make_store(1, label_names=THREE_WAY, split="train", n_examples=80, n_neurons=20)
     data = make_store(2, label_names=THREE_WAY, n_neurons=20)

@@ -41,6 +41,7 @@ def _accuracy(backbone, checkpoint, task, dataset, label_words, class_map=None):
     return float(np.mean(predictions == np.asarray(dataset["label"])))
 
 
+@pytest.mark.slow
 def test_a_prompt_on_its_own_task_has_its_own_accuracy_and_relative_transfer_one(prompts):
     backbone, checkpoints = prompts
     sources = {name: checkpoints[name] for name in ("movies-a", "products")}
@@ -69,6 +70,7 @@ def test_a_prompt_on_its_own_task_has_its_own_accuracy_and_relative_transfer_one
                                stats.false_discovery_control(np.ravel(expected)), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_several_prompts_per_task_average_into_the_own_accuracy(prompts):
     backbone, checkpoints = prompts
     sources = {name: checkpoints[name] for name in ("movies-a", "movies-b", "products")}

@@ -179,6 +179,7 @@ def test_a_prompt_of_the_wrong_width_is_refused(backbone):
                               verbalizer=backbone.verbalizer(["no", "yes"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES, ids=[a.value for a in ARCHITECTURES])
 def test_local_folder_in_hub_format_loads_through_the_hub_code_path(architecture, tmp_path):
     original = random_backbone(architecture)

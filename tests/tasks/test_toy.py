@@ -79,6 +79,7 @@ def test_default_sizes_columns_and_ids(name: str):
         assert len(set(texts)) == len(texts)  # no repeated example
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLEAN + ADVERSARIAL)
 def test_generation_is_deterministic_and_sizes_nest(name: str):
     split = "dev"
