@@ -40,6 +40,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
@@ -74,6 +75,7 @@ Snapshots = dict[tuple[int, int], tuple[set[int], ClassStats | None]]
 #: makes it atomic. gcsfs and adlfs are left out until their exclusive create is checked against a server.
 _CONDITIONAL_CREATE_PROTOCOLS = frozenset({"s3", "s3a", "memory"})
 _CREATE_ATTEMPTS = 3  # a create that lost a race is retried this often before the error is the user's
+_RACE_WAIT_SECONDS = 0.2  # times the attempt: how long a lost create waits for the winner's object to show
 _MEMORY_CREATE_LOCK = threading.Lock()
 _ROOT = "zarr.json"
 _LEASE = ".lease"
@@ -314,11 +316,29 @@ class ObjectStoreBackend(StoreBackend):
                              "not touching it: remove them or choose another --out")
         root = objects.pop(_ROOT)
         for relative, data in objects.items():
-            key = self._key(relative)
-            if not self._create(key, data) and bytes(self.fs.cat_file(key)) != data:
+            found = self._create_or_read(self._key(relative), data)
+            if found is not None and found != data:
                 raise StoreError(f"{self.location} is being created by a writer of another run, or holds what "
                                  f"one left when it was killed ({relative} differs); remove it or choose another --out")
         return self._create(self._key(_ROOT), root)
+
+    def _create_or_read(self, key: str, data: bytes) -> bytes | None:
+        """Create ``key`` with ``data``: None when this call created it, else the bytes already there.
+
+        A create that lost a race may find nothing to read yet: S3 can report the conflict while the winner's
+        upload is still under way, or fail both racers. Then the create is tried again, a few times with a
+        short wait, before the error is the user's.
+        """
+        for attempt in range(_CREATE_ATTEMPTS):
+            if self._create(key, data):
+                return None
+            try:
+                return bytes(self.fs.cat_file(key))
+            except FileNotFoundError:
+                self.fs.invalidate_cache(key)
+                time.sleep(_RACE_WAIT_SECONDS * (attempt + 1))
+        raise StoreError(f"{self.location}: {key} could neither be created nor read (another writer is racing for "
+                         "it); run the command again")
 
     def _lease_key(self, shard: tuple[int, int]) -> str:
         return f"{self._progress}/{shard_name(shard, _LEASE)}"

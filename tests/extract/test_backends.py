@@ -5,7 +5,9 @@ offers no conditional writes. tests/storage/test_extract_s3.py runs the same pro
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ import neurokit.extract.backends as backends
 from neurokit.errors import StoreError
 from neurokit.extract import ActivationStoreWriter, open_run
 from neurokit.extract.backends import store_backend
+from neurokit.extract.schema import create_skeleton
 from neurokit.storage import locate
 from tests.helpers.store_fixtures import (
     fill_store,
@@ -74,6 +77,63 @@ def test_the_first_writer_creates_the_store_and_later_ones_resume_it(location):
     location.fs.rm_file(f"{location.fs_path}/zarr.json")
     assert not backend.exists() and location.exists()
     assert fill_store(location, spec) is True
+
+
+class _RacingWriterFs:
+    """The location's filesystem, as a writer sees it while another writer of the same run creates ``key``: its
+    create loses (FileExistsError) the first ``losses`` times, and its first ``hidden_reads`` reads find no
+    object, as S3 can answer while the winner's upload is under way (or when the winner failed too)."""
+
+    def __init__(self, fs, key: str, losses: int, hidden_reads: int) -> None:
+        self._fs, self._key, self.losses, self.hidden_reads = fs, key, losses, hidden_reads
+
+    def __getattr__(self, name):
+        return getattr(self._fs, name)
+
+    def pipe_file(self, path, data, **kwargs):
+        if path == self._key and self.losses > 0:
+            self.losses -= 1
+            raise FileExistsError(path)
+        return self._fs.pipe_file(path, data, **kwargs)
+
+    def cat_file(self, path, *args, **kwargs):
+        if path == self._key and self.hidden_reads > 0:
+            self.hidden_reads -= 1
+            raise FileNotFoundError(path)
+        return self._fs.cat_file(path, *args, **kwargs)
+
+
+def _skeleton_object(spec, relative: str) -> bytes:
+    """The bytes a writer of ``spec`` uploads at ``relative`` (every writer of a run builds the same skeleton)."""
+    with tempfile.TemporaryDirectory() as folder:
+        create_skeleton(Path(folder) / "s.zarr", spec, {"neurokit_store_version": 1})
+        return (Path(folder) / "s.zarr" / relative).read_bytes()
+
+
+@pytest.mark.parametrize("winner_failed", [True, False], ids=["the winner failed", "the winner's object shows late"])
+def test_a_create_lost_to_a_racing_writer_before_its_object_shows_is_tried_again(location, monkeypatch,
+                                                                                   winner_failed):
+    monkeypatch.setattr(backends, "_RACE_WAIT_SECONDS", 0)
+    spec, backend = make_spec(), store_backend(location)
+    key = f"{location.fs_path}/class/zarr.json"
+    if winner_failed:  # nothing there: the second attempt creates the object
+        backend.fs = _RacingWriterFs(location.fs, key, losses=1, hidden_reads=1)
+    else:  # the winner's object (the same bytes) is readable at the second look: this writer goes on
+        location.fs.pipe_file(key, _skeleton_object(spec, "class/zarr.json"))
+        backend.fs = _RacingWriterFs(location.fs, key, losses=0, hidden_reads=1)
+    assert backend.build(spec, {"neurokit_store_version": 1}, replace=False) is True
+    assert location.fs.cat_file(key) == _skeleton_object(spec, "class/zarr.json")
+
+
+def test_a_create_that_keeps_losing_without_an_object_is_a_one_line_error(location, monkeypatch):
+    monkeypatch.setattr(backends, "_RACE_WAIT_SECONDS", 0)
+    backend = store_backend(location)
+    key = f"{location.fs_path}/class/zarr.json"
+    attempts = backends._CREATE_ATTEMPTS
+    backend.fs = _RacingWriterFs(location.fs, key, losses=attempts, hidden_reads=attempts)
+    with pytest.raises(StoreError, match="could neither be created nor read"):
+        backend.build(make_spec(), {"neurokit_store_version": 1}, replace=False)
+    assert not backend.exists()
 
 
 def test_a_resume_skips_the_blocks_in_the_snapshot_and_takes_over_a_dead_writers_lease(location, reference):
