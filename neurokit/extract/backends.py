@@ -320,7 +320,8 @@ class ObjectStoreBackend(StoreBackend):
             if found is not None and found != data:
                 raise StoreError(f"{self.location} is being created by a writer of another run, or holds what "
                                  f"one left when it was killed ({relative} differs); remove it or choose another --out")
-        return self._create(self._key(_ROOT), root)
+        # Lost, the root is read back too: the caller opens the winner's store next, so it must be visible.
+        return self._create_or_read(self._key(_ROOT), root) is None
 
     def _create_or_read(self, key: str, data: bytes) -> bytes | None:
         """Create ``key`` with ``data``: None when this call created it, else the bytes already there.

@@ -110,19 +110,23 @@ def _skeleton_object(spec, relative: str) -> bytes:
         return (Path(folder) / "s.zarr" / relative).read_bytes()
 
 
+@pytest.mark.parametrize("relative", ["class/zarr.json", "zarr.json"], ids=["an array's object", "the root"])
 @pytest.mark.parametrize("winner_failed", [True, False], ids=["the winner failed", "the winner's object shows late"])
 def test_a_create_lost_to_a_racing_writer_before_its_object_shows_is_tried_again(location, monkeypatch,
-                                                                                   winner_failed):
+                                                                                   winner_failed, relative):
     monkeypatch.setattr(backends, "_RACE_WAIT_SECONDS", 0)
     spec, backend = make_spec(), store_backend(location)
-    key = f"{location.fs_path}/class/zarr.json"
+    key = f"{location.fs_path}/{relative}"
     if winner_failed:  # nothing there: the second attempt creates the object
         backend.fs = _RacingWriterFs(location.fs, key, losses=1, hidden_reads=1)
     else:  # the winner's object (the same bytes) is readable at the second look: this writer goes on
-        location.fs.pipe_file(key, _skeleton_object(spec, "class/zarr.json"))
+        location.fs.pipe_file(key, _skeleton_object(spec, relative))
         backend.fs = _RacingWriterFs(location.fs, key, losses=0, hidden_reads=1)
-    assert backend.build(spec, {"neurokit_store_version": 1}, replace=False) is True
-    assert location.fs.cat_file(key) == _skeleton_object(spec, "class/zarr.json")
+    created = backend.build(spec, {"neurokit_store_version": 1}, replace=False)
+    # Whoever created the root created the store; a writer that lost it resumes the winner's.
+    assert created is (winner_failed or relative != "zarr.json")
+    assert backend.fs.hidden_reads == 0  # it read the object back until it showed
+    assert location.fs.cat_file(key) == _skeleton_object(spec, relative)
 
 
 def test_a_create_that_keeps_losing_without_an_object_is_a_one_line_error(location, monkeypatch):
